@@ -1,0 +1,126 @@
+// Package breaker stops calling Redis for a short cool-down after
+// consecutive failures, so an outage costs requests no latency: they are
+// answered at once by the caller's failure policy.
+package breaker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrOpen is returned in place of a Redis call while the breaker is open.
+var ErrOpen = errors.New("redis circuit open")
+
+// Breaker is safe for concurrent use. Its zero value works: it opens after 5
+// consecutive failures for 1 s.
+type Breaker struct {
+	// Threshold is the number of consecutive failures that opens the
+	// breaker. Zero means 5.
+	Threshold int
+	// Cooldown is how long the breaker stays open before it lets one call
+	// probe Redis. Zero means 1 s.
+	Cooldown time.Duration
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+
+	mu        sync.Mutex
+	failures  int
+	openUntil time.Time
+	probing   bool
+}
+
+func (b *Breaker) now() time.Time {
+	if b.Now != nil {
+		return b.Now()
+	}
+	return time.Now()
+}
+
+// Allow reports whether a Redis call may be made now. While open it returns
+// false; once the cool-down has passed it lets exactly one probe through,
+// whose Done decides whether the breaker closes or opens again.
+func (b *Breaker) Allow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.openUntil.IsZero() {
+		return true
+	}
+	if b.probing || b.now().Before(b.openUntil) {
+		return false
+	}
+	b.probing = true
+	return true
+}
+
+// Open reports whether the breaker is open (calls are refused).
+func (b *Breaker) Open() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.openUntil.IsZero()
+}
+
+// Done records the outcome of a call Allow let through. Only outage-like
+// errors count (see Failure); nil or anything else is a success.
+func (b *Breaker) Done(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !Failure(err) {
+		b.failures = 0
+		b.openUntil = time.Time{}
+		b.probing = false
+		return
+	}
+	b.failures++
+	threshold := b.Threshold
+	if threshold <= 0 {
+		threshold = 5
+	}
+	if b.probing || b.failures >= threshold {
+		cool := b.Cooldown
+		if cool <= 0 {
+			cool = time.Second
+		}
+		b.openUntil = b.now().Add(cool)
+		b.probing = false
+	}
+}
+
+// Do runs fn if the breaker allows and records its outcome; otherwise it
+// returns ErrOpen without calling fn.
+func (b *Breaker) Do(fn func() error) error {
+	if !b.Allow() {
+		return ErrOpen
+	}
+	err := fn()
+	b.Done(err)
+	return err
+}
+
+// Failure reports whether err means Redis is unreachable or too slow: not
+// nil, not redis.Nil, not a reply error from a server that answered (such as
+// WRONGTYPE), and not the caller's own cancellation.
+func Failure(err error) bool {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var re redis.Error
+	if errors.As(err, &re) && !isConnectionReply(re.Error()) {
+		return false
+	}
+	return true
+}
+
+// isConnectionReply reports whether a server reply means the server cannot
+// serve (loading, read-only replica after failover, cluster down).
+func isConnectionReply(msg string) bool {
+	for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "MASTERDOWN", "TRYAGAIN"} {
+		if len(msg) >= len(p) && msg[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+package breaker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestBreakerOpensProbesAndCloses(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := &Breaker{Threshold: 2, Cooldown: time.Second, Now: func() time.Time { return now }}
+	down := io.ErrUnexpectedEOF
+
+	if err := b.Do(func() error { return down }); err != down {
+		t.Fatalf("first failure: %v", err)
+	}
+	if b.Open() {
+		t.Fatal("open after one failure with Threshold 2")
+	}
+	_ = b.Do(func() error { return down })
+	if !b.Open() {
+		t.Fatal("not open after Threshold failures")
+	}
+	called := false
+	if err := b.Do(func() error { called = true; return nil }); !errors.Is(err, ErrOpen) || called {
+		t.Fatalf("open breaker called fn (%v) or returned %v", called, err)
+	}
+
+	now = now.Add(time.Second)
+	if !b.Allow() {
+		t.Fatal("no probe after the cool-down")
+	}
+	if b.Allow() {
+		t.Fatal("a second probe while the first is in flight")
+	}
+	b.Done(down) // probe fails: open again for a full cool-down
+	if b.Allow() {
+		t.Fatal("allowed right after a failed probe")
+	}
+	now = now.Add(time.Second)
+	if err := b.Do(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b.Open() || !b.Allow() {
+		t.Fatal("a successful probe did not close the breaker")
+	}
+}
+
+func TestFailure(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"redis.Nil", redis.Nil, false},
+		{"wrapped redis.Nil", fmt.Errorf("x: %w", redis.Nil), false},
+		{"caller canceled", context.Canceled, false},
+		{"timeout", context.DeadlineExceeded, true},
+		{"connection", io.EOF, true},
+		{"reply error", redisErr("WRONGTYPE Operation against a key"), false},
+		{"loading", redisErr("LOADING Redis is loading"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Failure(tt.err); got != tt.want {
+				t.Fatalf("Failure(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+type redisErr string
+
+func (e redisErr) Error() string { return string(e) }
+func (redisErr) RedisError()     {}

@@ -1,0 +1,49 @@
+package keys
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSafe(t *testing.T) {
+	tests := []struct {
+		name, in string
+		kept     bool
+	}{
+		{"plain", "user-42", true},
+		{"ip", "203.0.113.9", true},
+		{"empty", "", false},
+		{"colon", "a:b", false},
+		{"brace", "{x}", false},
+		{"space", "a b", false},
+		{"glob", "a*", false},
+		{"long", strings.Repeat("a", MaxSafe+1), false},
+		{"hash lookalike", "h" + Hash("x"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Safe(tt.in)
+			if (got == tt.in) != tt.kept {
+				t.Fatalf("Safe(%q) = %q, kept=%v want %v", tt.in, got, got == tt.in, tt.kept)
+			}
+			if !tt.kept && (len(got) != 33 || got[0] != 'h') {
+				t.Fatalf("Safe(%q) = %q, want h+32 hex", tt.in, got)
+			}
+		})
+	}
+	if Safe("a:b") == Safe("a:c") {
+		t.Fatal("different inputs hashed alike")
+	}
+}
+
+func FuzzSafe(f *testing.F) {
+	for _, s := range []string{"", "user-42", "a:b", "{x}", strings.Repeat("z", 100)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Safe(s)
+		if len(got) > MaxSafe || strings.ContainsAny(got, ":{}* \r\n") {
+			t.Fatalf("Safe(%q) = %q is not key-safe", s, got)
+		}
+	})
+}

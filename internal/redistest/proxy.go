@@ -1,0 +1,101 @@
+package redistest
+
+import (
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// Proxy is a TCP proxy in front of a backend that a test can cut and
+// restore, to simulate a Redis outage on a shared real server as well as on
+// miniredis. While down, it refuses new connections and has closed the open
+// ones.
+type Proxy struct {
+	t      testing.TB
+	target string
+	ln     net.Listener
+
+	mu    sync.Mutex
+	down  bool
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// NewProxy starts a proxy to b on a free local port; it stops when the test
+// ends.
+func (b *Backend) NewProxy() *Proxy {
+	b.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.t.Fatalf("redistest: proxy listen: %v", err)
+	}
+	p := &Proxy{t: b.t, target: b.addr, ln: ln, conns: map[net.Conn]struct{}{}}
+	p.wg.Add(1)
+	go p.accept()
+	b.t.Cleanup(func() {
+		_ = ln.Close()
+		p.Down()
+		p.wg.Wait()
+	})
+	return p
+}
+
+// Addr is the address clients dial to go through the proxy.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Down closes every open connection and refuses new ones until Up.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	p.down = true
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+}
+
+// Up lets connections through again.
+func (p *Proxy) Up() {
+	p.mu.Lock()
+	p.down = false
+	p.mu.Unlock()
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.down {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns[c] = struct{}{}
+		p.conns[up] = struct{}{}
+		p.wg.Add(2)
+		p.mu.Unlock()
+		go p.pipe(c, up)
+		go p.pipe(up, c)
+	}
+}
+
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}

@@ -1,0 +1,137 @@
+package redistest
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestBackendSelection(t *testing.T) {
+	b := Start(t)
+	want := os.Getenv(EnvURL) != ""
+	if b.Real() != want {
+		t.Fatalf("Real() = %v with %s=%q", b.Real(), EnvURL, os.Getenv(EnvURL))
+	}
+	t.Logf("backend: real=%v addr=%s", b.Real(), b.Addr())
+	if !strings.HasPrefix(b.Prefix, "rwtest:") || !strings.HasSuffix(b.Prefix, ":") {
+		t.Fatalf("prefix %q", b.Prefix)
+	}
+	if b2 := Start(t); b2.Prefix == b.Prefix {
+		t.Fatalf("two backends share prefix %q", b.Prefix)
+	}
+}
+
+func TestCleanupDeletesOnlyOwnKeys(t *testing.T) {
+	b := Start(t)
+	ctx := context.Background()
+	c := b.Client()
+	other := b.Prefix + "x" // a key of "another test": not under the inner prefix
+	if err := c.Set(ctx, other, "keep", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	var inner string
+	t.Run("inner", func(t *testing.T) {
+		// The inner test shares the outer server but has its own prefix.
+		ib := &Backend{t: t, Prefix: b.Prefix + "inner:", addr: b.addr, opt: b.opt, Mini: b.Mini}
+		inner = ib.Prefix + "k"
+		ic := redis.NewClient(ib.Options())
+		t.Cleanup(func() { deletePrefix(t, ic, ib.Prefix); _ = ic.Close() })
+		for i := 0; i < 3; i++ {
+			if err := ic.Set(ctx, inner+string(rune('a'+i)), "v", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	n, err := c.Exists(ctx, inner+"a", inner+"b", inner+"c").Result()
+	if err != nil || n != 0 {
+		t.Fatalf("inner keys left after cleanup: %d, %v", n, err)
+	}
+	if v, err := c.Get(ctx, other).Result(); err != nil || v != "keep" {
+		t.Fatalf("cleanup touched a key outside its prefix: %q, %v", v, err)
+	}
+}
+
+func TestCounter(t *testing.T) {
+	b := Start(t)
+	ctx := context.Background()
+	c := b.Client()
+	k := Count(c)
+	key := b.Prefix + "n"
+	// Warm the pool so connection setup is out of the way.
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		do   func() error
+		want int64
+	}{
+		{"single command", func() error { return c.Set(ctx, key, 1, time.Minute).Err() }, 1},
+		{"two commands", func() error {
+			if err := c.Incr(ctx, key).Err(); err != nil {
+				return err
+			}
+			return c.Get(ctx, key).Err()
+		}, 2},
+		{"pipeline of three", func() error {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, key)
+				p.Incr(ctx, key)
+				p.Get(ctx, key)
+				return nil
+			})
+			return err
+		}, 1},
+		{"transaction", func() error {
+			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, key)
+				p.Expire(ctx, key, time.Minute)
+				return nil
+			})
+			return err
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k.Reset()
+			if err := tt.do(); err != nil {
+				t.Fatal(err)
+			}
+			if got := k.N(); got != tt.want {
+				t.Fatalf("round trips = %d, want %d (%v)", got, tt.want, k.Commands())
+			}
+		})
+	}
+	if v, err := c.Get(ctx, key).Int(); err != nil || v != 5 {
+		t.Fatalf("value = %d, %v; want 5", v, err)
+	}
+}
+
+func TestProxyDownUp(t *testing.T) {
+	b := Start(t)
+	p := b.NewProxy()
+	c := b.ClientAt(p.Addr())
+	ctx := context.Background()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("through proxy: %v", err)
+	}
+	p.Down()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING succeeded while the proxy is down")
+	}
+	p.Up()
+	// go-redis drops the broken connection and dials anew.
+	var err error
+	for i := 0; i < 3; i++ {
+		if err = c.Ping(ctx).Err(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("after Up: %v", err)
+	}
+}
