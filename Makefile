@@ -1,0 +1,31 @@
+# Everything a fresh machine with Go needs: `make run` and `make test`.
+GO       ?= go
+PKGS     ?= ./...
+BENCH    ?= .
+BENCHTIME ?= 1s
+
+.PHONY: run test fmt vet bench cover
+
+## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis
+run:
+	$(GO) run ./examples/demo
+
+## test: gofmt check, go vet and the race-enabled test suite
+test: fmt vet
+	$(GO) test -race -count=1 $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## bench: benchmarks with allocation counts
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+## cover: coverage profile and per-function summary
+cover:
+	$(GO) test -count=1 -coverprofile=coverage.out $(PKGS)
+	$(GO) tool cover -func=coverage.out | tail -1

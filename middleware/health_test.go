@@ -1,0 +1,56 @@
+package middleware_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
+)
+
+func TestHealth(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	h := middleware.Health(b.ClientAt(p.Addr()), 500*time.Millisecond)
+
+	get := func() (int, map[string]any) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+		var body map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("body %q: %v", rec.Body, err)
+		}
+		return rec.Code, body
+	}
+
+	code, body := get()
+	if code != http.StatusOK || body["status"] != "ok" {
+		t.Fatalf("healthy: %d %v", code, body)
+	}
+	if _, ok := body["redis_ms"].(float64); !ok {
+		t.Fatalf("no latency in %v", body)
+	}
+
+	p.Down()
+	code, body = get()
+	if code != http.StatusServiceUnavailable || body["status"] != "unavailable" {
+		t.Fatalf("redis down: %d %v", code, body)
+	}
+	if len(body) != 1 {
+		t.Fatalf("error details leaked to the client: %v", body)
+	}
+
+	p.Up()
+	ok := false
+	for i := 0; i < 3 && !ok; i++ { // the pool drops the dead connection, then redials
+		code, _ = get()
+		ok = code == http.StatusOK
+	}
+	if !ok {
+		t.Fatalf("not healthy again after Redis came back: %d", code)
+	}
+}
