@@ -1,0 +1,177 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/middleware"
+)
+
+// Handler returns a middleware that limits requests by the key keyFn
+// derives, against all limits at once: a request is allowed only if every
+// limit has room, and a denied request consumes nothing. Allowed requests
+// carry the RateLimit-Policy and RateLimit headers; denied ones get 429
+// with those headers and Retry-After (see the package documentation).
+//
+// Limits are fixed per route, so Handler validates them once. It panics if
+// keyFn is nil or the limits fail ValidateLimits: both are mistakes in the
+// program, not in a request. Requests never panic.
+func (l *Limiter) Handler(keyFn middleware.KeyFunc, limits ...Limit) func(http.Handler) http.Handler {
+	if keyFn == nil {
+		panic("ratelimit: Handler: nil KeyFunc")
+	}
+	ps, err := newPolicySet(limits)
+	if err != nil {
+		panic("ratelimit: Handler: " + err.Error())
+	}
+	policy := ps.policy
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if l.o.Skip != nil && l.o.Skip(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			key, err := keyFn(r)
+			if err != nil {
+				if l.keyError(w, r, err) {
+					return
+				}
+				next.ServeHTTP(w, r)
+				return
+			}
+			res, err := l.decide(r.Context(), ps, keys.Hash(key), l.cost(r))
+			h := w.Header()
+			h["Ratelimit-Policy"] = []string{policy}
+			if err != nil && !errors.Is(err, ErrUnavailable) {
+				// Only ErrCostExceedsBurst gets here: the request can
+				// never pass, so there is no Retry-After to give.
+				slog.WarnContext(r.Context(), "ratelimit: request denied", "err", err)
+				l.limited(w, r, &res)
+				return
+			}
+			switch res.Source {
+			case FromFailOpen:
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, &res)))
+				return
+			case FromFailClosed:
+				if l.o.ErrorHandler != nil {
+					l.o.ErrorHandler(w, r, err)
+					return
+				}
+				http.Error(w, "rate limiter unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			l.setHeaders(h, &res)
+			if !res.Allowed {
+				h.Set("Retry-After", strconv.FormatInt(ceilSeconds(res.RetryAfter), 10))
+				l.limited(w, r, &res)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, &res)))
+		})
+	}
+}
+
+// LimitBy returns a middleware limiting requests by keyFn against limits,
+// with a Limiter of its own made with default Options. It is the short
+// form for a single route; share one Limiter (New + Handler) when several
+// routes are limited. It panics as Handler does, or if rdb is nil.
+func LimitBy(rdb redis.UniversalClient, keyFn middleware.KeyFunc, limits ...Limit) func(http.Handler) http.Handler {
+	l, err := New(rdb, Options{})
+	if err != nil {
+		panic("ratelimit: LimitBy: " + err.Error())
+	}
+	return l.Handler(keyFn, limits...)
+}
+
+func (l *Limiter) cost(r *http.Request) int {
+	if l.o.Cost != nil {
+		return max(l.o.Cost(r), 0)
+	}
+	if c, ok := r.Context().Value(costKey{}).(int); ok {
+		return max(c, 0)
+	}
+	return 1
+}
+
+func (l *Limiter) keyError(w http.ResponseWriter, r *http.Request, err error) bool {
+	if l.o.OnKeyError != nil {
+		return l.o.OnKeyError(w, r, err)
+	}
+	slog.DebugContext(r.Context(), "ratelimit: request has no key", "err", err)
+	http.Error(w, "bad request", http.StatusBadRequest)
+	return true
+}
+
+func (l *Limiter) limited(w http.ResponseWriter, r *http.Request, res *Result) {
+	if l.o.OnLimited != nil {
+		l.o.OnLimited.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, res)))
+		return
+	}
+	http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+}
+
+// setHeaders writes RateLimit (and the legacy headers) for the tightest
+// limit of res.
+func (l *Limiter) setHeaders(h http.Header, res *Result) {
+	s, ok := res.Tightest()
+	if !ok {
+		return
+	}
+	t := ceilSeconds(s.Reset)
+	if !res.Allowed {
+		// The draft asks that t and Retry-After name the same moment.
+		t = ceilSeconds(res.RetryAfter)
+	}
+	buf := make([]byte, 0, 64)
+	buf = append(buf, '"')
+	buf = append(buf, s.Limit.name...)
+	buf = append(buf, `";r=`...)
+	buf = strconv.AppendInt(buf, int64(s.Remaining), 10)
+	buf = append(buf, ";t="...)
+	buf = strconv.AppendInt(buf, t, 10)
+	h["Ratelimit"] = []string{string(buf)}
+	if l.o.LegacyHeaders {
+		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(s.Limit.count)}
+		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(s.Remaining)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(t, 10)}
+	}
+}
+
+// ceilSeconds rounds d up to whole seconds, so a client that waits that
+// long is never early.
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+type costKey struct{}
+
+type resultKey struct{}
+
+// WithCost returns a copy of ctx that makes Handler charge cost units for
+// the request (unless Options.Cost is set). Set it in a middleware that
+// runs before the limiter.
+func WithCost(ctx context.Context, cost int) context.Context {
+	return context.WithValue(ctx, costKey{}, cost)
+}
+
+// ResultFrom returns the decision Handler made for the request whose
+// context is ctx, and whether there was one. Handlers behind the limiter
+// and OnLimited can read it.
+func ResultFrom(ctx context.Context) (Result, bool) {
+	res, ok := ctx.Value(resultKey{}).(*Result)
+	if !ok {
+		return Result{}, false
+	}
+	return *res, true
+}

@@ -1,0 +1,91 @@
+package ratelimit
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+// fakeClock is the local clock of a test: the deny cache, the in-process
+// limiter and the breaker read it.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one test's backend with a local clock that, on miniredis, moves
+// together with the time the script sees through TIME.
+type env struct {
+	b     *redistest.Backend
+	clock *fakeClock
+	fixed bool // the script's time is fixed (miniredis)
+}
+
+// t0 is a fixed instant with a fractional second, so rounding is tested.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 250_000_000, time.UTC)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	b := redistest.Start(t)
+	e := &env{b: b, clock: &fakeClock{t: t0}}
+	e.fixed = b.SetTime(t0)
+	return e
+}
+
+// advance moves the local clock and, on miniredis, Redis' clock and TTLs.
+func (e *env) advance(d time.Duration) {
+	e.clock.Add(d)
+	if e.fixed {
+		e.b.SetTime(e.clock.Now())
+		e.b.FastForward(d)
+	}
+}
+
+// limiter returns a Limiter on a new client of the backend, with keys under
+// the test's prefix and the test clock.
+func (e *env) limiter(t *testing.T, o Options) *Limiter {
+	t.Helper()
+	return e.limiterOn(t, e.b.Client(), o)
+}
+
+func (e *env) limiterOn(t *testing.T, c redis.UniversalClient, o Options) *Limiter {
+	t.Helper()
+	o.Prefix = e.b.Prefix + "ratelimit:"
+	if o.Now == nil {
+		o.Now = e.clock.Now
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second // generous: -race on a busy machine
+	}
+	l, err := New(c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func mustAllow(t *testing.T, l *Limiter, key string, cost int, limits ...Limit) Result {
+	t.Helper()
+	res, err := l.AllowN(context.Background(), key, cost, limits...)
+	if err != nil {
+		t.Fatalf("AllowN(%q, %d): %v", key, cost, err)
+	}
+	return res
+}

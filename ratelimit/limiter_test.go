@@ -1,0 +1,385 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+func TestNewOptions(t *testing.T) {
+	c, _ := redistest.New(t)
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"zero value", Options{}, ""},
+		{"brace in prefix", Options{Prefix: "rl:{x}:"}, "prefix"},
+		{"negative timeout", Options{Timeout: -time.Second}, "negative"},
+		{"negative cooldown", Options{BreakerCooldown: -1}, "negative"},
+		{"unknown policy", Options{Failure: 9}, "policy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := New(c, tt.o)
+			if tt.want == "" {
+				if err != nil || l == nil {
+					t.Fatalf("New: %v", err)
+				}
+				if l.o.Prefix != DefaultPrefix || l.o.Timeout != DefaultTimeout || l.denies.max != DefaultCacheSize {
+					t.Fatalf("defaults not filled: %+v", l.o)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New error = %v, want one about %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := New(nil, Options{}); err == nil {
+		t.Fatal("New(nil) succeeded")
+	}
+	o := Options{}
+	if _, err := New(c, o); err != nil || o.Prefix != "" {
+		t.Fatalf("New changed the caller's Options: %+v, %v", o, err)
+	}
+}
+
+// TestGCRA walks one key through a burst, a denial and the refill at
+// known Redis times (miniredis), checking every number the script returns.
+func TestGCRA(t *testing.T) {
+	e := newEnv(t)
+	if !e.fixed {
+		t.Skip("needs a settable Redis clock (miniredis); TestHeadersRelative covers real Redis")
+	}
+	l := e.limiter(t, Options{})
+	lim := PerMinute(3) // one unit every 20 s, burst 3
+	steps := []struct {
+		name      string
+		advance   time.Duration
+		cost      int
+		allowed   bool
+		remaining int
+		reset     time.Duration
+		retry     time.Duration
+	}{
+		{"first", 0, 1, true, 2, 20 * time.Second, 0},
+		{"second", 0, 1, true, 1, 40 * time.Second, 0},
+		{"third spends the burst", 0, 1, true, 0, 60 * time.Second, 0},
+		{"fourth is denied", 0, 1, false, 0, 60 * time.Second, 20 * time.Second},
+		{"denied again later, nothing consumed", 5 * time.Second, 1, false, 0, 55 * time.Second, 15 * time.Second},
+		{"one unit back", 15 * time.Second, 1, true, 0, 60 * time.Second, 0},
+		{"cost 2 with 0 left", 20 * time.Second, 2, false, 1, 40 * time.Second, 20 * time.Second},
+		{"cost 0 only reports", 0, 0, true, 1, 40 * time.Second, 0},
+		{"after the window, full again", 2 * time.Minute, 3, true, 0, 60 * time.Second, 0},
+	}
+	for _, s := range steps {
+		e.advance(s.advance)
+		res := mustAllow(t, l, "k", s.cost, lim)
+		st := res.Limits[0]
+		if res.Allowed != s.allowed || st.Remaining != s.remaining || st.Reset != s.reset || res.RetryAfter != s.retry {
+			t.Fatalf("%s: allowed=%v remaining=%d reset=%v retry=%v; want %v %d %v %v (%v)",
+				s.name, res.Allowed, st.Remaining, st.Reset, res.RetryAfter, s.allowed, s.remaining, s.reset, s.retry, res.Source)
+		}
+	}
+}
+
+// TestExactness: two instances with separate clients (two app servers)
+// fire 500 concurrent requests at one key limited to 100 (burst 100):
+// exactly 100 pass.
+func TestExactness(t *testing.T) {
+	b := redistest.Start(t)
+	e := &env{b: b, clock: &fakeClock{t: time.Now()}}
+	l1 := e.limiter(t, Options{})
+	l2 := e.limiter(t, Options{})
+	// A period of an hour: one unit comes back every 36 s, far longer than
+	// the test, so the count is exact whatever the machine's speed.
+	lim := PerHour(100).WithBurst(100)
+	var allowed, denied atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 500)
+	start := make(chan struct{})
+	for i := range 500 {
+		l := l1
+		if i%2 == 1 {
+			l = l2
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			res, err := l.Allow(context.Background(), "one-key", lim)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if res.Allowed {
+				allowed.Add(1)
+			} else {
+				denied.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("Allow: %v", err)
+	}
+	if allowed.Load() != 100 || denied.Load() != 400 {
+		t.Fatalf("allowed %d, denied %d; want exactly 100 and 400", allowed.Load(), denied.Load())
+	}
+}
+
+// TestMultiLimitAllOrNothing: a request the hourly limit denies does not
+// consume the per-second one (its TAT in Redis is untouched).
+func TestMultiLimitAllOrNothing(t *testing.T) {
+	e := newEnv(t)
+	l := e.limiter(t, Options{CacheSize: -1}) // every decision reaches the script
+	sec, hour := PerSecond(10), PerHour(3)
+	for i := range 3 {
+		if res := mustAllow(t, l, "u", 1, sec, hour); !res.Allowed {
+			t.Fatalf("request %d denied", i+1)
+		}
+	}
+	ctx := context.Background()
+	c := e.b.Client()
+	secKey := e.b.Prefix + "ratelimit:{" + keys.Hash("u") + "}:second"
+	hourKey := e.b.Prefix + "ratelimit:{" + keys.Hash("u") + "}:hour"
+	before, err := c.MGet(ctx, secKey, hourKey).Result()
+	if err != nil || before[0] == nil || before[1] == nil {
+		t.Fatalf("keys not written: %v, %v", before, err)
+	}
+	for range 5 {
+		res := mustAllow(t, l, "u", 1, sec, hour)
+		if res.Allowed {
+			t.Fatal("4th request allowed past PerHour(3)")
+		}
+		if res.Limits[1].RetryAfter == 0 || res.Limits[0].RetryAfter != 0 {
+			t.Fatalf("denial blamed on the wrong limit: %+v", res.Limits)
+		}
+		if tight, _ := res.Tightest(); tight.Limit.Name() != "hour" {
+			t.Fatalf("tightest = %s, want hour", tight.Limit.Name())
+		}
+	}
+	after, err := c.MGet(ctx, secKey, hourKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after[0] != before[0] || after[1] != before[1] {
+		t.Fatalf("denied requests changed the TATs: %v → %v", before, after)
+	}
+	if e.fixed {
+		res := mustAllow(t, l, "u", 0, sec, hour)
+		if r := res.Limits[0].Remaining; r != 7 {
+			t.Fatalf("per-second remaining = %d, want 7 (only the 3 allowed requests count)", r)
+		}
+	}
+	// Every key written has an expiry, until its TAT passes.
+	for _, k := range []string{secKey, hourKey} {
+		ttl, err := c.PTTL(ctx, k).Result()
+		if err != nil || ttl <= 0 {
+			t.Fatalf("PTTL %s = %v, %v; want a positive expiry", k, ttl, err)
+		}
+	}
+	if ttl, _ := c.PTTL(ctx, hourKey).Result(); ttl > time.Hour {
+		t.Fatalf("hour key expires in %v, after its TAT", ttl)
+	}
+}
+
+// TestRoundTrips asserts the budget: one round trip per decision with up
+// to three limits (also the very first, before the script is cached), and
+// none for a key the deny cache knows is over its limit.
+func TestRoundTrips(t *testing.T) {
+	e := newEnv(t)
+	sets := [][]Limit{
+		{PerHour(2)},
+		{PerSecond(5), PerHour(2)},
+		{PerSecond(5), PerMinute(50), PerHour(2)},
+	}
+	for _, limits := range sets {
+		name := []string{"one limit", "two limits", "three limits"}[len(limits)-1]
+		t.Run(name, func(t *testing.T) {
+			c := e.b.Client()
+			if err := c.Ping(context.Background()).Err(); err != nil { // dial outside the count
+				t.Fatal(err)
+			}
+			n := redistest.Count(c)
+			l := e.limiterOn(t, c, Options{})
+			for i, want := range []bool{true, true, false} {
+				n.Reset()
+				res := mustAllow(t, l, "rt:"+name, 1, limits...)
+				if res.Allowed != want || res.Source != FromRedis {
+					t.Fatalf("decision %d: allowed=%v from %v", i+1, res.Allowed, res.Source)
+				}
+				if n.N() != 1 {
+					t.Fatalf("decision %d: %d round trips (%v), want 1", i+1, n.N(), n.Commands())
+				}
+			}
+			n.Reset()
+			for range 3 {
+				res := mustAllow(t, l, "rt:"+name, 1, limits...)
+				if res.Allowed || res.Source != FromCache {
+					t.Fatalf("locally denied key: allowed=%v from %v", res.Allowed, res.Source)
+				}
+			}
+			if n.N() != 0 {
+				t.Fatalf("locally denied key: %d round trips (%v), want 0", n.N(), n.Commands())
+			}
+		})
+	}
+	t.Run("after Load", func(t *testing.T) {
+		c := e.b.Client()
+		l := e.limiterOn(t, c, Options{})
+		if err := l.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		n := redistest.Count(c)
+		mustAllow(t, l, "rt:load", 1, PerSecond(1))
+		if got := n.Commands(); len(got) != 1 || got[0] != "evalsha" {
+			t.Fatalf("commands %v, want one evalsha", got)
+		}
+	})
+	t.Run("script flushed from a preloaded limiter", func(t *testing.T) {
+		if !e.fixed {
+			t.Skip("SCRIPT FLUSH would disturb other tests on a shared server")
+		}
+		c := e.b.Client()
+		l := e.limiterOn(t, c, Options{})
+		if err := l.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ScriptFlush(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		n := redistest.Count(c)
+		if res := mustAllow(t, l, "rt:flush", 1, PerSecond(1)); !res.Allowed {
+			t.Fatal("denied")
+		}
+		if got := n.Commands(); strings.Join(got, " ") != "evalsha eval" {
+			t.Fatalf("commands %v, want evalsha eval (NOSCRIPT, then the script resent)", got)
+		}
+		n.Reset()
+		mustAllow(t, l, "rt:flush2", 1, PerSecond(1))
+		if got := n.Commands(); strings.Join(got, " ") != "evalsha" {
+			t.Fatalf("commands %v, want evalsha", got)
+		}
+	})
+}
+
+// TestDenyCache: a cached denial ends with the limit's own refill, then
+// Redis decides again; it never allows what Redis would deny.
+func TestDenyCache(t *testing.T) {
+	e := newEnv(t)
+	c := e.b.Client()
+	n := redistest.Count(c)
+	l := e.limiterOn(t, c, Options{CacheSize: 2})
+	lim := PerMinute(1)
+	mustAllow(t, l, "a", 1, lim)
+	if res := mustAllow(t, l, "a", 1, lim); res.Allowed || res.Source != FromRedis {
+		t.Fatalf("second: %+v", res)
+	}
+	res := mustAllow(t, l, "a", 1, lim)
+	if res.Allowed || res.Source != FromCache || res.RetryAfter <= 0 || res.RetryAfter > time.Minute {
+		t.Fatalf("cached denial: %+v", res)
+	}
+	// A larger cost is denied locally too; cost 0 (a report) asks Redis.
+	if res := mustAllow(t, l, "a", 0, lim); !res.Allowed || res.Source != FromRedis {
+		t.Fatalf("cost 0: %+v", res)
+	}
+	// Other limits on the same key are a different entry.
+	if res := mustAllow(t, l, "a", 1, lim.Named("other")); !res.Allowed {
+		t.Fatalf("a different limit shares the denial: %+v", res)
+	}
+	// The cache is bounded: two more denied keys evict "a".
+	for _, k := range []string{"b", "c"} {
+		mustAllow(t, l, k, 1, lim)
+		mustAllow(t, l, k, 1, lim)
+	}
+	if got := l.denies.len(); got != 2 {
+		t.Fatalf("deny cache holds %d keys, want its bound 2", got)
+	}
+	n.Reset()
+	if res := mustAllow(t, l, "a", 1, lim); res.Allowed || res.Source != FromRedis || n.N() != 1 {
+		t.Fatalf("evicted key: %+v after %d round trips", res, n.N())
+	}
+	if !e.fixed {
+		return // the rest moves Redis' clock
+	}
+	e.advance(time.Minute)
+	if res := mustAllow(t, l, "a", 1, lim); !res.Allowed || res.Source != FromRedis {
+		t.Fatalf("after the refill: %+v", res)
+	}
+}
+
+// TestCorruptState: foreign data under a limiter's key counts as no
+// history and is overwritten; it never fails or denies forever.
+func TestCorruptState(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.b.Client()
+	l := e.limiterOn(t, c, Options{CacheSize: -1})
+	lim := PerHour(2)
+	base := e.b.Prefix + "ratelimit:{"
+	tests := []struct {
+		name  string
+		write func(key string) error
+		ok    bool
+	}{
+		{"not a number", func(k string) error { return c.Set(ctx, k, "garbage", time.Hour).Err() }, true},
+		{"a hash", func(k string) error { return c.HSet(ctx, k, "f", "v").Err() }, true},
+		{"far future, no expiry", func(k string) error { return c.Set(ctx, k, "9999999999999999", 0).Err() }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key := "corrupt:" + tt.name
+			rk := base + keys.Hash(key) + "}:hour"
+			if err := tt.write(rk); err != nil {
+				t.Fatal(err)
+			}
+			res, err := l.Allow(ctx, key, lim)
+			if err != nil {
+				t.Fatalf("Allow: %v", err)
+			}
+			if res.Allowed != tt.ok {
+				t.Fatalf("allowed = %v, want %v", res.Allowed, tt.ok)
+			}
+			if !res.Allowed && res.RetryAfter > lim.Period() {
+				t.Fatalf("a corrupt key denies for %v, longer than one burst", res.RetryAfter)
+			}
+			if res.Allowed {
+				if ttl, err := c.PTTL(ctx, rk).Result(); err != nil || ttl <= 0 {
+					t.Fatalf("rewritten key has PTTL %v, %v", ttl, err)
+				}
+			}
+		})
+	}
+}
+
+func TestCostErrors(t *testing.T) {
+	e := newEnv(t)
+	c := e.b.Client()
+	n := redistest.Count(c)
+	l := e.limiterOn(t, c, Options{})
+	ctx := context.Background()
+	if _, err := l.AllowN(ctx, "k", -1, PerSecond(5)); !errors.Is(err, ErrInvalidCost) {
+		t.Fatalf("negative cost: %v", err)
+	}
+	res, err := l.AllowN(ctx, "k", 6, PerSecond(5), PerMinute(100))
+	if !errors.Is(err, ErrCostExceedsBurst) || res.Allowed {
+		t.Fatalf("cost over burst: %+v, %v", res, err)
+	}
+	if _, err := l.Allow(ctx, "k"); !errors.Is(err, ErrInvalidLimit) {
+		t.Fatalf("no limits: %v", err)
+	}
+	if n.N() != 0 {
+		t.Fatalf("invalid calls reached Redis: %v", n.Commands())
+	}
+}
