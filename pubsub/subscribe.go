@@ -1,0 +1,244 @@
+package pubsub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Message is one message received by a subscription.
+type Message[T any] struct {
+	// Channel is the channel the message was published on.
+	Channel string
+	// Pattern is the pattern that matched Channel, or "" when the message
+	// came through a channel (not a pattern) subscription.
+	Pattern string
+	// Data is the decoded payload. It is the zero value when decoding
+	// failed; the error then comes alongside the message.
+	Data T
+	// Payload is the message exactly as published.
+	Payload string
+}
+
+// DecodeError is the error yielded, next to the message, for a payload that
+// is not valid JSON for the subscription's type. The stream goes on after it.
+type DecodeError struct {
+	Channel string
+	Err     error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("pubsub: decode message on %q: %v", e.Channel, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// SubscribeOptions says what a subscription listens to. At least one
+// channel or pattern is required.
+type SubscribeOptions struct {
+	// Channels are subscribed to by name (SUBSCRIBE).
+	Channels []string
+	// Patterns are glob-style patterns (PSUBSCRIBE), such as "orders:*".
+	Patterns []string
+	// PingInterval is how long the subscription waits for a message before
+	// it pings Redis to check the connection is alive. Zero means 30 s.
+	PingInterval time.Duration
+}
+
+// Subscription is a confirmed Redis subscription whose messages are read
+// with Messages. It holds one connection until Close, the end of its
+// context, or the end of a loop over Messages.
+type Subscription[T any] struct {
+	ps      *redis.PubSub
+	ctx     context.Context
+	ping    time.Duration
+	pending []*redis.Message
+	stop    func() bool
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool
+	used      bool
+}
+
+// Open subscribes to o's channels and patterns and returns once Redis has
+// confirmed every one of them, so a message published after Open returns is
+// received. The subscription ends when ctx ends or Close is called.
+func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions) (*Subscription[T], error) {
+	n := len(o.Channels) + len(o.Patterns)
+	if n == 0 {
+		return nil, errors.New("pubsub: subscribe: no channel or pattern")
+	}
+	for _, c := range append(append([]string(nil), o.Channels...), o.Patterns...) {
+		if c == "" {
+			return nil, errors.New("pubsub: subscribe: empty channel or pattern")
+		}
+	}
+	if o.PingInterval < 0 {
+		return nil, errors.New("pubsub: subscribe: negative PingInterval")
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = 30 * time.Second
+	}
+	ps := rdb.Subscribe(ctx)
+	s := &Subscription[T]{ps: ps, ctx: ctx, ping: o.PingInterval}
+	// Closing the PubSub unblocks a Receive in progress: that is how the
+	// end of ctx stops a subscription waiting for its confirmation or for
+	// the next message.
+	s.stop = context.AfterFunc(ctx, func() { _ = s.Close() })
+	fail := func(err error) (*Subscription[T], error) {
+		_ = s.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("pubsub: subscribe: %w", err)
+	}
+	if len(o.Channels) > 0 {
+		if err := ps.Subscribe(ctx, o.Channels...); err != nil {
+			return fail(err)
+		}
+	}
+	if len(o.Patterns) > 0 {
+		if err := ps.PSubscribe(ctx, o.Patterns...); err != nil {
+			return fail(err)
+		}
+	}
+	// Wait for one confirmation per channel and pattern. A message that
+	// arrives in between (for a channel confirmed first) is kept for
+	// Messages to yield first.
+	for confirmed := 0; confirmed < n; {
+		m, err := ps.Receive(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		switch m := m.(type) {
+		case *redis.Subscription:
+			if m.Kind == "subscribe" || m.Kind == "psubscribe" {
+				confirmed++
+			}
+		case *redis.Message:
+			s.pending = append(s.pending, m)
+		}
+	}
+	return s, nil
+}
+
+// Close unsubscribes and releases the connection. It is safe to call more
+// than once and concurrently with Messages.
+func (s *Subscription[T]) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.stop != nil {
+			s.stop()
+		}
+		s.closeErr = s.ps.Close()
+	})
+	return s.closeErr
+}
+
+// Messages returns the stream of messages. It yields each message with a
+// nil error; a payload that does not decode as T with a *DecodeError; and a
+// lost connection with its error, after which go-redis reconnects and
+// resubscribes (with a backoff up to 2 s between attempts) and the stream
+// goes on. No error ends the stream: it ends when the subscription's
+// context ends, Close is called, or the loop stops early, and ending it
+// closes the subscription. Messages may be ranged over once.
+func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
+	return func(yield func(Message[T], error) bool) {
+		defer s.Close()
+		if s.used {
+			yield(Message[T]{}, errors.New("pubsub: Messages ranged over twice"))
+			return
+		}
+		s.used = true
+		for _, m := range s.pending {
+			if !s.yieldMessage(m, yield) {
+				return
+			}
+		}
+		s.pending = nil
+		const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
+		backoff := minBackoff
+		for {
+			m, err := s.ps.ReceiveTimeout(s.ctx, s.ping)
+			if s.ctx.Err() != nil || s.closed.Load() {
+				return
+			}
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					// Quiet connection: ping it. A dead one fails here or on
+					// the next receive, and go-redis reconnects.
+					_ = s.ps.Ping(s.ctx)
+					continue
+				}
+				if !yield(Message[T]{}, fmt.Errorf("pubsub: receive: %w", err)) {
+					return
+				}
+				t := time.NewTimer(backoff)
+				select {
+				case <-s.ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				backoff = min(2*backoff, maxBackoff)
+				continue
+			}
+			backoff = minBackoff
+			if msg, ok := m.(*redis.Message); ok {
+				if !s.yieldMessage(msg, yield) {
+					return
+				}
+			}
+			// Subscription confirmations (after a reconnect) and pongs
+			// carry nothing for the caller.
+		}
+	}
+}
+
+func (s *Subscription[T]) yieldMessage(m *redis.Message, yield func(Message[T], error) bool) bool {
+	out := Message[T]{Channel: m.Channel, Pattern: m.Pattern, Payload: m.Payload}
+	if err := json.Unmarshal([]byte(m.Payload), &out.Data); err != nil {
+		var zero T
+		out.Data = zero
+		return yield(out, &DecodeError{Channel: m.Channel, Err: err})
+	}
+	return yield(out, nil)
+}
+
+// Subscribe subscribes to channels and returns the stream of their
+// messages decoded as T (see Subscription.Messages). The subscription is
+// made, and confirmed by Redis, when the loop starts, before the first
+// message is yielded; a failure to subscribe is yielded as the only error.
+// Use Open to know when the subscription is active, before publishing.
+func Subscribe[T any](ctx context.Context, rdb redis.UniversalClient, channels ...string) iter.Seq2[Message[T], error] {
+	return lazy[T](ctx, rdb, SubscribeOptions{Channels: channels})
+}
+
+// PSubscribe is Subscribe for glob-style patterns such as "orders:*"; each
+// message carries the pattern that matched it and its channel.
+func PSubscribe[T any](ctx context.Context, rdb redis.UniversalClient, patterns ...string) iter.Seq2[Message[T], error] {
+	return lazy[T](ctx, rdb, SubscribeOptions{Patterns: patterns})
+}
+
+func lazy[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions) iter.Seq2[Message[T], error] {
+	return func(yield func(Message[T], error) bool) {
+		s, err := Open[T](ctx, rdb, o)
+		if err != nil {
+			if ctx.Err() == nil {
+				yield(Message[T]{}, err)
+			}
+			return
+		}
+		s.Messages()(yield)
+	}
+}

@@ -1,0 +1,337 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+type order struct {
+	ID    int      `json:"id"`
+	Items []string `json:"items,omitempty"`
+}
+
+// waitFor polls cond until it holds, for things that are truly
+// asynchronous (a connection closing on the server side, say).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func numSub(t *testing.T, rdb redis.UniversalClient, channel string) int64 {
+	t.Helper()
+	m, err := rdb.PubSubNumSub(context.Background(), channel).Result()
+	if err != nil {
+		t.Fatalf("PUBSUB NUMSUB: %v", err)
+	}
+	return m[channel]
+}
+
+type result[T any] struct {
+	msg Message[T]
+	err error
+}
+
+// collect ranges over seq in a goroutine and forwards what it yields.
+func collect[T any](seq func(func(Message[T], error) bool)) (<-chan result[T], <-chan struct{}) {
+	out := make(chan result[T], 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range seq {
+			out <- result[T]{m, err}
+		}
+	}()
+	return out, done
+}
+
+func next[T any](t *testing.T, ch <-chan result[T]) result[T] {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5 s")
+		return result[T]{}
+	}
+}
+
+func TestPublishSubscribeRoundTrip(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := b.Prefix + "orders"
+	sub, err := Open[order](ctx, rdb, SubscribeOptions{Channels: []string{ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, done := collect(sub.Messages())
+
+	tests := []struct {
+		name string
+		in   order
+	}{
+		{"plain", order{ID: 7}},
+		{"with slice", order{ID: 8, Items: []string{"a", "b\nc"}}},
+		{"zero", order{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := Publish(ctx, rdb, ch, tt.in); err != nil {
+				t.Fatal(err)
+			}
+			r := next(t, msgs)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if r.msg.Channel != ch || r.msg.Pattern != "" {
+				t.Fatalf("channel %q pattern %q", r.msg.Channel, r.msg.Pattern)
+			}
+			if r.msg.Data.ID != tt.in.ID || len(r.msg.Data.Items) != len(tt.in.Items) {
+				t.Fatalf("got %+v, want %+v", r.msg.Data, tt.in)
+			}
+		})
+	}
+	cancel()
+	<-done
+}
+
+func TestSubscribeLazyAndPattern(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	t.Run("channel", func(t *testing.T) {
+		ch := b.Prefix + "lazy"
+		msgs, _ := collect(Subscribe[int](ctx, rdb, ch))
+		// The loop subscribes when it starts: wait until Redis counts it.
+		waitFor(t, "subscriber", func() bool { return numSub(t, rdb, ch) == 1 })
+		if err := Publish(ctx, rdb, ch, 42); err != nil {
+			t.Fatal(err)
+		}
+		if r := next(t, msgs); r.err != nil || r.msg.Data != 42 {
+			t.Fatalf("got %+v, %v", r.msg, r.err)
+		}
+	})
+	t.Run("pattern", func(t *testing.T) {
+		pat := b.Prefix + "orders:*"
+		sub, err := Open[order](ctx, rdb, SubscribeOptions{Patterns: []string{pat}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, _ := collect(sub.Messages())
+		ch := b.Prefix + "orders:eu"
+		if err := Publish(ctx, rdb, ch, order{ID: 3}); err != nil {
+			t.Fatal(err)
+		}
+		r := next(t, msgs)
+		if r.err != nil || r.msg.Data.ID != 3 || r.msg.Channel != ch || r.msg.Pattern != pat {
+			t.Fatalf("got %+v, %v", r.msg, r.err)
+		}
+	})
+	t.Run("psubscribe lazy", func(t *testing.T) {
+		pat := b.Prefix + "p:*"
+		msgs, _ := collect(PSubscribe[string](ctx, rdb, pat))
+		waitFor(t, "pattern subscriber", func() bool {
+			n, err := rdb.PubSubNumPat(ctx).Result()
+			return err == nil && n >= 1
+		})
+		// NUMPAT counts every pattern on the server: publish until ours
+		// answers, within the bound.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if err := Publish(ctx, rdb, b.Prefix+"p:x", "hi"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case r := <-msgs:
+				if r.err != nil || r.msg.Data != "hi" || r.msg.Pattern != pat {
+					t.Fatalf("got %+v, %v", r.msg, r.err)
+				}
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no message")
+			}
+		}
+	})
+}
+
+func TestBadMessageDoesNotEndStream(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := b.Prefix + "orders"
+	sub, err := Open[order](ctx, rdb, SubscribeOptions{Channels: []string{ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := collect(sub.Messages())
+	if err := rdb.Publish(ctx, ch, "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Publish(ctx, rdb, ch, order{ID: 9}); err != nil {
+		t.Fatal(err)
+	}
+	r := next(t, msgs)
+	var de *DecodeError
+	if !errors.As(r.err, &de) || de.Channel != ch || r.msg.Payload != "not json" {
+		t.Fatalf("first: %+v, %v; want a DecodeError", r.msg, r.err)
+	}
+	if r := next(t, msgs); r.err != nil || r.msg.Data.ID != 9 {
+		t.Fatalf("second: %+v, %v", r.msg, r.err)
+	}
+}
+
+func TestSubscribeReleasesConnection(t *testing.T) {
+	tests := []struct {
+		name string
+		end  func(cancel context.CancelFunc, sub *Subscription[int])
+		// brk makes the loop itself stop after the first message.
+		brk bool
+	}{
+		{"context cancelled", func(cancel context.CancelFunc, _ *Subscription[int]) { cancel() }, false},
+		{"Close", func(_ context.CancelFunc, sub *Subscription[int]) { _ = sub.Close() }, false},
+		{"loop breaks", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := redistest.Start(t)
+			rdb := b.Client()
+			ctx := context.Background()
+			if err := rdb.Ping(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			ch := b.Prefix + "c"
+			baseline := runtime.NumGoroutine()
+
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			sub, err := Open[int](sctx, rdb, SubscribeOptions{Channels: []string{ch}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make(chan int, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for m, err := range sub.Messages() {
+					if err == nil {
+						got <- m.Data
+					}
+					if tt.brk {
+						break
+					}
+				}
+			}()
+			if n := numSub(t, rdb, ch); n != 1 {
+				t.Fatalf("NUMSUB = %d, want 1", n)
+			}
+			if tt.brk {
+				if err := Publish(ctx, rdb, ch, 1); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				tt.end(cancel, sub)
+			}
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("loop did not end")
+			}
+			waitFor(t, "server to drop the subscriber", func() bool { return numSub(t, rdb, ch) == 0 })
+			waitFor(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+		})
+	}
+}
+
+func TestSubscribeSurvivesReconnect(t *testing.T) {
+	b := redistest.Start(t)
+	direct := b.Client()
+	p := b.NewProxy()
+	rdb := b.ClientAt(p.Addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := b.Prefix + "c"
+	sub, err := Open[int](ctx, rdb, SubscribeOptions{Channels: []string{ch}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := collect(sub.Messages())
+	p.Down()
+	r := next(t, msgs)
+	if r.err == nil {
+		t.Fatalf("got %+v with the connection cut, want an error", r.msg)
+	}
+	if numSub(t, direct, ch) != 0 {
+		t.Fatal("still subscribed while the proxy is down")
+	}
+	p.Up()
+	waitFor(t, "resubscription", func() bool { return numSub(t, direct, ch) == 1 })
+	if err := Publish(ctx, direct, ch, 5); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r := next(t, msgs)
+		if r.err != nil {
+			continue // further failed attempts while reconnecting
+		}
+		if r.msg.Data != 5 {
+			t.Fatalf("got %+v", r.msg)
+		}
+		break
+	}
+}
+
+func TestOpenValidates(t *testing.T) {
+	rdb, prefix := redistest.New(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		o    SubscribeOptions
+	}{
+		{"nothing", SubscribeOptions{}},
+		{"empty channel", SubscribeOptions{Channels: []string{""}}},
+		{"negative ping", SubscribeOptions{Channels: []string{prefix + "x"}, PingInterval: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Open[int](ctx, rdb, tt.o); err == nil {
+				t.Fatal("no error")
+			}
+		})
+	}
+	// Subscribe yields the error once and ends.
+	n := 0
+	for _, err := range Subscribe[int](ctx, rdb) {
+		if err == nil {
+			t.Fatal("nil error")
+		}
+		n++
+	}
+	if n != 1 {
+		t.Fatalf("yielded %d times", n)
+	}
+	if err := Publish(ctx, rdb, "", 1); err == nil {
+		t.Fatal("Publish to empty channel: no error")
+	}
+	if err := Publish(ctx, rdb, prefix+"x", func() {}); err == nil {
+		t.Fatal("Publish of a func: no error")
+	}
+}
