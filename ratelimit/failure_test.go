@@ -1,0 +1,157 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
+)
+
+// errLog collects what OnError is told.
+type errLog struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (l *errLog) add(_ context.Context, err error) {
+	l.mu.Lock()
+	l.errs = append(l.errs, err)
+	l.mu.Unlock()
+}
+
+func (l *errLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.errs)
+}
+
+// TestFailurePolicies cuts Redis mid-test (a proxy goes down) for each
+// policy, checks the answers during the outage, that the breaker then
+// stops calling Redis, and that Redis is used again once it is back, with
+// no restart.
+func TestFailurePolicies(t *testing.T) {
+	tests := []struct {
+		policy Policy
+		// codes during the outage for requests 1..4 of one client,
+		// PerHour(3) with one request already spent before the outage.
+		down   []int
+		source Source
+	}{
+		{FailOpen, []int{200, 200, 200, 200}, FromFailOpen},
+		{FailClosed, []int{503, 503, 503, 503}, FromFailClosed},
+		// The in-process limiter starts from a full burst of 3.
+		{FailLocal, []int{200, 200, 200, 429}, FromLocal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.policy.String(), func(t *testing.T) {
+			e := newEnv(t)
+			p := e.b.NewProxy()
+			c := e.b.ClientAt(p.Addr())
+			n := redistest.Count(c)
+			var errs errLog
+			l := e.limiterOn(t, c, Options{Failure: tt.policy, OnError: errs.add, Timeout: time.Second, BreakerThreshold: 2})
+			var last Result
+			h := l.Handler(middleware.KeyByIP, PerHour(3))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				last, _ = ResultFrom(r.Context())
+			}))
+
+			if w := serve(h, "203.0.113.9:1"); w.Code != 200 || last.Source != FromRedis {
+				t.Fatalf("before the outage: %d from %v", w.Code, last.Source)
+			}
+
+			p.Down()
+			for i, want := range tt.down {
+				last = Result{}
+				w := serve(h, "203.0.113.9:1")
+				if w.Code != want {
+					t.Fatalf("outage request %d: %d, want %d", i+1, w.Code, want)
+				}
+				if want == 200 && last.Source != tt.source {
+					t.Fatalf("outage request %d decided by %v, want %v", i+1, last.Source, tt.source)
+				}
+				if tt.policy == FailLocal && w.Header().Get("RateLimit") == "" {
+					t.Fatalf("outage request %d: FailLocal sent no RateLimit header", i+1)
+				}
+			}
+			if errs.len() != len(tt.down) {
+				t.Fatalf("OnError told %d times, want %d", errs.len(), len(tt.down))
+			}
+			if !l.br.Open() {
+				t.Fatal("breaker still closed after consecutive failures")
+			}
+			// While the breaker is open, no request waits on Redis.
+			n.Reset()
+			res, err := l.Allow(context.Background(), "other", PerHour(3))
+			if !errors.Is(err, ErrUnavailable) || !errors.Is(err, breaker.ErrOpen) || res.Source != tt.source {
+				t.Fatalf("breaker open: %v from %v", err, res.Source)
+			}
+			if n.N() != 0 {
+				t.Fatalf("breaker open, yet %d round trips (%v)", n.N(), n.Commands())
+			}
+
+			p.Up()
+			// The breaker lets one probe through after its cool-down; the
+			// first probe may still meet a connection the outage closed,
+			// so allow a few cool-downs (bounded, no sleeping).
+			for i := 0; ; i++ {
+				e.advance(2 * time.Second)
+				res, err = l.Allow(context.Background(), "back", PerHour(3))
+				if err == nil || i == 3 {
+					break
+				}
+			}
+			if err != nil || res.Source != FromRedis || !res.Allowed {
+				t.Fatalf("after Up: %v from %v", err, res.Source)
+			}
+			n.Reset()
+			last = Result{}
+			w := serve(h, "203.0.113.9:1")
+			if n.N() != 1 || last.Source != FromRedis || w.Code != 200 {
+				t.Fatalf("after recovery: %d from %v with %d round trips", w.Code, last.Source, n.N())
+			}
+			// Redis kept its own count: 1 before the outage + 1 now.
+			if rl := parseRateLimit(t, w.Header().Get("RateLimit")); rl.r != 1 {
+				t.Fatalf("after recovery RateLimit %q, want r=1", w.Header().Get("RateLimit"))
+			}
+		})
+	}
+}
+
+// TestTimeout: a decision never waits longer than Options.Timeout; a
+// canceled caller is answered by the policy at once.
+func TestTimeout(t *testing.T) {
+	e := newEnv(t)
+	l := e.limiter(t, Options{Timeout: time.Second, Failure: FailClosed})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res, err := l.Allow(ctx, "k", PerSecond(1))
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) || res.Allowed {
+		t.Fatalf("canceled: %+v, %v", res, err)
+	}
+	if l.br.Open() {
+		t.Fatal("a caller's cancellation opened the breaker")
+	}
+}
+
+// TestNewWithoutRedis: New never needs Redis; with nothing listening the
+// first decision is the policy's.
+func TestNewWithoutRedis(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	p.Down()
+	c := b.ClientAt(p.Addr())
+	l, err := New(c, Options{Prefix: b.Prefix, Timeout: time.Second, OnError: func(context.Context, error) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Allow(context.Background(), "k", PerSecond(1))
+	if !errors.Is(err, ErrUnavailable) || !res.Allowed || res.Source != FromFailOpen {
+		t.Fatalf("%+v, %v", res, err)
+	}
+}

@@ -1,0 +1,73 @@
+package ratelimit
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/redisware/redisware/middleware"
+)
+
+// BenchmarkAllow measures one decision: allowed (one round trip), denied
+// by Redis with the deny cache off (one round trip), and denied from the
+// deny cache (no round trip).
+func BenchmarkAllow(b *testing.B) {
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		o      Options
+		limits []Limit
+	}{
+		{"allowed", Options{}, []Limit{PerSecond(1_000_000), PerHour(1_000_000_000)}},
+		{"denied-redis", Options{CacheSize: -1}, []Limit{PerHour(1), PerDay(1)}},
+		{"denied-cache", Options{}, []Limit{PerHour(1), PerDay(1)}},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnvB(b)
+			l := e.limiterB(b, bc.o)
+			_, _ = l.Allow(ctx, "bench", bc.limits...) // load the script, spend the burst
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := l.Allow(ctx, "bench", bc.limits...); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHandler measures the middleware around a no-op handler.
+func BenchmarkHandler(b *testing.B) {
+	cases := []struct {
+		name   string
+		o      Options
+		limits []Limit
+		code   int
+	}{
+		{"allowed", Options{}, []Limit{PerSecond(1_000_000), PerHour(1_000_000_000)}, 200},
+		{"denied-redis", Options{CacheSize: -1}, []Limit{PerHour(1)}, 429},
+		{"denied-cache", Options{}, []Limit{PerHour(1)}, 429},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			e := newEnvB(b)
+			l := e.limiterB(b, bc.o)
+			h := l.Handler(middleware.KeyByIP, bc.limits...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = "192.0.2.7:1000"
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != bc.code {
+					b.Fatalf("status %d, want %d", w.Code, bc.code)
+				}
+			}
+		})
+	}
+}
