@@ -1,0 +1,117 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// idBytes is the size of a session ID: 256 bits from crypto/rand.
+const idBytes = 32
+
+// maxCookieValue bounds the cookie values decodeID looks at; a real one is
+// about 150 bytes. Anything longer is rejected before any decoding work.
+const maxCookieValue = 512
+
+// maxCookieTries bounds how many cookies of our name one request may make
+// us verify (cookie tossing can send several).
+const maxCookieTries = 3
+
+var errCookie = errors.New("session: invalid cookie")
+
+// codec signs (and, with a block key, encrypts) session IDs.
+type codec struct {
+	name   string
+	codecs []securecookie.Codec
+}
+
+func newCodec(name string, keys [][]byte, lifetime time.Duration) (*codec, error) {
+	pairs := make([][]byte, len(keys))
+	for i, k := range keys {
+		if len(k) > 0 {
+			pairs[i] = k
+		}
+	}
+	cs := securecookie.CodecsFromPairs(pairs...)
+	// The signed timestamp bounds a cookie's age too: a little more than
+	// Lifetime, for clock skew between instances.
+	maxAge := int((lifetime + time.Minute + time.Second - 1) / time.Second)
+	for _, c := range cs {
+		sc := c.(*securecookie.SecureCookie)
+		sc.SetSerializer(securecookie.NopEncoder{})
+		sc.MaxLength(maxCookieValue)
+		sc.MaxAge(maxAge)
+	}
+	c := &codec{name: name, codecs: cs}
+	// Every pair must work: encode with each so a bad key fails New, not a
+	// request.
+	for i, sc := range cs {
+		if _, err := sc.Encode(name, make([]byte, idBytes)); err != nil {
+			return nil, fmt.Errorf("session: key pair %d: %w", i, err)
+		}
+	}
+	return c, nil
+}
+
+// encode returns the cookie value for id (the raw 32 bytes).
+func (c *codec) encode(id []byte) (string, error) {
+	v, err := securecookie.EncodeMulti(c.name, id, c.codecs...)
+	if err != nil {
+		return "", fmt.Errorf("session: encode cookie: %w", err)
+	}
+	return v, nil
+}
+
+// decode verifies a cookie value and returns the session ID it carries,
+// in its key form. It never touches Redis.
+func (c *codec) decode(value string) (string, error) {
+	if len(value) == 0 || len(value) > maxCookieValue {
+		return "", errCookie
+	}
+	var raw []byte
+	if err := securecookie.DecodeMulti(c.name, value, &raw, c.codecs...); err != nil {
+		return "", errCookie
+	}
+	if len(raw) != idBytes {
+		return "", errCookie
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+// fromRequest returns the session ID of the first of r's cookies (of our
+// name) that verifies.
+func (c *codec) fromRequest(r *http.Request) (string, bool) {
+	tries := 0
+	for _, ck := range r.CookiesNamed(c.name) {
+		if tries == maxCookieTries {
+			break
+		}
+		tries++
+		if id, err := c.decode(ck.Value); err == nil {
+			return id, true
+		}
+	}
+	return "", false
+}
+
+// newID returns a fresh session ID in its key form (43 characters of
+// base64url, no padding).
+func newID() string {
+	var b [idBytes]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand aborts the program instead)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// rawID returns the 32 bytes of an ID in key form.
+func rawID(id string) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(b) != idBytes {
+		return nil, fmt.Errorf("session: malformed id")
+	}
+	return b, nil
+}

@@ -1,0 +1,371 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/keys"
+)
+
+// Manager loads and saves sessions. It is safe for concurrent use; make
+// one per application and share it.
+type Manager struct {
+	rdb   redis.UniversalClient
+	o     Options
+	codec *codec
+	br    *breaker.Breaker
+}
+
+// New returns a Manager storing sessions in rdb. It fails when rdb is nil
+// or o is invalid: no Keys, a hash key shorter than 32 bytes, a block key
+// that is not an AES key size, a "__Host-" cookie that is not Secure with
+// Path=/ and no Domain, or Lifetime shorter than IdleTimeout.
+func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
+	if rdb == nil {
+		return nil, errors.New("session: nil Redis client")
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCodec(o.CookieName, o.Keys, o.Lifetime)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{rdb: rdb, o: o, codec: c, br: &breaker.Breaker{}}, nil
+}
+
+// key is the Redis key of a session ID. IDs are base64url and never contain
+// ':', so they cannot collide with the "user:" keys.
+func (m *Manager) key(id string) string { return m.o.Prefix + id }
+
+// userKey is the Redis set of a user's session IDs.
+func (m *Manager) userKey(uid string) string { return m.o.Prefix + "user:" + keys.Safe(uid) }
+
+func ms(t time.Time) string      { return strconv.FormatInt(t.UnixMilli(), 10) }
+func msd(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+func fromMS(s string) (time.Time, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(n), true
+}
+
+// do makes one bounded Redis call through the breaker.
+func (m *Manager) do(parent context.Context, fn func(ctx context.Context) error) error {
+	if !m.br.Allow() {
+		return breaker.ErrOpen
+	}
+	ctx, cancel := context.WithTimeout(parent, m.o.Timeout)
+	defer cancel()
+	err := fn(ctx)
+	m.br.Done(err)
+	return err
+}
+
+// load returns the request's session: a new empty one when the request has
+// no valid cookie (no Redis call) or its ID is unknown or expired (strict:
+// an unknown ID is never adopted), the stored one otherwise (one round
+// trip). It fails only when Redis does.
+func (m *Manager) load(r *http.Request) (*Session, error) {
+	s := newSession(m)
+	id, ok := m.codec.fromRequest(r)
+	if !ok {
+		return s, nil
+	}
+	s.hadCookie = true
+	now := m.o.Now()
+	var h []string
+	err := m.do(r.Context(), func(ctx context.Context) error {
+		var err error
+		h, err = loadScript.Run(ctx, m.rdb, []string{m.key(id)},
+			ms(now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
+		if errors.Is(err, redis.Nil) {
+			h, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		if wrongType(err) {
+			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
+			return s, nil
+		}
+		return nil, fmt.Errorf("session: load: %w", err)
+	}
+	if h == nil {
+		return s, nil
+	}
+	if !s.fill(id, h) {
+		m.o.Logger.WarnContext(r.Context(), "session: corrupt session hash; starting a new session")
+		return newSession(m).withCookie(), nil
+	}
+	return s, nil
+}
+
+func (s *Session) withCookie() *Session { s.hadCookie = true; return s }
+
+// wrongType reports whether err is Redis refusing an operation on a key of
+// another type: foreign data, a miss rather than an outage.
+func wrongType(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.Contains(re.Error(), "WRONGTYPE")
+}
+
+// fill sets s from an HGETALL reply; it reports false when the metadata is
+// missing or malformed.
+func (s *Session) fill(id string, h []string) bool {
+	var okC, okS bool
+	for i := 0; i+1 < len(h); i += 2 {
+		f, v := h[i], h[i+1]
+		switch {
+		case strings.HasPrefix(f, valuePrefix):
+			s.values[f[len(valuePrefix):]] = v
+		case f == fieldCreated:
+			s.created, okC = fromMS(v)
+		case f == fieldSeen:
+			s.seen, okS = fromMS(v)
+		case f == fieldUser:
+			s.user = v
+		}
+	}
+	if !okC || !okS {
+		return false
+	}
+	s.id, s.stored = id, true
+	return true
+}
+
+// op is one command of a save: a script or a plain command.
+type op struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	plain  func(ctx context.Context, p redis.Pipeliner) redis.Cmder
+	cmd    redis.Cmder
+}
+
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+}
+
+// exec runs ops in one round trip (a pipeline of single-key commands, so it
+// works on Redis Cluster), plus one more for the scripts Redis did not have
+// cached.
+func (m *Manager) exec(parent context.Context, ops []*op) error {
+	return m.do(parent, func(ctx context.Context) error {
+		if len(ops) == 1 && ops[0].script != nil {
+			o := ops[0]
+			o.cmd = o.script.Run(ctx, m.rdb, o.keys, o.args...)
+			return o.cmd.Err()
+		}
+		_, _ = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, o := range ops {
+				if o.script != nil {
+					o.cmd = o.script.EvalSha(ctx, p, o.keys, o.args...)
+				} else {
+					o.cmd = o.plain(ctx, p)
+				}
+			}
+			return nil
+		})
+		var retry []*op
+		for _, o := range ops {
+			if o.script != nil && isNoScript(o.cmd.Err()) {
+				retry = append(retry, o)
+			}
+		}
+		if len(retry) > 0 {
+			_, _ = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, o := range retry {
+					o.cmd = o.script.Eval(ctx, p, o.keys, o.args...)
+				}
+				return nil
+			})
+		}
+		for _, o := range ops {
+			if err := o.cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// commit saves s. With open, the response headers are still unsent: h gets
+// the cookie, if one is needed. Without, a change that needs a new cookie (a
+// new session, a Login) is dropped and reported with ErrHeadersWritten.
+func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	create := !s.stored && (len(s.values) > 0 || s.login)
+	update := s.stored && (len(s.dirty) > 0 || len(s.removed) > 0 || len(s.incr) > 0 || s.clear)
+	var late error
+	if create && !open {
+		late = fmt.Errorf("%w: changes to a new or renewed session need a cookie; they were not saved", ErrHeadersWritten)
+		create = false
+	}
+	del := s.deleteID != "" && (create || s.destroyed)
+
+	now := m.o.Now()
+	var ops []*op
+	var save *op
+	var id, cookie string
+	if create {
+		id = newID()
+		raw, _ := rawID(id)
+		var err error
+		if cookie, err = m.codec.encode(raw); err != nil {
+			return err
+		}
+		if s.login {
+			ops = append(ops, &op{script: indexScript, keys: []string{m.userKey(s.user)}, args: []any{id, msd(m.o.Lifetime)}})
+		}
+		save = m.saveOp(id, now, s, true)
+		ops = append(ops, save)
+	} else if update {
+		save = m.saveOp(s.id, now, s, false)
+		ops = append(ops, save)
+	}
+	if del {
+		k := m.key(s.deleteID)
+		ops = append(ops, &op{plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.Del(ctx, k) }})
+		if s.deleteUser != "" {
+			uk, old := m.userKey(s.deleteUser), s.deleteID
+			ops = append(ops, &op{plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.SRem(ctx, uk, old) }})
+		}
+	}
+	if len(ops) > 0 {
+		if err := m.exec(ctx, ops); err != nil {
+			return fmt.Errorf("session: save: %w", err)
+		}
+	}
+	if save != nil {
+		res, err := save.cmd.(*redis.Cmd).Slice()
+		if err != nil || len(res) == 0 {
+			return fmt.Errorf("session: save: unexpected reply %v: %v", res, err)
+		}
+		code, _ := res[0].(int64)
+		switch code {
+		case saveOK:
+			i := 1
+			for _, k := range sortedKeys(s.incr) {
+				if i < len(res) {
+					if n, ok := res[i].(int64); ok {
+						s.values[k] = strconv.FormatInt(n, 10)
+					}
+				}
+				i++
+			}
+		case saveGone:
+			// Destroyed (or expired) by someone else meanwhile: do not
+			// resurrect it, and drop the cookie that names it.
+			s.id, s.stored, s.user = "", false, ""
+			s.values = map[string]string{}
+			if open && s.hadCookie {
+				m.expireCookie(h)
+			}
+		case saveNotInt:
+			f, _ := res[1].(string)
+			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer", strings.TrimPrefix(f, valuePrefix))
+		default:
+			return fmt.Errorf("session: save: unexpected reply %v", res)
+		}
+	}
+	if create {
+		s.id, s.stored, s.created, s.seen = id, true, now, now
+		m.setCookie(h, cookie, m.o.Lifetime)
+	} else if s.destroyed && open && s.hadCookie {
+		m.expireCookie(h)
+	}
+	if del || open {
+		s.deleteID, s.deleteUser, s.destroyed = "", "", false
+	}
+	s.dirty, s.removed, s.incr, s.clear = nil, nil, nil, false
+	if open {
+		s.login = false
+	}
+	return late
+}
+
+// saveOp builds the saveScript call for s. A create writes every value (no
+// other request knows the new ID, so there is nothing to merge with); an
+// update writes only what this request changed.
+func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) *op {
+	mode, clear := "u", "0"
+	if create {
+		mode = "c"
+	} else if s.clear {
+		clear = "1"
+	}
+	user := ""
+	if s.login {
+		user = s.user
+	}
+	var sets, dels, incrs []any
+	if create {
+		for _, k := range sortedKeys(s.values) {
+			sets = append(sets, valuePrefix+k, s.values[k])
+		}
+	} else {
+		for _, k := range sortedKeys(s.dirty) {
+			sets = append(sets, valuePrefix+k, s.values[k])
+		}
+		for _, k := range sortedKeys(s.removed) {
+			dels = append(dels, valuePrefix+k)
+		}
+		for _, k := range sortedKeys(s.incr) {
+			incrs = append(incrs, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
+		}
+	}
+	args := make([]any, 0, 9+len(sets)+len(dels)+len(incrs))
+	args = append(args, ms(now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), mode, user, clear,
+		len(sets)/2, len(dels), len(incrs)/2)
+	args = append(args, sets...)
+	args = append(args, dels...)
+	args = append(args, incrs...)
+	return &op{script: saveScript, keys: []string{m.key(id)}, args: args}
+}
+
+func (m *Manager) cookie(value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     m.o.CookieName,
+		Value:    value,
+		Path:     m.o.Path,
+		Domain:   m.o.Domain,
+		MaxAge:   maxAge,
+		Secure:   !m.o.Insecure,
+		HttpOnly: true,
+		SameSite: m.o.SameSite,
+	}
+}
+
+func (m *Manager) setCookie(h http.Header, value string, life time.Duration) {
+	maxAge := 0
+	if !m.o.BrowserSession {
+		maxAge = int(life / time.Second)
+	}
+	h.Add("Set-Cookie", m.cookie(value, maxAge).String())
+	noCacheCookie(h)
+}
+
+func (m *Manager) expireCookie(h http.Header) {
+	h.Add("Set-Cookie", m.cookie("", -1).String())
+	noCacheCookie(h)
+}
+
+// noCacheCookie keeps shared caches from storing a response that sets the
+// session cookie.
+func noCacheCookie(h http.Header) {
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	}
+}

@@ -1,0 +1,351 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestNewValidates(t *testing.T) {
+	rdb := newEnv(t, Options{}).rdb
+	short := make([]byte, 16)
+	tests := []struct {
+		name string
+		o    Options
+		want string // substring of the error; "" means no error
+	}{
+		{"defaults", Options{Keys: testKeys}, ""},
+		{"hash key only", Options{Keys: [][]byte{testHash}}, ""},
+		{"rotation pairs", Options{Keys: [][]byte{testHash, testBlock, testHash, nil}}, ""},
+		{"no keys", Options{}, "Keys is empty"},
+		{"short hash key", Options{Keys: [][]byte{short}}, "at least 32"},
+		{"bad block key", Options{Keys: [][]byte{testHash, make([]byte, 10)}}, "16, 24 or 32"},
+		{"host prefix", Options{Keys: testKeys, CookieName: "__Host-s"}, ""},
+		{"host prefix insecure", Options{Keys: testKeys, CookieName: "__Host-s", Insecure: true}, "__Host-"},
+		{"host prefix domain", Options{Keys: testKeys, CookieName: "__Host-s", Domain: "example.com"}, "__Host-"},
+		{"host prefix path", Options{Keys: testKeys, CookieName: "__Host-s", Path: "/app"}, "__Host-"},
+		{"bad cookie name", Options{Keys: testKeys, CookieName: "a b"}, "cookie name"},
+		{"lifetime below idle", Options{Keys: testKeys, IdleTimeout: time.Hour, Lifetime: time.Minute}, "shorter"},
+		{"samesite none insecure", Options{Keys: testKeys, SameSite: http.SameSiteNoneMode, Insecure: true}, "SameSite=None"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(rdb, tt.o)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := New(nil, Options{Keys: testKeys}); err == nil {
+		t.Fatal("New(nil client) succeeded")
+	}
+}
+
+func TestCookieDefaults(t *testing.T) {
+	e := newEnv(t, Options{})
+	_, c := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("a", 1) }, nil)
+	if c == nil {
+		t.Fatal("no cookie")
+	}
+	if c.Name != "session" || c.Path != "/" || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode ||
+		c.MaxAge != int(DefaultLifetime/time.Second) || c.Domain != "" {
+		t.Fatalf("cookie %+v", c)
+	}
+	if got := len(e.cookieID(c)); got != 43 {
+		t.Fatalf("ID has %d characters, want 43 (256 bits, base64url)", got)
+	}
+}
+
+func TestRoundTrips(t *testing.T) {
+	e := newEnv(t, Options{})
+	e.warm()
+	valid := e.newSessionCookie("n", 1)
+	other := newEnv(t, Options{Keys: [][]byte{[]byte(strings.Repeat("x", 32))}}).newSessionCookie("n", 1)
+	other.Name = valid.Name
+	readOnly := func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := Get[int](FromContext(r.Context()), "n"); err != nil {
+			t.Error(err)
+		}
+	}
+	write := func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("n", 2) }
+	login := func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("u1") }
+	tests := []struct {
+		name    string
+		cookie  *http.Cookie
+		handler http.HandlerFunc
+		max     int64
+	}{
+		{"no cookie, read only", nil, readOnly, 0},
+		{"bad signature", other, readOnly, 0},
+		{"garbage", &http.Cookie{Name: "session", Value: "garbage"}, readOnly, 0},
+		{"valid cookie, read only", valid, readOnly, 1},
+		{"valid cookie, changed", valid, write, 2},
+		{"no cookie, changed", nil, write, 1},
+		// Login: the load, then one pipeline (index, create, delete old).
+		{"valid cookie, login", valid, login, 1 + 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.n.Reset()
+			rec, _ := e.serve(tt.handler, tt.cookie)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if got := e.n.N(); got != tt.max {
+				t.Fatalf("round trips = %d, want %d: %v", got, tt.max, e.n.Commands())
+			}
+			t.Logf("%d round trips: %v", e.n.N(), e.n.Commands())
+		})
+	}
+}
+
+func TestTypedValues(t *testing.T) {
+	e := newEnv(t, Options{})
+	type cart struct {
+		Items []string `json:"items"`
+		Total float64  `json:"total"`
+	}
+	c := e.newSessionCookie("n", 42)
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		_ = s.Put("cart", cart{Items: []string{"a", "b"}, Total: 2.5})
+		_ = s.Put("flash", "saved")
+		_ = s.Put("gone", true)
+		s.Remove("gone")
+	}, c)
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		if n, ok, err := Get[int](s, "n"); !ok || err != nil || n != 42 {
+			t.Errorf("Get[int] = %v, %v, %v", n, ok, err)
+		}
+		if v, ok, err := Get[cart](s, "cart"); !ok || err != nil || len(v.Items) != 2 || v.Total != 2.5 {
+			t.Errorf("Get[cart] = %+v, %v, %v", v, ok, err)
+		}
+		if _, ok, _ := Get[bool](s, "gone"); ok {
+			t.Error("removed key still there")
+		}
+		if _, ok, err := Get[int](s, "cart"); !ok || err == nil {
+			t.Errorf("Get[int] of an object: ok=%v err=%v, want a decode error", ok, err)
+		}
+		if v, ok, err := Pop[string](s, "flash"); !ok || err != nil || v != "saved" {
+			t.Errorf("Pop = %q, %v, %v", v, ok, err)
+		}
+		if _, err := s.Incr("cart", 1); err == nil {
+			t.Error("Incr of an object succeeded")
+		}
+		if err := s.Put("bad", make(chan int)); err == nil {
+			t.Error("Put of a channel succeeded")
+		}
+	}, c)
+	vals, _, _ := e.read(c)
+	if _, ok := vals["flash"]; ok {
+		t.Error("popped key survived")
+	}
+	if got := strings.Join(keysOf(vals), ","); got != "cart,n" {
+		t.Errorf("keys after pop = %s", got)
+	}
+	e.serve(func(w http.ResponseWriter, r *http.Request) { FromContext(r.Context()).Clear() }, c)
+	if vals, _, id := e.read(c); len(vals) != 0 || id == "" {
+		t.Errorf("after Clear: %v, id %q (the session itself must stay)", vals, id)
+	}
+}
+
+func keysOf(m map[string]string) []string { return sortedKeys(m) }
+
+func TestMetaFieldsCannotCollide(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("m:created", "user data")
+	e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("m:user", "mallory") }, c)
+	vals, user, _ := e.read(c)
+	if user != "" || vals["m:created"] != `"user data"` || vals["m:user"] != `"mallory"` {
+		t.Fatalf("values %v user %q", vals, user)
+	}
+}
+
+func TestConcurrentWritersToDifferentKeys(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("start", 0)
+	var loaded sync.WaitGroup
+	loaded.Add(2)
+	writer := func(key string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			loaded.Done()
+			loaded.Wait() // both requests have loaded the session before either saves
+			_ = FromContext(r.Context()).Put(key, key)
+		}
+	}
+	var done sync.WaitGroup
+	for _, k := range []string{"a", "b"} {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			e.serve(writer(k), c)
+		}()
+	}
+	done.Wait()
+	vals, _, _ := e.read(c)
+	if vals["a"] != `"a"` || vals["b"] != `"b"` || vals["start"] != "0" {
+		t.Fatalf("a lost update: %v", vals)
+	}
+}
+
+func TestConcurrentIncr(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("other", "x")
+	const n, workers = 500, 32
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var failed sync.Map
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+					if _, err := FromContext(r.Context()).Incr("hits", 1); err != nil {
+						failed.Store(err.Error(), true)
+					}
+				}, c)
+				if rec.Code != http.StatusOK {
+					failed.Store(fmt.Sprint("status ", rec.Code), true)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	failed.Range(func(k, _ any) bool { t.Error(k); return true })
+	vals, _, _ := e.read(c)
+	if vals["hits"] != fmt.Sprint(n) {
+		t.Fatalf("hits = %s after %d concurrent increments", vals["hits"], n)
+	}
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		if v, ok, err := Get[int](FromContext(r.Context()), "hits"); !ok || err != nil || v != n {
+			t.Errorf("Get[int] = %d, %v, %v", v, ok, err)
+		}
+	}, c)
+}
+
+func TestNoResurrectionAfterDestroy(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("a", 1)
+	key := e.m.key(e.cookieID(c))
+	loaded, destroyed := make(chan struct{}), make(chan struct{})
+	res := make(chan *http.Cookie, 1)
+	go func() {
+		_, ck := e.serve(func(w http.ResponseWriter, r *http.Request) {
+			close(loaded)
+			<-destroyed
+			_ = FromContext(r.Context()).Put("late", "write")
+		}, c)
+		res <- ck
+	}()
+	<-loaded
+	rec, gone := e.serve(func(w http.ResponseWriter, r *http.Request) { FromContext(r.Context()).Destroy() }, c)
+	close(destroyed)
+	late := <-res
+	if rec.Code != http.StatusOK || gone == nil || gone.MaxAge >= 0 {
+		t.Fatalf("Destroy: status %d, cookie %+v; want an expired cookie", rec.Code, gone)
+	}
+	if e.exists(key) {
+		t.Fatal("the destroyed session was resurrected by a late write")
+	}
+	if late == nil || late.MaxAge >= 0 {
+		t.Fatalf("the late request should expire the cookie of a gone session, set %+v", late)
+	}
+	if vals, _, id := e.read(c); len(vals) != 0 || id != "" {
+		t.Fatalf("old cookie still reads %v (id %q)", vals, id)
+	}
+}
+
+func TestLoginRenewsID(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("cart", "x")
+	oldKey := e.m.key(e.cookieID(c))
+	var before string
+	_, nc := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		before = s.ID()
+		if err := s.Login("alice"); err != nil {
+			t.Error(err)
+		}
+		if err := s.Login(""); !errors.Is(err, ErrUserID) {
+			t.Errorf("Login(\"\") = %v", err)
+		}
+	}, c)
+	if nc == nil {
+		t.Fatal("Login set no cookie")
+	}
+	newID := e.cookieID(nc)
+	if newID == before || e.m.key(newID) == oldKey {
+		t.Fatal("Login kept the ID")
+	}
+	if e.exists(oldKey) {
+		t.Fatal("the old session key survived Login")
+	}
+	vals, user, _ := e.read(nc)
+	if user != "alice" || vals["cart"] != `"x"` {
+		t.Fatalf("after Login: user %q values %v", user, vals)
+	}
+	if vals, _, id := e.read(c); id != "" || len(vals) != 0 {
+		t.Fatalf("the pre-login cookie still works: %v", vals)
+	}
+	members, err := e.raw.SMembers(t.Context(), e.m.userKey("alice")).Result()
+	if err != nil || len(members) != 1 || members[0] != newID {
+		t.Fatalf("user index %v, %v; want [%s]", members, err, newID)
+	}
+	if ttl := e.raw.PTTL(t.Context(), e.m.userKey("alice")).Val(); ttl <= 0 || ttl > DefaultLifetime {
+		t.Fatalf("user index PTTL %v", ttl)
+	}
+	// Logging in as someone else moves the session between indexes.
+	_, nc2 := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("bob") }, nc)
+	if n := e.raw.SCard(t.Context(), e.m.userKey("alice")).Val(); n != 0 {
+		t.Fatalf("alice's index still holds %d IDs", n)
+	}
+	if _, user, _ := e.read(nc2); user != "bob" {
+		t.Fatalf("user %q", user)
+	}
+}
+
+func TestLoginOnNewSession(t *testing.T) {
+	e := newEnv(t, Options{})
+	_, c := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("carol") }, nil)
+	if c == nil {
+		t.Fatal("no cookie")
+	}
+	if _, user, _ := e.read(c); user != "carol" {
+		t.Fatalf("user %q", user)
+	}
+}
+
+func TestUserKey(t *testing.T) {
+	e := newEnv(t, Options{})
+	key := UserKey(e.m)
+	_, c := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := key(r); !errors.Is(err, ErrNotLoggedIn) {
+			t.Errorf("anonymous: %v", err)
+		}
+		_ = FromContext(r.Context()).Login("dave")
+	}, nil)
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		if k, err := key(r); err != nil || k != "dave" {
+			t.Errorf("UserKey = %q, %v", k, err)
+		}
+	}, c)
+	if _, err := key(httptestRequest()); err == nil {
+		t.Error("UserKey outside the middleware succeeded")
+	}
+}

@@ -1,0 +1,103 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/redisware/redisware/internal/httpwrap"
+)
+
+// Middleware loads the request's session before next runs (FromContext
+// returns it) and saves it right before the response's first byte, setting
+// the cookie when the session is new, renewed or destroyed. Changes made
+// after that are saved when next returns, unless they need a new cookie
+// (those are reported to Options.ErrorHandler wrapped in
+// ErrHeadersWritten). Flush, Hijack and the other http.ResponseController
+// features keep working through it.
+//
+// When Redis fails (or the breaker is open) the session fails closed:
+// Options.ErrorHandler answers instead of next, or replaces next's response
+// if the save before the first byte fails.
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, err := m.load(r)
+		if err != nil {
+			m.o.ErrorHandler(w, r, err)
+			return
+		}
+		c := &committer{m: m, s: s, r: r, ctx: context.WithoutCancel(r.Context())}
+		hw := httpwrap.New(w, httpwrap.Options{BeforeHeader: c.beforeHeader})
+		next.ServeHTTP(hw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		if !hw.WroteHeader() {
+			// next wrote nothing; net/http sends the header after we return.
+			c.done = true
+			if err := m.commit(c.ctx, s, w.Header(), true); err != nil {
+				clear(w.Header())
+				m.o.ErrorHandler(w, r, err)
+			}
+			return
+		}
+		if c.failed {
+			return
+		}
+		if err := m.commit(c.ctx, s, nil, false); err != nil {
+			if !errors.Is(err, ErrHeadersWritten) {
+				err = fmt.Errorf("%w: %w", ErrHeadersWritten, err)
+			}
+			m.o.ErrorHandler(hw, r, err)
+		}
+	})
+}
+
+// committer saves a session right before the first byte of a response.
+type committer struct {
+	m   *Manager
+	s   *Session
+	r   *http.Request
+	ctx context.Context // the request's values, not its cancellation: a
+	// client that hangs up must not lose a change its request made
+
+	done   bool
+	failed bool
+}
+
+func (c *committer) beforeHeader(w *httpwrap.Writer, _ int) {
+	if c.done {
+		return
+	}
+	c.done = true
+	h := w.Header()
+	addVary(h, "Cookie")
+	if err := c.m.commit(c.ctx, c.s, h, true); err != nil {
+		// Fail closed: the error handler answers in place of the handler,
+		// whose status line and body from here on go nowhere.
+		c.failed = true
+		real := w.ResponseWriter
+		clear(real.Header())
+		c.m.o.ErrorHandler(real, c.r, err)
+		w.ResponseWriter = &replaced{h: http.Header{}}
+	}
+}
+
+// addVary adds v to the Vary header unless it is there.
+func addVary(h http.Header, v string) {
+	for _, x := range h.Values("Vary") {
+		if x == v || x == "*" {
+			return
+		}
+	}
+	h.Add("Vary", v)
+}
+
+// errReplaced is what a handler's writes return once its response was
+// replaced by the ErrorHandler's.
+var errReplaced = errors.New("session: response replaced: the session could not be saved")
+
+// replaced swallows a handler's response after the ErrorHandler answered.
+type replaced struct{ h http.Header }
+
+func (d *replaced) Header() http.Header         { return d.h }
+func (d *replaced) Write(p []byte) (int, error) { return 0, errReplaced }
+func (d *replaced) WriteHeader(int)             {}

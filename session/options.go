@@ -1,0 +1,179 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultCookieName  = "session"
+	DefaultIdleTimeout = 24 * time.Hour
+	DefaultLifetime    = 7 * 24 * time.Hour
+	DefaultPrefix      = "session:"
+	DefaultTimeout     = time.Second
+)
+
+// hostPrefix is the cookie name prefix browsers only accept on a Secure,
+// host-only cookie with Path=/ (RFC 6265bis, "__Host-").
+const hostPrefix = "__Host-"
+
+// Options configure a Manager. The zero value of every field means its
+// documented default; only Keys is required.
+type Options struct {
+	// Keys are securecookie key pairs: a hash key (HMAC-SHA256, at least 32
+	// bytes) followed by a block key (AES: 16, 24 or 32 bytes, or nil for a
+	// signed but unencrypted cookie), then optionally older pairs. The first
+	// pair signs new cookies; every pair is tried when reading one, so a key
+	// is rotated by putting the new pair first and dropping the old pair
+	// once its cookies have expired (after Lifetime). Required: New fails
+	// when it is empty.
+	Keys [][]byte
+
+	// CookieName is the cookie's name. Empty means "session". A name that
+	// starts with "__Host-" requires Secure (Insecure false), Path "/" and
+	// no Domain, as browsers do; New checks it.
+	CookieName string
+	// Path is the cookie's Path. Empty means "/".
+	Path string
+	// Domain is the cookie's Domain. Empty means a host-only cookie.
+	Domain string
+	// Insecure drops the Secure attribute, for development over plain
+	// http. False (the default) means the cookie is sent over HTTPS only.
+	Insecure bool
+	// SameSite is the cookie's SameSite attribute. Zero means
+	// http.SameSiteLaxMode.
+	SameSite http.SameSite
+	// BrowserSession makes the cookie a browser-session cookie (no
+	// Max-Age) that the browser drops when it closes. False (the default)
+	// gives the cookie Max-Age = Lifetime.
+	// The cookie is always HttpOnly.
+	BrowserSession bool
+
+	// IdleTimeout ends a session nobody used for that long. Zero means 24 h.
+	// Read-only requests refresh it at most once per quarter of it.
+	IdleTimeout time.Duration
+	// Lifetime is the absolute lifetime of a session, counted from its
+	// creation or its last Login, however active it is. Zero means 7 days.
+	// Must not be shorter than IdleTimeout.
+	Lifetime time.Duration
+
+	// Prefix starts every Redis key the Manager writes. Empty means
+	// "session:".
+	Prefix string
+	// Timeout bounds each Redis round trip. Zero means 1 s.
+	Timeout time.Duration
+
+	// ErrorHandler answers a request when the session cannot be loaded or
+	// saved (Redis down or slow, the breaker open). Sessions fail closed: the
+	// handler is not run, or its response is replaced when the save before
+	// its first byte fails. When err wraps ErrHeadersWritten the response
+	// has already started and w must not be written. Nil means: log the
+	// error with Logger and answer 503 Service Unavailable.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives errors and corrupt-data notices. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock every expiry is computed with; its time is passed to
+	// the Lua scripts, which never read Redis' TIME. Nil means time.Now.
+	Now func() time.Time
+}
+
+// ErrHeadersWritten is wrapped by errors that happen after the response's
+// headers were sent, so they can only be logged.
+var ErrHeadersWritten = errors.New("session: response headers already written")
+
+// withDefaults returns a validated copy of o with every default filled in.
+func (o Options) withDefaults() (Options, error) {
+	if len(o.Keys) == 0 {
+		return o, errors.New("session: Options.Keys is empty; give at least one 32-byte hash key")
+	}
+	for i := 0; i < len(o.Keys); i += 2 {
+		if len(o.Keys[i]) < 32 {
+			return o, fmt.Errorf("session: Options.Keys[%d] (a hash key) has %d bytes, want at least 32", i, len(o.Keys[i]))
+		}
+		if i+1 < len(o.Keys) {
+			switch n := len(o.Keys[i+1]); n {
+			case 0, 16, 24, 32:
+			default:
+				return o, fmt.Errorf("session: Options.Keys[%d] (a block key) has %d bytes, want 16, 24 or 32 (or nil)", i+1, n)
+			}
+		}
+	}
+	o.Keys = append([][]byte(nil), o.Keys...)
+	if o.CookieName == "" {
+		o.CookieName = DefaultCookieName
+	}
+	if !validCookieName(o.CookieName) {
+		return o, fmt.Errorf("session: Options.CookieName %q is not a valid cookie name", o.CookieName)
+	}
+	if o.Path == "" {
+		o.Path = "/"
+	}
+	if strings.HasPrefix(o.CookieName, hostPrefix) && (o.Insecure || o.Path != "/" || o.Domain != "") {
+		return o, fmt.Errorf("session: a %s cookie needs Secure, Path=/ and no Domain", hostPrefix)
+	}
+	if o.SameSite == 0 {
+		o.SameSite = http.SameSiteLaxMode
+	}
+	if o.SameSite == http.SameSiteNoneMode && o.Insecure {
+		return o, errors.New("session: SameSite=None needs a Secure cookie")
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = DefaultLifetime
+	}
+	if o.IdleTimeout < time.Millisecond || o.Lifetime < time.Millisecond {
+		return o, errors.New("session: IdleTimeout and Lifetime must be positive")
+	}
+	if o.Lifetime < o.IdleTimeout {
+		return o, fmt.Errorf("session: Lifetime %v is shorter than IdleTimeout %v", o.Lifetime, o.IdleTimeout)
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Timeout < 0 {
+		return o, errors.New("session: Timeout must be positive")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ErrorHandler == nil {
+		o.ErrorHandler = defaultErrorHandler(o.Logger)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return name != ""
+}
+
+func defaultErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		log.ErrorContext(r.Context(), "session unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
+		if errors.Is(err, ErrHeadersWritten) {
+			return
+		}
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+	}
+}

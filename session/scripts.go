@@ -1,0 +1,122 @@
+package session
+
+import "github.com/redis/go-redis/v9"
+
+// Fields of a session hash. User values live under "v:<key>", metadata
+// under "m:<name>", so no user key can collide with metadata.
+const (
+	valuePrefix  = "v:"
+	fieldCreated = "m:created" // ms since the epoch, creation or last Login
+	fieldSeen    = "m:seen"    // ms since the epoch, last refresh of the idle expiry
+	fieldUser    = "m:user"    // the logged-in user's ID, absent when anonymous
+)
+
+// loadScript reads a session in one round trip and refreshes its idle
+// expiry when a quarter of the idle window has passed since the last
+// refresh, so most read-only requests write nothing.
+//
+// KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, touch-after ms.
+// Returns the HGETALL array, or nil when the session does not exist or
+// has expired (idle or absolute) by the caller's clock.
+var loadScript = redis.NewScript(`
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+local created, seen
+for i = 1, #h, 2 do
+  if h[i] == 'm:created' then created = tonumber(h[i+1])
+  elseif h[i] == 'm:seen' then seen = tonumber(h[i+1]) end
+end
+if not created or not seen then return h end
+local now = tonumber(ARGV[1])
+local idle = tonumber(ARGV[2])
+local deadline = created + tonumber(ARGV[3])
+if now >= deadline or now >= seen + idle then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+if now - seen >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'm:seen', ARGV[1])
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.min(now + idle, deadline)))
+end
+return h
+`)
+
+// Replies of saveScript (first element).
+const (
+	saveOK     = 1
+	saveGone   = 0  // update of a session that no longer exists (or expired)
+	saveNotInt = -1 // an Incr field holds something other than an integer
+	saveExists = -2 // create of an ID already taken
+)
+
+// saveScript writes the changes of one request to one session: only the
+// fields changed and removed, increments with HINCRBY, and the expiry. An
+// update never recreates a session that is gone, so a request that finishes
+// after a concurrent Destroy cannot resurrect it. Increments are checked
+// before anything is written, so the script never stops half-way.
+//
+// KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, mode ("c"
+// create, "u" update), user ID ("" keeps it), clear ("1" removes every user
+// field first), nset, ndel, nincr, then nset field/value pairs, ndel fields,
+// nincr field/delta pairs.
+// Returns {1, incremented values...}, {0} gone, {-1, field} not an
+// integer, {-2} ID taken.
+var saveScript = redis.NewScript(`
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local idle = tonumber(ARGV[2])
+local lifetime = tonumber(ARGV[3])
+local create = ARGV[4] == 'c'
+local clear = ARGV[6] == '1'
+local nset, ndel, nincr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local created
+if create then
+  if redis.call('EXISTS', key) == 1 then return {-2} end
+  created = now
+else
+  local m = redis.call('HMGET', key, 'm:created', 'm:seen')
+  created = tonumber(m[1])
+  local seen = tonumber(m[2])
+  if not created or not seen or now >= created + lifetime or now >= seen + idle then return {0} end
+end
+local setAt, delAt, incrAt = 10, 10 + 2*nset, 10 + 2*nset + ndel
+if not create and not clear then
+  local touched = {}
+  for i = setAt, delAt - 1, 2 do touched[ARGV[i]] = true end
+  for i = delAt, incrAt - 1 do touched[ARGV[i]] = true end
+  for i = incrAt, incrAt + 2*nincr - 1, 2 do
+    if not touched[ARGV[i]] then
+      local v = redis.call('HGET', key, ARGV[i])
+      if v and not string.match(v, '^%-?%d+$') then return {-1, ARGV[i]} end
+    end
+  end
+end
+if clear then
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
+  end
+end
+for i = delAt, incrAt - 1 do redis.call('HDEL', key, ARGV[i]) end
+for i = setAt, delAt - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i+1]) end
+local out = {1}
+for i = incrAt, incrAt + 2*nincr - 1, 2 do
+  out[#out+1] = redis.call('HINCRBY', key, ARGV[i], ARGV[i+1])
+end
+if create then redis.call('HSET', key, 'm:created', ARGV[1]) end
+redis.call('HSET', key, 'm:seen', ARGV[1])
+if ARGV[5] ~= '' then redis.call('HSET', key, 'm:user', ARGV[5]) end
+redis.call('PEXPIREAT', key, string.format('%.0f', math.min(now + idle, created + lifetime)))
+return out
+`)
+
+// indexScript adds a session ID to its user's set and makes the set live
+// at least as long as that session can.
+//
+// KEYS[1] user set. ARGV: session ID, lifetime ms.
+var indexScript = redis.NewScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+`)

@@ -1,0 +1,268 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// maxUserID bounds the user IDs Login accepts.
+const maxUserID = 512
+
+// Session is one visitor's session during one request. Its methods are
+// safe for concurrent use by the request's goroutines. Changes are kept in
+// memory and saved by the middleware in one round trip right before the
+// response's first byte; only the fields changed are written, so requests
+// that change different keys of one session never undo each other.
+type Session struct {
+	m *Manager
+
+	mu      sync.Mutex
+	id      string            // "" until the session is stored
+	stored  bool              // id exists in Redis
+	values  map[string]string // key → JSON, this request's view
+	dirty   map[string]struct{}
+	removed map[string]struct{}
+	incr    map[string]int64
+	clear   bool
+	user    string
+	created time.Time
+	seen    time.Time
+
+	hadCookie  bool   // the request carried a valid cookie
+	login      bool   // Login ran: a new ID must be issued and indexed
+	deleteID   string // a stored ID to delete at commit (Login, Destroy)
+	deleteUser string // the user deleteID was indexed under
+	destroyed  bool   // Destroy ran: expire the cookie unless a new session is made
+}
+
+type ctxKey struct{}
+
+// FromContext returns the request's session. It is never nil under
+// Manager.Middleware and nil elsewhere.
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(ctxKey{}).(*Session)
+	return s
+}
+
+func newSession(m *Manager) *Session {
+	return &Session{m: m, values: map[string]string{}}
+}
+
+// ID returns the session's ID, or "" while it is not stored in Redis (a new
+// session gets its ID when it is first saved). The ID is a secret bearer
+// token: show it to nobody but its owner.
+func (s *Session) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.id
+}
+
+// UserID returns the user the session is logged in as, or "".
+func (s *Session) UserID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.user
+}
+
+// Created returns when the session was created or last renewed by Login,
+// or the zero time for a new session.
+func (s *Session) Created() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.created
+}
+
+// LastSeen returns when the session's idle expiry was last refreshed before
+// this request, or the zero time for a new session.
+func (s *Session) LastSeen() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen
+}
+
+// Put stores v, encoded as JSON, under key. It returns an error, and
+// changes nothing, when v cannot be encoded.
+func (s *Session) Put(key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("session: put %q: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.values[key] = string(b)
+	s.mark(key)
+	delete(s.removed, key)
+	delete(s.incr, key)
+	return nil
+}
+
+func (s *Session) mark(key string) {
+	if s.dirty == nil {
+		s.dirty = map[string]struct{}{}
+	}
+	s.dirty[key] = struct{}{}
+}
+
+// Remove deletes key. Only that field is removed in Redis.
+func (s *Session) Remove(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remove(key)
+}
+
+func (s *Session) remove(key string) {
+	delete(s.values, key)
+	delete(s.dirty, key)
+	delete(s.incr, key)
+	if s.removed == nil {
+		s.removed = map[string]struct{}{}
+	}
+	s.removed[key] = struct{}{}
+}
+
+// Clear removes every value, including those other requests stored since
+// this one loaded the session. The session, its ID and its user stay.
+func (s *Session) Clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.values = map[string]string{}
+	s.dirty, s.removed, s.incr = nil, nil, nil
+	s.clear = true
+}
+
+// Incr adds delta to the integer stored under key (a missing key counts as
+// 0). The addition happens in Redis when the session is saved, so
+// concurrent increments of one key from many requests all count. The value
+// returned, like Get's after Incr, is this request's estimate: the value
+// it loaded plus its own increments. It fails when key holds something
+// other than an integer.
+func (s *Session) Incr(key string, delta int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var cur int64
+	if raw, ok := s.values[key]; ok {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("session: incr %q: the value is not an integer", key)
+		}
+		cur = n
+	}
+	cur += delta
+	s.values[key] = strconv.FormatInt(cur, 10)
+	if _, put := s.dirty[key]; put {
+		// This request's Put overwrites the stored value anyway: fold the
+		// increment into it.
+		return cur, nil
+	}
+	if s.incr == nil {
+		s.incr = map[string]int64{}
+	}
+	s.incr[key] += delta
+	return cur, nil
+}
+
+// Has reports whether key holds a value.
+func (s *Session) Has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.values[key]
+	return ok
+}
+
+// Keys returns the keys holding values, sorted.
+func (s *Session) Keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ks := make([]string, 0, len(s.values))
+	for k := range s.values {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// raw returns the JSON under key.
+func (s *Session) raw(key string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.values[key]
+	return v, ok
+}
+
+// Get decodes the value under key into a T. ok is false when the key holds
+// nothing; err is not nil when its JSON does not decode into a T.
+func Get[T any](s *Session, key string) (v T, ok bool, err error) {
+	raw, ok := s.raw(key)
+	if !ok {
+		return v, false, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		return v, true, fmt.Errorf("session: get %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// Pop is Get followed by Remove (a flash message, say). The key is removed
+// even when its value does not decode.
+func Pop[T any](s *Session, key string) (v T, ok bool, err error) {
+	s.mu.Lock()
+	raw, ok := s.values[key]
+	if ok {
+		s.remove(key)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return v, false, nil
+	}
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		return v, true, fmt.Errorf("session: pop %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// ErrUserID is returned by Login for an empty or over-long user ID.
+var ErrUserID = errors.New("session: user ID must be 1 to 512 bytes")
+
+// Login records that the visitor authenticated as userID. When saved, the
+// session gets a new ID (the old one is deleted in the same round trip, so
+// a planted ID is worthless: session fixation), its absolute lifetime
+// starts again, and it is indexed under the user for Sessions and
+// DestroyUser. Values are kept.
+func (s *Session) Login(userID string) error {
+	if userID == "" || len(userID) > maxUserID {
+		return ErrUserID
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retire()
+	s.user = userID
+	s.login = true
+	return nil
+}
+
+// retire schedules the stored ID, if any, for deletion at commit.
+func (s *Session) retire() {
+	if s.stored {
+		s.deleteID, s.deleteUser = s.id, s.user
+	}
+	s.id, s.stored = "", false
+	s.created, s.seen = time.Time{}, time.Time{}
+}
+
+// Destroy deletes the session: in Redis when saved, and in the browser by
+// expiring the cookie. Values put after Destroy start a new session.
+func (s *Session) Destroy() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retire()
+	s.values = map[string]string{}
+	s.dirty, s.removed, s.incr, s.clear = nil, nil, nil, false
+	s.user, s.login = "", false
+	s.destroyed = true
+}
