@@ -2,12 +2,13 @@ package ratelimit
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -118,6 +119,9 @@ type Limiter struct {
 	local  *tatLRU // in-process limiter for FailLocal
 	epoch  time.Time
 	loaded atomic.Bool // the script is known to be in Redis' cache
+
+	setsMu sync.RWMutex
+	sets   map[string]*policySet // by appendSig, for Allow
 }
 
 // Errors callers may act on.
@@ -157,7 +161,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now()}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet)}
 	l.br = &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now}
 	size := o.CacheSize
 	if size == 0 {
@@ -203,7 +207,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, limits ...Limit) (Resul
 // only looks at Allowed follows the policy. Other errors (invalid limits,
 // ErrInvalidCost, ErrCostExceedsBurst) come with a denying Result.
 func (l *Limiter) AllowN(ctx context.Context, key string, cost int, limits ...Limit) (Result, error) {
-	ps, err := newPolicySet(limits)
+	ps, err := l.policySetFor(limits)
 	if err != nil {
 		return Result{}, err
 	}
@@ -224,26 +228,66 @@ func newPolicySet(limits []Limit) (*policySet, error) {
 	if err := ValidateLimits(limits...); err != nil {
 		return nil, err
 	}
-	ps := &policySet{limits: append([]Limit(nil), limits...), minBurst: limits[0].burst}
-	var sig, pol strings.Builder
+	n := len(limits)
+	ps := &policySet{
+		limits:   append([]Limit(nil), limits...),
+		iv:       make([]int64, n),
+		tol:      make([]int64, n),
+		args:     make([]any, 2*n),
+		sig:      string(appendSig(nil, limits)),
+		minBurst: limits[0].burst,
+	}
+	var pol strings.Builder
 	for i, lim := range ps.limits {
-		iv, tol := lim.interval(), lim.tolerance()
-		ps.iv = append(ps.iv, iv)
-		ps.tol = append(ps.tol, tol)
-		ps.args = append(ps.args, iv, tol)
+		ps.iv[i], ps.tol[i] = lim.interval(), lim.tolerance()
+		ps.args[2*i], ps.args[2*i+1] = ps.iv[i], ps.tol[i]
 		ps.minBurst = min(ps.minBurst, lim.burst)
-		sig.WriteByte('|')
-		sig.WriteString(lim.name)
-		sig.WriteByte(':')
-		sig.WriteString(strconv.FormatInt(iv, 10))
-		sig.WriteByte(':')
-		sig.WriteString(strconv.FormatInt(tol, 10))
 		if i > 0 {
 			pol.WriteString(", ")
 		}
 		lim.appendPolicy(&pol)
 	}
-	ps.sig, ps.policy = sig.String(), pol.String()
+	ps.policy = pol.String()
+	return ps, nil
+}
+
+// appendSig appends a binary signature that tells sets of limits apart:
+// each limit's name (length-prefixed), count, period and burst.
+func appendSig(b []byte, limits []Limit) []byte {
+	for _, l := range limits {
+		b = binary.AppendUvarint(b, uint64(len(l.name)))
+		b = append(b, l.name...)
+		b = binary.AppendVarint(b, int64(l.count))
+		b = binary.AppendVarint(b, int64(l.period))
+		b = binary.AppendVarint(b, int64(l.burst))
+	}
+	return b
+}
+
+// maxSets bounds the policy sets Allow remembers; past it, new sets are
+// built per call.
+const maxSets = 1024
+
+// policySetFor returns the policy set of limits, built once per distinct
+// set, so Allow costs what Handler does.
+func (l *Limiter) policySetFor(limits []Limit) (*policySet, error) {
+	var buf [256]byte
+	sig := appendSig(buf[:0], limits)
+	l.setsMu.RLock()
+	ps, ok := l.sets[string(sig)]
+	l.setsMu.RUnlock()
+	if ok {
+		return ps, nil
+	}
+	ps, err := newPolicySet(limits)
+	if err != nil {
+		return nil, err
+	}
+	l.setsMu.Lock()
+	if len(l.sets) < maxSets {
+		l.sets[ps.sig] = ps
+	}
+	l.setsMu.Unlock()
 	return ps, nil
 }
 

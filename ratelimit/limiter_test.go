@@ -383,3 +383,25 @@ func TestCostErrors(t *testing.T) {
 		t.Fatalf("invalid calls reached Redis: %v", n.Commands())
 	}
 }
+
+// TestAllowRemembersPolicySets: Allow validates and precomputes a set of
+// limits once; different sets, even with the same names, stay apart.
+func TestAllowRemembersPolicySets(t *testing.T) {
+	e := newEnv(t)
+	l := e.limiter(t, Options{})
+	a := mustAllow(t, l, "k", 1, PerMinute(10))
+	b := mustAllow(t, l, "k2", 1, Per(20, time.Minute).Named("minute"))
+	if a.Limits[0].Limit.Count() != 10 || b.Limits[0].Limit.Count() != 20 {
+		t.Fatalf("counts %d, %d: sets with one name were confused", a.Limits[0].Limit.Count(), b.Limits[0].Limit.Count())
+	}
+	mustAllow(t, l, "k", 1, PerMinute(10))
+	if len(l.sets) != 2 {
+		t.Fatalf("%d sets remembered, want 2", len(l.sets))
+	}
+	if _, err := l.Allow(context.Background(), "k", PerMinute(0)); !errors.Is(err, ErrInvalidLimit) {
+		t.Fatalf("invalid limit: %v", err)
+	}
+	if len(l.sets) != 2 {
+		t.Fatal("an invalid set was remembered")
+	}
+}
