@@ -1,0 +1,295 @@
+package session
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+func TestFlushThroughMiddleware(t *testing.T) {
+	e := newEnv(t, Options{Insecure: true})
+	release := make(chan struct{})
+	srv := httptest.NewServer(e.m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = FromContext(r.Context()).Put("stream", "open")
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: one\n\n")
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+		<-release // the client must see the first event while we wait here
+		_, _ = io.WriteString(w, "data: two\n\n")
+	})))
+	t.Cleanup(srv.Close)
+	client := &http.Client{Timeout: 10 * time.Second} // a broken Flush fails, not hangs
+	res, err := client.Get(srv.URL)
+	if err != nil {
+		close(release)
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	br := bufio.NewReader(res.Body)
+	line, err := br.ReadString('\n')
+	close(release)
+	if err != nil || line != "data: one\n" {
+		t.Fatalf("first event %q, %v", line, err)
+	}
+	rest, _ := io.ReadAll(br)
+	if !strings.Contains(string(rest), "data: two") {
+		t.Fatalf("rest %q", rest)
+	}
+	var c *http.Cookie
+	for _, ck := range res.Cookies() {
+		if ck.Name == "session" {
+			c = ck
+		}
+	}
+	if c == nil || c.Secure {
+		t.Fatalf("cookie %+v: want one, not Secure (Insecure option)", c)
+	}
+	if vals, _, _ := e.read(c); vals["stream"] != `"open"` {
+		t.Fatalf("streamed session not saved: %v", vals)
+	}
+}
+
+func TestHijackThroughMiddleware(t *testing.T) {
+	e := newEnv(t, Options{Insecure: true})
+	srv := httptest.NewServer(e.m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
+		_ = buf.Flush()
+	})))
+	t.Cleanup(srv.Close)
+	res, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != "hijacked" {
+		t.Fatalf("body %q", body)
+	}
+}
+
+func TestChangesAfterHeaders(t *testing.T) {
+	var mu sync.Mutex
+	var reported []error
+	e := newEnv(t, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		mu.Lock()
+		reported = append(reported, err)
+		mu.Unlock()
+	}})
+	c := e.newSessionCookie("a", 1)
+	rec, set := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "body first")
+		_ = FromContext(r.Context()).Put("late", 2)
+	}, c)
+	if rec.Body.String() != "body first" || set != nil {
+		t.Fatalf("body %q, cookie %v", rec.Body.String(), set)
+	}
+	if vals, _, _ := e.read(c); vals["late"] != "2" {
+		t.Fatalf("change after the headers was lost: %v", vals)
+	}
+	rec, _ = e.serve(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		_ = FromContext(r.Context()).Put("needs", "cookie")
+	}, nil)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("status %d", rec.Code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 1 || !errors.Is(reported[0], ErrHeadersWritten) {
+		t.Fatalf("reported %v, want one ErrHeadersWritten", reported)
+	}
+}
+
+func TestDestroyAfterHeaders(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("a", 1)
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "bye")
+		FromContext(r.Context()).Destroy()
+	}, c)
+	if e.exists(e.m.key(e.cookieID(c))) {
+		t.Fatal("Destroy after the headers left the session in Redis")
+	}
+}
+
+func TestEmptyHandlerStillCommits(t *testing.T) {
+	e := newEnv(t, Options{})
+	rec, c := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("x", 1) }, nil)
+	if c == nil || rec.Header().Get("Vary") != "" && rec.Header().Get("Vary") != "Cookie" {
+		t.Fatalf("cookie %v, headers %v", c, rec.Header())
+	}
+}
+
+func TestVaryCookie(t *testing.T) {
+	e := newEnv(t, Options{})
+	rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Accept-Encoding")
+		_, _ = io.WriteString(w, "x")
+	}, nil)
+	if got := rec.Header().Values("Vary"); len(got) != 2 || got[1] != "Cookie" {
+		t.Fatalf("Vary %v", got)
+	}
+}
+
+// outage is an env whose client reaches Redis through a cuttable proxy.
+func outage(t *testing.T, o Options) (*env, *redistest.Proxy) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	rdb := b.ClientAt(p.Addr())
+	if o.Timeout == 0 {
+		o.Timeout = 2 * time.Second
+	}
+	return newEnvOn(t, b, rdb, o), p
+}
+
+func TestFailClosedOnLoad(t *testing.T) {
+	e, p := outage(t, Options{})
+	c := e.newSessionCookie("a", 1)
+	p.Down()
+	ran := false
+	for i := range 6 {
+		rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) { ran = true }, c)
+		if rec.Code != http.StatusServiceUnavailable || ran {
+			t.Fatalf("request %d: status %d, handler ran %v", i, rec.Code, ran)
+		}
+		if strings.Contains(rec.Body.String(), "redis") || strings.Contains(rec.Body.String(), "dial") {
+			t.Fatalf("error details leaked to the client: %q", rec.Body.String())
+		}
+	}
+	if !strings.Contains(e.logs.String(), "session unavailable") {
+		t.Fatalf("nothing logged: %q", e.logs.String())
+	}
+	// The breaker is open now: no Redis call at all.
+	e.n.Reset()
+	var got error
+	e.m.o.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {}, c)
+	if rec.Code != http.StatusServiceUnavailable || e.n.N() != 0 || !errors.Is(got, breaker.ErrOpen) {
+		t.Fatalf("status %d, %d round trips, err %v", rec.Code, e.n.N(), got)
+	}
+	// Without a cookie nothing needs Redis.
+	if rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }, nil); rec.Code != http.StatusOK {
+		t.Fatalf("anonymous read-only request: %d", rec.Code)
+	}
+}
+
+func TestFailClosedOnSave(t *testing.T) {
+	e, p := outage(t, Options{})
+	c := e.newSessionCookie("a", 1)
+	rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		p.Down()
+		_ = FromContext(r.Context()).Put("a", 2)
+		w.Header().Set("X-Handler", "yes")
+		w.WriteHeader(http.StatusCreated)
+		if _, err := io.WriteString(w, "secret handler body"); err == nil {
+			t.Error("write after a failed save succeeded")
+		}
+	}, c)
+	if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "secret") || rec.Header().Get("X-Handler") != "" {
+		t.Fatalf("status %d, headers %v, body %q: the handler's response leaked", rec.Code, rec.Header(), rec.Body.String())
+	}
+	p.Up()
+	e.m.br = &breaker.Breaker{}
+	if vals, _, _ := e.read(c); vals["a"] != "1" {
+		t.Fatalf("a = %s", vals["a"])
+	}
+}
+
+func TestCorruptData(t *testing.T) {
+	e := newEnv(t, Options{})
+	ctx := context.Background()
+	cookieFor := func(id string) *http.Cookie {
+		raw, _ := rawID(id)
+		v, err := e.m.codec.encode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Cookie{Name: "session", Value: v}
+	}
+	tests := []struct {
+		name  string
+		setup func(key string) error
+		log   string
+	}{
+		{"a string", func(k string) error { return e.raw.Set(ctx, k, "junk", time.Minute).Err() }, "foreign"},
+		{"no metadata", func(k string) error { return e.raw.HSet(ctx, k, "v:a", "1").Err() }, "corrupt"},
+		{"bad metadata", func(k string) error {
+			return e.raw.HSet(ctx, k, fieldCreated, "yesterday", fieldSeen, "x").Err()
+		}, "corrupt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := newID()
+			if err := tt.setup(e.m.key(id)); err != nil {
+				t.Fatal(err)
+			}
+			_ = e.raw.PExpire(ctx, e.m.key(id), time.Minute)
+			rec, set := e.serve(func(w http.ResponseWriter, r *http.Request) {
+				s := FromContext(r.Context())
+				if s.ID() != "" {
+					t.Error("corrupt session adopted")
+				}
+				_ = s.Put("b", 1)
+			}, cookieFor(id))
+			if rec.Code != http.StatusOK || set == nil || e.cookieID(set) == id {
+				t.Fatalf("status %d, cookie %v", rec.Code, set)
+			}
+			if !strings.Contains(e.logs.String(), tt.log) {
+				t.Fatalf("log %q lacks %q", e.logs.String(), tt.log)
+			}
+		})
+	}
+	t.Run("bad JSON value", func(t *testing.T) {
+		c := e.newSessionCookie("a", 1)
+		e.raw.HSet(ctx, e.m.key(e.cookieID(c)), "v:a", "{not json")
+		e.serve(func(w http.ResponseWriter, r *http.Request) {
+			if _, ok, err := Get[int](FromContext(r.Context()), "a"); !ok || err == nil {
+				t.Errorf("ok %v err %v", ok, err)
+			}
+		}, c)
+	})
+}
+
+func TestIncrOfNonIntegerWritesNothing(t *testing.T) {
+	var got error
+	e := newEnv(t, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}})
+	c := e.newSessionCookie("n", 1)
+	key := e.m.key(e.cookieID(c))
+	rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		_ = s.Put("other", "x")
+		_, _ = s.Incr("n", 1)
+		// Another request stores a string under n meanwhile.
+		e.raw.HSet(r.Context(), key, "v:n", `"text"`)
+	}, c)
+	if rec.Code != http.StatusServiceUnavailable || got == nil || !strings.Contains(got.Error(), "not an integer") {
+		t.Fatalf("status %d, err %v", rec.Code, got)
+	}
+	if e.raw.HExists(context.Background(), key, "v:other").Val() {
+		t.Fatal("the failed save wrote part of its changes")
+	}
+}
