@@ -126,8 +126,9 @@ func (b *Backend) SetTime(t time.Time) bool {
 	return true
 }
 
-// FastForward moves miniredis' TTLs (and its fixed time, if set) forward by
-// d. It reports false on real Redis.
+// FastForward moves miniredis' TTLs forward by d; it does not move the time
+// set with SetTime, so tests that use both advance both. It reports false on
+// real Redis.
 func (b *Backend) FastForward(d time.Duration) bool {
 	if b.Mini == nil {
 		return false
