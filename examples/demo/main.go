@@ -91,6 +91,13 @@ func connect() (redis.UniversalClient, func(), error) {
 // mountAll registers each package's demo routes.
 func mountAll(mux *http.ServeMux, rdb redis.UniversalClient) error {
 	mux.HandleFunc("GET /{$}", index)
+	for _, mount := range []func(*http.ServeMux, redis.UniversalClient) error{
+		mountRatelimit,
+	} {
+		if err := mount(mux, rdb); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -104,5 +111,6 @@ const indexHTML = `<!doctype html>
 <h1>redisware demo</h1>
 <ul>
 <li><a href="/healthz">/healthz</a>: Redis health</li>
+<li><a href="/ratelimit/ping">/ratelimit/ping</a>: 5 requests per 10 s per client; the body echoes the RateLimit headers</li>
 </ul>
 `
