@@ -33,6 +33,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		if !hw.WroteHeader() {
 			// next wrote nothing; net/http sends the header after we return.
 			c.done = true
+			addVary(w.Header(), "Cookie")
 			if err := m.commit(c.ctx, s, w.Header(), true); err != nil {
 				clear(w.Header())
 				m.o.ErrorHandler(w, r, err)

@@ -1,0 +1,116 @@
+// Package session keeps per-visitor state in Redis behind a signed cookie,
+// without losing updates: a request saves only the fields it changed, in
+// one atomic script, so concurrent requests of one visitor never undo each
+// other, and counters are incremented in Redis.
+//
+//	m, err := session.New(rdb, session.Options{Keys: [][]byte{hashKey, blockKey}})
+//	if err != nil { ... }
+//	mux.Handle("/", m.Middleware(app))
+//
+//	// in a handler:
+//	s := session.FromContext(r.Context())
+//	s.Put("cart", cart)
+//	cart, ok, err := session.Get[Cart](s, "cart")
+//	visits, _ := s.Incr("visits", 1)
+//	s.Login(userID)  // after checking the password: renews the ID
+//	s.Destroy()      // log out
+//
+//	m.Sessions(ctx, userID)    // the user's devices
+//	m.DestroyUser(ctx, userID) // log out everywhere
+//
+// # Cookie
+//
+// The cookie holds only the session ID (256 bits from crypto/rand),
+// HMAC-SHA256-signed and, with a block key, AES-encrypted by
+// gorilla/securecookie. Options.Keys takes several key pairs for rotation:
+// the first pair signs, every pair verifies. A cookie that fails to verify
+// costs no Redis call and yields a new, empty session. An ID that verifies
+// but is not in Redis is never adopted: a new one is issued when the
+// session is first written.
+//
+// Cookie defaults: name "session", Path=/, HttpOnly, Secure, SameSite=Lax,
+// host-only, Max-Age = Lifetime. A "__Host-" name is supported (and
+// checked: Secure, Path=/, no Domain). Set Options.Insecure only for
+// development over plain http. The cookie is only set when the ID changes
+// (a new session, Login) or the session ends (Destroy); such responses get
+// Cache-Control: no-cache="Set-Cookie", and every response Vary: Cookie.
+//
+// # Saving
+//
+// The middleware saves right before the first byte of the response, so the
+// cookie can still be set; changes made after that are saved when the
+// handler returns, unless they need a new cookie, which is reported to
+// Options.ErrorHandler (wrapping ErrHeadersWritten). Flush and Hijack work
+// through the middleware: streaming (Server-Sent Events) handlers work.
+//
+// A save happens only when something changed. Its script writes only the
+// changed and removed fields, applies Incr with HINCRBY, and refuses to
+// write a session that no longer exists, so a slow request cannot
+// resurrect a session another request destroyed.
+//
+// # Expiry
+//
+// A session ends after IdleTimeout (default 24 h) without use, or
+// Lifetime (default 7 days) after its creation or last Login, whichever
+// comes first: Redis expires the key with PEXPIREAT at min(now+IdleTimeout,
+// created+Lifetime), and the scripts check both limits too. A read-only
+// request refreshes the idle expiry only when a quarter of IdleTimeout has
+// passed since the last refresh, inside the load script, so it always
+// costs exactly one round trip.
+//
+// Time is the application's clock (Options.Now), passed to the scripts;
+// they never read Redis' TIME. One clock thus decides cookie ages, expiry
+// and the times Sessions lists, and the behaviour is testable on any
+// server. Instances must keep their clocks in sync (NTP): a skew of s
+// shifts expiry by s.
+//
+// # Round trips
+//
+//	no cookie, or a cookie that does not verify      0
+//	valid cookie, values only read                   1 (load script)
+//	values changed                                   2 (load, save script)
+//	Login or Destroy                                 load + 1 pipeline
+//	Sessions                                         2, 3 when it prunes
+//	DestroyUser                                      2
+//
+// A script the server has not cached costs one more round trip, once.
+//
+// # Failures
+//
+// Sessions fail closed. When Redis is down, slow (Options.Timeout, default
+// 1 s, bounds every call) or the circuit breaker is open after repeated
+// failures, Options.ErrorHandler answers instead of the handler; its default
+// logs with slog and answers 503. If the save before the first byte fails,
+// the handler's response is replaced by the ErrorHandler's. Data in Redis
+// that is not a session (another type, missing metadata) is a miss plus a
+// log line.
+//
+// # Redis keys
+//
+// With the default Options.Prefix "session:":
+//
+//	session:<id>        hash  one field "v:<key>" per value (JSON; Incr
+//	                          keeps integers), and metadata "m:created",
+//	                          "m:seen" (Unix ms), "m:user"; user keys cannot
+//	                          collide with metadata. Expires at
+//	                          min(last use + IdleTimeout, created + Lifetime).
+//	session:user:<uid>  set   IDs of the user's sessions, written by Login;
+//	                          expires Lifetime after the latest Login. <uid>
+//	                          is the user ID when short and plain, else a hash.
+//
+// <id> is 43 characters of base64url.
+//
+// # Redis Cluster
+//
+// Every script touches one key, so the package runs on Redis Cluster. Login
+// touches three keys in different slots (the new session, the old one, the
+// user's set): it sends single-key commands in one pipeline rather than one
+// script, in the order index, create, delete old (a cluster client may run
+// them on their nodes in any order). The new cookie is sent only when every
+// command succeeded, so a session a browser holds is always indexed; after
+// a partial failure the request gets the ErrorHandler's answer, and what is
+// left behind is unreachable (a new session nobody holds the cookie of, an
+// indexed ID that Sessions prunes) and expires. DestroyUser deletes key by key
+// in one pipeline and removes only the IDs it read from the set, so a
+// concurrent Login stays indexed.
+package session
