@@ -77,12 +77,19 @@ func newEnv(t testing.TB, o Options) *env {
 
 func newEnvOn(t testing.TB, b *redistest.Backend, rdb redis.UniversalClient, o Options) *env {
 	t.Helper()
-	e := &env{t: t, b: b, rdb: rdb, raw: b.Client(), n: redistest.Count(rdb), clock: &fakeClock{t: time.Now()}, logs: &syncBuffer{}}
+	return newEnvWith(t, b, rdb, b.Client(), b.Prefix, o)
+}
+
+// newEnvWith builds an env on rdb; raw is an uncounted client of the same
+// server, prefix the test's key prefix, b nil on a cluster.
+func newEnvWith(t testing.TB, b *redistest.Backend, rdb, raw redis.UniversalClient, prefix string, o Options) *env {
+	t.Helper()
+	e := &env{t: t, b: b, rdb: rdb, raw: raw, n: redistest.Count(rdb), clock: &fakeClock{t: time.Now()}, logs: &syncBuffer{}}
 	if o.Keys == nil {
 		o.Keys = testKeys
 	}
 	if o.Prefix == "" {
-		o.Prefix = b.Prefix + "session:"
+		o.Prefix = prefix + "session:"
 	}
 	if o.Now == nil {
 		o.Now = e.clock.Now
@@ -135,6 +142,9 @@ func (e *env) newSessionCookie(key string, value any) *http.Cookie {
 // not include an EVALSHA → EVAL fallback.
 func (e *env) warm() {
 	e.t.Helper()
+	if err := e.m.Preload(e.t.Context()); err != nil {
+		e.t.Fatal(err)
+	}
 	c := e.newSessionCookie("warm", 1)
 	e.serve(func(w http.ResponseWriter, r *http.Request) {
 		_ = FromContext(r.Context()).Login("warm-user")

@@ -369,3 +369,16 @@ func noCacheCookie(h http.Header) {
 		h.Set("Cache-Control", `no-cache="Set-Cookie"`)
 	}
 }
+
+// Preload loads the package's Lua scripts into Redis' script cache (on
+// every master of a cluster), so no request pays the one-time EVALSHA →
+// EVAL fallback. It is optional: without it each script costs one extra
+// round trip the first time a server runs it.
+func (m *Manager) Preload(ctx context.Context) error {
+	for _, s := range []*redis.Script{loadScript, saveScript, indexScript} {
+		if err := m.do(ctx, func(ctx context.Context) error { return s.Load(ctx, m.rdb).Err() }); err != nil {
+			return fmt.Errorf("session: preload: %w", err)
+		}
+	}
+	return nil
+}
