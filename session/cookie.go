@@ -107,6 +107,13 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// newNonce returns a random token that tells one save from another.
+func newNonce() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
 // rawID returns the 32 bytes of an ID in key form.
 func rawID(id string) ([]byte, error) {
 	b, err := base64.RawURLEncoding.DecodeString(id)

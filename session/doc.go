@@ -91,8 +91,10 @@
 //
 //	session:<id>        hash  one field "v:<key>" per value (JSON; Incr
 //	                          keeps integers), and metadata "m:created",
-//	                          "m:seen" (Unix ms), "m:user"; user keys cannot
-//	                          collide with metadata. Expires at
+//	                          "m:seen" (Unix ms), "m:user", "m:op" (nonce of
+//	                          the last save, so a save the client resends
+//	                          after a lost reply applies once); user keys
+//	                          cannot collide with metadata. Expires at
 //	                          min(last use + IdleTimeout, created + Lifetime).
 //	session:user:<uid>  set   IDs of the user's sessions, written by Login;
 //	                          expires Lifetime after the latest Login. <uid>

@@ -326,9 +326,9 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) *op 
 			incrs = append(incrs, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
 		}
 	}
-	args := make([]any, 0, 9+len(sets)+len(dels)+len(incrs))
+	args := make([]any, 0, 10+len(sets)+len(dels)+len(incrs))
 	args = append(args, ms(now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), mode, user, clear,
-		len(sets)/2, len(dels), len(incrs)/2)
+		len(sets)/2, len(dels), len(incrs)/2, newNonce())
 	args = append(args, sets...)
 	args = append(args, dels...)
 	args = append(args, incrs...)

@@ -349,3 +349,52 @@ func TestUserKey(t *testing.T) {
 		t.Error("UserKey outside the middleware succeeded")
 	}
 }
+
+func TestRetriedSaveAppliesOnce(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("n", 1)
+	id := e.cookieID(c)
+	s := newSession(e.m)
+	s.id, s.stored = id, true
+	s.values["n"] = "1"
+	if _, err := s.Incr("n", 5); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Put("k", "v")
+	o := e.m.saveOp(id, e.clock.Now(), s, false)
+	for i := range 2 { // a resend after a lost reply carries the same arguments
+		if err := e.m.exec(t.Context(), []*op{o}); err != nil {
+			t.Fatalf("attempt %d: %v", i, err)
+		}
+		if res, _ := o.cmd.(interface{ Slice() ([]any, error) }).Slice(); len(res) == 0 || res[0] != int64(saveOK) {
+			t.Fatalf("attempt %d: reply %v", i, res)
+		}
+	}
+	if vals, _, _ := e.read(c); vals["n"] != "6" || vals["k"] != `"v"` {
+		t.Fatalf("after a resent save: %v", vals)
+	}
+	// A create resent after its reply was lost is not "ID taken" either.
+	fresh := newSession(e.m)
+	fresh.values["a"] = "1"
+	newKey := newID()
+	o = e.m.saveOp(newKey, e.clock.Now(), fresh, true)
+	for i := range 2 {
+		if err := e.m.exec(t.Context(), []*op{o}); err != nil {
+			t.Fatal(err)
+		}
+		if res, _ := o.cmd.(interface{ Slice() ([]any, error) }).Slice(); len(res) == 0 || res[0] != int64(saveOK) {
+			t.Fatalf("create attempt %d: reply %v", i, res)
+		}
+	}
+}
+
+func TestHostPrefixCookie(t *testing.T) {
+	e := newEnv(t, Options{CookieName: "__Host-sid", SameSite: http.SameSiteStrictMode, BrowserSession: true})
+	_, c := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("a", 1) }, nil)
+	if c == nil || !c.Secure || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteStrictMode || c.MaxAge != 0 {
+		t.Fatalf("cookie %+v", c)
+	}
+	if vals, _, _ := e.read(c); vals["a"] != "1" {
+		t.Fatalf("values %v", vals)
+	}
+}

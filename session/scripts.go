@@ -9,6 +9,7 @@ const (
 	fieldCreated = "m:created" // ms since the epoch, creation or last Login
 	fieldSeen    = "m:seen"    // ms since the epoch, last refresh of the idle expiry
 	fieldUser    = "m:user"    // the logged-in user's ID, absent when anonymous
+	fieldOp      = "m:op"      // nonce of the last save, to recognise a retried one
 )
 
 // loadScript reads a session in one round trip and refreshes its idle
@@ -53,12 +54,15 @@ const (
 // fields changed and removed, increments with HINCRBY, and the expiry. An
 // update never recreates a session that is gone, so a request that finishes
 // after a concurrent Destroy cannot resurrect it. Increments are checked
-// before anything is written, so the script never stops half-way.
+// before anything is written, so the script never stops half-way. Each
+// save carries a random nonce, stored in the hash: the client library
+// resends a command whose reply a network error lost, and a resent save
+// (increments included) must not apply twice.
 //
 // KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, mode ("c"
 // create, "u" update), user ID ("" keeps it), clear ("1" removes every user
-// field first), nset, ndel, nincr, then nset field/value pairs, ndel fields,
-// nincr field/delta pairs.
+// field first), nset, ndel, nincr, nonce, then nset field/value pairs, ndel
+// fields, nincr field/delta pairs.
 // Returns {1, incremented values...}, {0} gone, {-1, field} not an
 // integer, {-2} ID taken.
 var saveScript = redis.NewScript(`
@@ -70,16 +74,21 @@ local create = ARGV[4] == 'c'
 local clear = ARGV[6] == '1'
 local nset, ndel, nincr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local created
+local nonce = ARGV[10]
 if create then
-  if redis.call('EXISTS', key) == 1 then return {-2} end
+  if redis.call('EXISTS', key) == 1 then
+    if redis.call('HGET', key, 'm:op') == nonce then return {1} end
+    return {-2}
+  end
   created = now
 else
-  local m = redis.call('HMGET', key, 'm:created', 'm:seen')
+  local m = redis.call('HMGET', key, 'm:created', 'm:seen', 'm:op')
   created = tonumber(m[1])
   local seen = tonumber(m[2])
   if not created or not seen or now >= created + lifetime or now >= seen + idle then return {0} end
+  if m[3] == nonce then return {1} end
 end
-local setAt, delAt, incrAt = 10, 10 + 2*nset, 10 + 2*nset + ndel
+local setAt, delAt, incrAt = 11, 11 + 2*nset, 11 + 2*nset + ndel
 if not create and not clear then
   local touched = {}
   for i = setAt, delAt - 1, 2 do touched[ARGV[i]] = true end
@@ -103,7 +112,7 @@ for i = incrAt, incrAt + 2*nincr - 1, 2 do
   out[#out+1] = redis.call('HINCRBY', key, ARGV[i], ARGV[i+1])
 end
 if create then redis.call('HSET', key, 'm:created', ARGV[1]) end
-redis.call('HSET', key, 'm:seen', ARGV[1])
+redis.call('HSET', key, 'm:seen', ARGV[1], 'm:op', nonce)
 if ARGV[5] ~= '' then redis.call('HSET', key, 'm:user', ARGV[5]) end
 redis.call('PEXPIREAT', key, string.format('%.0f', math.min(now + idle, created + lifetime)))
 return out
