@@ -1,0 +1,258 @@
+package cachehandler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/redisware/redisware/internal/breaker"
+)
+
+// Cache is a shared HTTP response cache in Redis. It is safe for concurrent
+// use; build one with New and share it between routes.
+type Cache struct {
+	rdb redis.UniversalClient
+	opt Options
+	brk *breaker.Breaker
+	sf  singleflight.Group
+
+	fills httpFills
+	bg    sync.WaitGroup
+
+	mu         sync.Mutex
+	hints      map[string][]string         // URL hash → Vary names last seen
+	pending    map[string]*httpPendingFill // URL hash → this process's fill
+	refreshing map[string]bool             // URL hash → background refresh running
+
+	// Test hooks: called when a request starts waiting for a fill, and
+	// when a background refresh ends (won reports whether it held the lock).
+	testHookWait    func()
+	testHookRefresh func(won bool)
+}
+
+// httpPendingFill is one process-wide fill of a URL: the first request of
+// this process that misses leads it, the others wait on done.
+type httpPendingFill struct{ done chan struct{} }
+
+// httpMaxHints bounds the Vary hint map; past it the map starts afresh.
+const httpMaxHints = 10000
+
+// New returns a cache storing in rdb. It reports an error for a nil client
+// or invalid options.
+func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
+	if rdb == nil {
+		return nil, errors.New("cachehandler: nil Redis client")
+	}
+	opt, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cache{
+		rdb:        rdb,
+		opt:        opt,
+		brk:        &breaker.Breaker{},
+		hints:      map[string][]string{},
+		pending:    map[string]*httpPendingFill{},
+		refreshing: map[string]bool{},
+	}
+	c.fills.c = c
+	return c, nil
+}
+
+// Middleware caches the responses of next that carry explicit freshness
+// (s-maxage, max-age or Expires).
+func (c *Cache) Middleware(next http.Handler) http.Handler {
+	return &httpRoute{c: c, next: next}
+}
+
+// WithTTL returns a middleware that also caches, for ttl, the responses of
+// its handler that set no freshness of their own (only statuses RFC 9110
+// calls heuristically cacheable, such as 200, 301, 404). Explicit freshness
+// and every rule against storing still win. Panics if ttl is not positive.
+func (c *Cache) WithTTL(ttl time.Duration) func(http.Handler) http.Handler {
+	if ttl <= 0 {
+		panic("cachehandler: WithTTL with a non-positive TTL")
+	}
+	return func(next http.Handler) http.Handler {
+		return &httpRoute{c: c, next: next, ttl: ttl}
+	}
+}
+
+// Close stops the fill subscription and waits for background refreshes.
+// The middleware keeps working afterwards, without waiting for other
+// instances' fills.
+func (c *Cache) Close() error {
+	err := c.fills.close()
+	c.bg.Wait()
+	return err
+}
+
+// Purge removes every stored variant of rawURL, an absolute URL
+// ("https://example.com/products/42"); its query is normalised as request
+// keys are.
+func (c *Cache) Purge(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("cachehandler: purge: %q is not an absolute URL", rawURL)
+	}
+	if err := c.purgeKeys(ctx, []httpKeys{c.keysFor(httpNormalURL(u))}); err != nil {
+		return fmt.Errorf("cachehandler: purge: %w", err)
+	}
+	return nil
+}
+
+// PurgeTags removes every entry whose response named one of tags in its
+// Cache-Tag header. It costs two round trips whatever the number of tags
+// and never scans the keyspace: one pipeline reads the tag sets, a second
+// runs one purge script per URL (each inside that URL's hash slot, so it
+// runs on Cluster) and removes the purged members from the tag sets.
+// Tag sets span hash slots, so no single script could do both.
+func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	tagKeys := make([]string, len(tags))
+	cmds := make([]*redis.StringSliceCmd, len(tags))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range tags {
+			tagKeys[i] = c.httpTagKey(t)
+			cmds[i] = p.SMembers(ctx, tagKeys[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cachehandler: purge tags: %w", err)
+	}
+	var calls []httpScriptCall
+	seen := map[string]bool{}
+	members := make([][]string, len(tags))
+	for i, cmd := range cmds {
+		for _, base := range cmd.Val() {
+			members[i] = append(members[i], base)
+			if seen[base] || !c.httpIsBaseKey(base) {
+				continue
+			}
+			seen[base] = true
+			calls = append(calls, httpScriptCall{httpPurgeScript, []string{base, base + ":variants"}, nil})
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	err = c.runScriptsThen(ctx, calls, func(p redis.Pipeliner) {
+		for i, m := range members {
+			if len(m) > 0 {
+				args := make([]any, len(m))
+				for j := range m {
+					args[j] = m[j]
+				}
+				p.SRem(ctx, tagKeys[i], args...)
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("cachehandler: purge tags: %w", err)
+	}
+	return nil
+}
+
+// runScriptsThen is runScripts followed by more commands in the same
+// pipeline.
+func (c *Cache) runScriptsThen(ctx context.Context, calls []httpScriptCall, more func(p redis.Pipeliner)) error {
+	send := func(eval bool) (bool, error) {
+		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, sc := range calls {
+				if eval {
+					sc.s.Eval(ctx, p, sc.keys, sc.args...)
+				} else {
+					sc.s.EvalSha(ctx, p, sc.keys, sc.args...)
+				}
+			}
+			more(p)
+			return nil
+		})
+		for _, cmd := range cmds {
+			if e := cmd.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
+				return true, e
+			}
+		}
+		return false, err
+	}
+	noscript, err := send(false)
+	if noscript {
+		_, err = send(true)
+	}
+	return err
+}
+
+// httpIsBaseKey reports whether s is a URL base key this cache wrote:
+// <prefix>{<32 hex>}.
+func (c *Cache) httpIsBaseKey(s string) bool {
+	rest, ok := strings.CutPrefix(s, c.opt.Prefix+"{")
+	if !ok || len(rest) != 33 || rest[32] != '}' {
+		return false
+	}
+	for i := 0; i < 32; i++ {
+		if !(rest[i] >= '0' && rest[i] <= '9' || rest[i] >= 'a' && rest[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Cache) hint(hash string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hints[hash]
+}
+
+func (c *Cache) setHint(hash string, names []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.hints) >= httpMaxHints {
+		c.hints = map[string][]string{}
+	}
+	c.hints[hash] = names
+}
+
+func (c *Cache) dropHint(hash string) {
+	c.mu.Lock()
+	delete(c.hints, hash)
+	c.mu.Unlock()
+}
+
+// joinPending makes the caller the leader of this process's fill of hash,
+// or returns the fill already led.
+func (c *Cache) joinPending(hash string) (p *httpPendingFill, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.pending[hash]; ok {
+		return p, false
+	}
+	p = &httpPendingFill{done: make(chan struct{})}
+	c.pending[hash] = p
+	return p, true
+}
+
+func (c *Cache) endPending(hash string, p *httpPendingFill) {
+	c.mu.Lock()
+	if c.pending[hash] == p {
+		delete(c.pending, hash)
+	}
+	c.mu.Unlock()
+	close(p.done)
+}
+
+func (c *Cache) fail(r *http.Request, err error) {
+	if err != nil {
+		c.opt.ErrorHandler(r, err)
+	}
+}

@@ -1,0 +1,755 @@
+package cachehandler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+// httpTestClock is a settable clock for Options.Now.
+type httpTestClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func httpTestNewClock() *httpTestClock {
+	return &httpTestClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *httpTestClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *httpTestClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// httpTestErrors records what the cache reports to its ErrorHandler.
+type httpTestErrors struct {
+	mu   sync.Mutex
+	errs []error
+}
+
+func (e *httpTestErrors) handle(_ *http.Request, err error) {
+	e.mu.Lock()
+	e.errs = append(e.errs, err)
+	e.mu.Unlock()
+}
+
+func (e *httpTestErrors) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.errs)
+}
+
+// httpTestCache builds a cache on rdb under the test's prefix with a test
+// clock and generous timeouts.
+func httpTestCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *httpTestClock, mod func(*Options)) (*Cache, *httpTestErrors) {
+	t.Helper()
+	errs := &httpTestErrors{}
+	o := Options{
+		Prefix:       prefix + "cache:",
+		Now:          clock.Now,
+		Timeout:      5 * time.Second,
+		FillWait:     20 * time.Second,
+		ErrorHandler: errs.handle,
+	}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := New(rdb, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, errs
+}
+
+// httpTestOrigin is a handler that counts its calls and answers with fn.
+type httpTestOrigin struct {
+	calls atomic.Int64
+	fn    func(w http.ResponseWriter, r *http.Request)
+}
+
+func (o *httpTestOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.calls.Add(1)
+	o.fn(w, r)
+}
+
+// httpTestStatic answers status with the header pairs and body.
+func httpTestStatic(status int, body string, kv ...string) *httpTestOrigin {
+	return &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			w.Header().Add(kv[i], kv[i+1])
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(body))
+	}}
+}
+
+// httpTestDo sends method url with header pairs kv through h.
+func httpTestDo(h http.Handler, method, url string, kv ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, url, nil)
+	for i := 0; i+1 < len(kv); i += 2 {
+		r.Header.Add(kv[i], kv[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func TestNewValidates(t *testing.T) {
+	rdb, _ := redistest.New(t)
+	tests := []struct {
+		name string
+		rdb  redis.UniversalClient
+		o    Options
+	}{
+		{"nil client", nil, Options{}},
+		{"negative body", rdb, Options{MaxBodyBytes: -1}},
+		{"negative timeout", rdb, Options{Timeout: -time.Second}},
+		{"bad name", rdb, Options{Name: "has space"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := New(tt.rdb, tt.o); err == nil {
+				t.Fatal("New accepted a bad configuration")
+			}
+		})
+	}
+	if _, err := New(rdb, Options{}); err != nil {
+		t.Fatalf("zero Options: %v", err)
+	}
+}
+
+func TestStoreRules(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	date := clock.Now().Format(http.TimeFormat)
+	tests := []struct {
+		name   string
+		req    []string // request header pairs
+		status int
+		resp   []string // response header pairs
+		ttl    time.Duration
+		stored bool
+	}{
+		{"max-age", nil, 200, []string{"Cache-Control", "max-age=60"}, 0, true},
+		{"s-maxage", nil, 200, []string{"Cache-Control", "s-maxage=60"}, 0, true},
+		{"expires", nil, 200, []string{"Date", date, "Expires", clock.Now().Add(time.Minute).Format(http.TimeFormat)}, 0, true},
+		{"expires in the past", nil, 200, []string{"Date", date, "Expires", clock.Now().Add(-time.Minute).Format(http.TimeFormat)}, 0, false},
+		{"route TTL", nil, 200, nil, time.Minute, true},
+		{"route TTL, uncacheable status", nil, 500, nil, time.Minute, false},
+		{"no freshness", nil, 200, nil, 0, false},
+		{"404 with max-age", nil, 404, []string{"Cache-Control", "max-age=60"}, 0, true},
+		{"no-store", nil, 200, []string{"Cache-Control", "max-age=60, no-store"}, 0, false},
+		{"private", nil, 200, []string{"Cache-Control", "private, max-age=60"}, 0, false},
+		{"set-cookie", nil, 200, []string{"Cache-Control", "max-age=60", "Set-Cookie", "id=1"}, 0, false},
+		{"authorization", []string{"Authorization", "Bearer x"}, 200, []string{"Cache-Control", "max-age=60"}, 0, false},
+		{"authorization, public", []string{"Authorization", "Bearer x"}, 200, []string{"Cache-Control", "public, max-age=60"}, 0, true},
+		{"authorization, s-maxage", []string{"Authorization", "Bearer x"}, 200, []string{"Cache-Control", "s-maxage=60"}, 0, true},
+		{"authorization, must-revalidate", []string{"Authorization", "Bearer x"}, 200, []string{"Cache-Control", "max-age=60, must-revalidate"}, 0, true},
+		{"vary star", nil, 200, []string{"Cache-Control", "max-age=60", "Vary", "*"}, 0, false},
+		{"partial content", nil, 206, []string{"Cache-Control", "max-age=60"}, 0, false},
+		{"request no-store", []string{"Cache-Control", "no-store"}, 200, []string{"Cache-Control", "max-age=60"}, 0, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origin := httpTestStatic(tt.status, "body", tt.resp...)
+			var h http.Handler = c.Middleware(origin)
+			if tt.ttl > 0 {
+				h = c.WithTTL(tt.ttl)(origin)
+			}
+			url := "http://example.com/rules/" + strconv.Itoa(i)
+			first := httpTestDo(h, "GET", url, tt.req...)
+			if got := strings.Contains(first.Header().Get("Cache-Status"), "stored"); got != tt.stored {
+				t.Errorf("first Cache-Status %q, stored want %v", first.Header().Get("Cache-Status"), tt.stored)
+			}
+			second := httpTestDo(h, "GET", url, tt.req...)
+			wantCalls := int64(2)
+			if tt.stored {
+				wantCalls = 1
+			}
+			if got := origin.calls.Load(); got != wantCalls {
+				t.Fatalf("handler ran %d times, want %d (second Cache-Status %q)", got, wantCalls, second.Header().Get("Cache-Status"))
+			}
+			if second.Code != tt.status || second.Body.String() != "body" {
+				t.Fatalf("second response %d %q", second.Code, second.Body.String())
+			}
+			if tt.stored && !strings.HasPrefix(second.Header().Get("Cache-Status"), "redisware; hit") {
+				t.Fatalf("second Cache-Status %q", second.Header().Get("Cache-Status"))
+			}
+			if second.Header().Get("Set-Cookie") != "" && tt.stored {
+				t.Fatal("Set-Cookie replayed")
+			}
+		})
+	}
+}
+
+func TestFreshnessAgeAndStaleness(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	origin := httpTestStatic(200, "hello", "Cache-Control", "max-age=60", "Connection", "X-Hop", "X-Hop", "secret", "Keep-Alive", "timeout=5")
+	h := c.Middleware(origin)
+	const url = "http://example.com/age"
+	steps := []struct {
+		name      string
+		advance   time.Duration
+		req       []string
+		status    string
+		age       string
+		wantCalls int64
+	}{
+		{"miss stores", 0, nil, "redisware; fwd=uri-miss; stored", "", 1},
+		{"hit", 10 * time.Second, nil, "redisware; hit; ttl=50", "10", 1},
+		{"max-age the entry is too old for", 0, []string{"Cache-Control", "max-age=5"}, "redisware; fwd=request; fwd-status=200; stored", "", 2},
+		{"hit after refill", 20 * time.Second, nil, "redisware; hit; ttl=40", "20", 2},
+		{"min-fresh not met", 0, []string{"Cache-Control", "min-fresh=50"}, "redisware; fwd=request; fwd-status=200; stored", "", 3},
+		{"stale, max-stale accepts", 70 * time.Second, []string{"Cache-Control", "max-stale=20"}, "redisware; hit; ttl=-10", "70", 3},
+		{"stale is refilled", 0, nil, "redisware; fwd=stale; fwd-status=200; stored", "", 4},
+		{"no-cache revalidates", 0, []string{"Cache-Control", "no-cache"}, "redisware; fwd=request; fwd-status=200; stored", "", 5},
+		{"Pragma no-cache revalidates", 0, []string{"Pragma", "no-cache"}, "redisware; fwd=request; fwd-status=200; stored", "", 6},
+	}
+	for _, s := range steps {
+		clock.Add(s.advance)
+		w := httpTestDo(h, "GET", url, s.req...)
+		if got := w.Header().Get("Cache-Status"); got != s.status {
+			t.Errorf("%s: Cache-Status %q, want %q", s.name, got, s.status)
+		}
+		if got := w.Header().Get("Age"); got != s.age {
+			t.Errorf("%s: Age %q, want %q", s.name, got, s.age)
+		}
+		if got := origin.calls.Load(); got != s.wantCalls {
+			t.Fatalf("%s: handler ran %d times, want %d", s.name, got, s.wantCalls)
+		}
+		if w.Body.String() != "hello" {
+			t.Fatalf("%s: body %q", s.name, w.Body.String())
+		}
+		if s.age != "" { // a hit: hop-by-hop fields are not replayed
+			for _, n := range []string{"X-Hop", "Keep-Alive", "Connection"} {
+				if w.Header().Get(n) != "" {
+					t.Errorf("%s: hit replays hop-by-hop %s", s.name, n)
+				}
+			}
+		}
+	}
+}
+
+func TestIgnoreClientNoCache(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), func(o *Options) { o.IgnoreClientNoCache = true })
+	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	httpTestDo(h, "GET", "http://example.com/shield")
+	for _, cc := range []string{"no-cache", "max-age=0"} {
+		w := httpTestDo(h, "GET", "http://example.com/shield", "Cache-Control", cc)
+		if !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+			t.Errorf("%s: Cache-Status %q", cc, w.Header().Get("Cache-Status"))
+		}
+	}
+	if n := origin.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times", n)
+	}
+}
+
+func TestVaryVariants(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Encoding, accept-language")
+		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding") + "|" + r.Header.Get("Accept-Language")))
+	}}
+	h := c.Middleware(origin)
+	const url = "http://example.com/vary?b=2&a=1"
+	tests := []struct {
+		name   string
+		req    []string
+		body   string
+		status string
+		calls  int64
+	}{
+		{"gzip miss", []string{"Accept-Encoding", "gzip"}, "gzip|", "redisware; fwd=uri-miss; stored", 1},
+		{"gzip hit", []string{"Accept-Encoding", "gzip"}, "gzip|", "redisware; hit; ttl=60", 1},
+		{"br is another variant", []string{"Accept-Encoding", "br"}, "br|", "redisware; fwd=vary-miss; stored", 2},
+		{"br hit", []string{"Accept-Encoding", "br"}, "br|", "redisware; hit; ttl=60", 2},
+		{"language is another variant", []string{"Accept-Encoding", "gzip", "Accept-Language", "de"}, "gzip|de", "redisware; fwd=vary-miss; stored", 3},
+		{"gzip still hit", []string{"Accept-Encoding", "gzip"}, "gzip|", "redisware; hit; ttl=60", 3},
+		{"whitespace normalised, query sorted", []string{"Accept-Encoding", " gzip "}, "gzip|", "redisware; hit; ttl=60", 3},
+	}
+	for _, tt := range tests {
+		u := url
+		if strings.HasPrefix(tt.name, "whitespace") {
+			u = "http://EXAMPLE.com:80/vary?a=1&b=2"
+		}
+		w := httpTestDo(h, "GET", u, tt.req...)
+		if w.Body.String() != tt.body || w.Header().Get("Cache-Status") != tt.status {
+			t.Errorf("%s: body %q Cache-Status %q, want %q %q", tt.name, w.Body.String(), w.Header().Get("Cache-Status"), tt.body, tt.status)
+		}
+		if got := origin.calls.Load(); got != tt.calls {
+			t.Fatalf("%s: handler ran %d times, want %d", tt.name, got, tt.calls)
+		}
+	}
+	// A second instance, without the Vary hint, finds the variants too.
+	c2, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	w := httpTestDo(c2.Middleware(origin), "GET", url, "Accept-Encoding", "br")
+	if w.Body.String() != "br|" || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+		t.Fatalf("second instance: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+}
+
+func TestHeadFromGet(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	origin := httpTestStatic(200, "0123456789", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	if w := httpTestDo(h, "HEAD", "http://example.com/head-cold"); strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+		t.Fatalf("HEAD miss stored: %q", w.Header().Get("Cache-Status"))
+	}
+	httpTestDo(h, "GET", "http://example.com/head")
+	w := httpTestDo(h, "HEAD", "http://example.com/head")
+	if w.Code != 200 || w.Body.Len() != 0 || w.Header().Get("Content-Length") != "10" {
+		t.Fatalf("HEAD hit: %d len %d Content-Length %q", w.Code, w.Body.Len(), w.Header().Get("Content-Length"))
+	}
+	if !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+		t.Fatalf("HEAD Cache-Status %q", w.Header().Get("Cache-Status"))
+	}
+	if n := origin.calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2 (HEAD miss, GET fill)", n)
+	}
+}
+
+func TestConditionalFromCache(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	lm := clock.Now().Add(-time.Hour).Format(http.TimeFormat)
+	origin := httpTestStatic(200, "body", "Cache-Control", "max-age=60", "ETag", `"v1"`, "Last-Modified", lm)
+	h := c.Middleware(origin)
+	httpTestDo(h, "GET", "http://example.com/cond")
+	tests := []struct {
+		name string
+		req  []string
+		code int
+	}{
+		{"If-None-Match strong", []string{"If-None-Match", `"v1"`}, 304},
+		{"If-None-Match weak", []string{"If-None-Match", `W/"v1"`}, 304},
+		{"If-None-Match list", []string{"If-None-Match", `"v0", "v1"`}, 304},
+		{"If-None-Match star", []string{"If-None-Match", `*`}, 304},
+		{"If-None-Match other", []string{"If-None-Match", `"v2"`}, 200},
+		{"If-Modified-Since later", []string{"If-Modified-Since", clock.Now().Format(http.TimeFormat)}, 304},
+		{"If-Modified-Since earlier", []string{"If-Modified-Since", clock.Now().Add(-2 * time.Hour).Format(http.TimeFormat)}, 200},
+		{"If-None-Match wins over If-Modified-Since", []string{"If-None-Match", `"v2"`, "If-Modified-Since", clock.Now().Format(http.TimeFormat)}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httpTestDo(h, "GET", "http://example.com/cond", tt.req...)
+			if w.Code != tt.code {
+				t.Fatalf("status %d, want %d", w.Code, tt.code)
+			}
+			if tt.code == 304 && (w.Body.Len() != 0 || w.Header().Get("Etag") != `"v1"`) {
+				t.Fatalf("304 with body %q, ETag %q", w.Body.String(), w.Header().Get("Etag"))
+			}
+		})
+	}
+	if n := origin.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times", n)
+	}
+}
+
+func TestRevalidationFreshens(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	var conditional atomic.Value
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		if inm := r.Header.Get("If-None-Match"); inm != "" {
+			conditional.Store(inm)
+			w.Header().Set("Cache-Control", "max-age=120")
+			w.Header().Set("X-Freshened", "yes")
+			w.Header().Set("ETag", `"v1"`)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("original"))
+	}}
+	h := c.Middleware(origin)
+	const url = "http://example.com/reval"
+	httpTestDo(h, "GET", url)
+	clock.Add(30 * time.Second)
+	w := httpTestDo(h, "GET", url)
+	if got := conditional.Load(); got != `"v1"` {
+		t.Fatalf("handler saw If-None-Match %v", got)
+	}
+	if w.Code != 200 || w.Body.String() != "original" || w.Header().Get("X-Freshened") != "yes" || w.Header().Get("Content-Type") != "text/plain" {
+		t.Fatalf("after 304: %d %q %v", w.Code, w.Body.String(), w.Header())
+	}
+	if got := w.Header().Get("Cache-Status"); got != "redisware; fwd=stale; fwd-status=304; stored" {
+		t.Fatalf("Cache-Status %q", got)
+	}
+	clock.Add(60 * time.Second)
+	w = httpTestDo(h, "GET", url)
+	if got := w.Header().Get("Cache-Status"); got != "redisware; hit; ttl=60" || w.Header().Get("X-Freshened") != "yes" || w.Body.String() != "original" {
+		t.Fatalf("after freshening: Cache-Status %q, %v %q", got, w.Header(), w.Body.String())
+	}
+	if n := origin.calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times", n)
+	}
+}
+
+func TestStaleWhileRevalidateOneRefreshAcrossInstances(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	var version atomic.Int64
+	release := make(chan struct{})
+	entered := make(chan struct{}, 4)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		v := version.Add(1)
+		if v > 1 {
+			entered <- struct{}{}
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-while-revalidate=60")
+		_, _ = w.Write([]byte("v" + strconv.FormatInt(v, 10)))
+	}}
+	refreshed := make(chan bool, 4)
+	c1.testHookRefresh = func(won bool) { refreshed <- won }
+	c2.testHookRefresh = func(won bool) { refreshed <- won }
+	h1, h2 := c1.Middleware(origin), c2.Middleware(origin)
+	const url = "http://example.com/swr"
+	httpTestDo(h1, "GET", url)
+	clock.Add(20 * time.Second)
+
+	w := httpTestDo(h1, "GET", url) // stale served at once; c1 refreshes
+	if w.Body.String() != "v1" || w.Header().Get("Cache-Status") != "redisware; hit; ttl=-10; detail=stale-while-revalidate" {
+		t.Fatalf("instance 1: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+	<-entered // c1's refresh holds the lock and is in the handler
+	w = httpTestDo(h2, "GET", url)
+	if w.Body.String() != "v1" {
+		t.Fatalf("instance 2 body %q", w.Body.String())
+	}
+	if won := <-refreshed; won {
+		t.Fatal("instance 2 refreshed while instance 1 held the lock")
+	}
+	close(release)
+	if won := <-refreshed; !won {
+		t.Fatal("instance 1's refresh did not take the lock")
+	}
+	if n := origin.calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2 (fill + one refresh)", n)
+	}
+	w = httpTestDo(h2, "GET", url)
+	if w.Body.String() != "v2" || w.Header().Get("Cache-Status") != "redisware; hit; ttl=10" {
+		t.Fatalf("after refresh: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+}
+
+// httpTestFailLock is a go-redis hook that makes the fill lock's SET fail,
+// as if Redis went away between the lookup and the lock.
+type httpTestFailLock struct{ on atomic.Bool }
+
+func (h *httpTestFailLock) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *httpTestFailLock) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.on.Load() && cmd.Name() == "set" {
+			err := errors.New("i/o timeout (injected)")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *httpTestFailLock) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestStaleIfError(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	rdb := b.Client()
+	fail := &httpTestFailLock{}
+	rdb.AddHook(fail)
+	c, errs := httpTestCache(t, rdb, b.Prefix, clock, nil)
+	var broken atomic.Bool
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		if broken.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=10, stale-if-error=60")
+		_, _ = w.Write([]byte("good"))
+	}}
+	h := c.Middleware(origin)
+	const url = "http://example.com/sie"
+	httpTestDo(h, "GET", url)
+	clock.Add(30 * time.Second)
+	broken.Store(true)
+
+	w := httpTestDo(h, "GET", url)
+	if w.Code != 200 || w.Body.String() != "good" || w.Header().Get("Cache-Status") != "redisware; fwd=stale; fwd-status=503; ttl=-20; detail=stale-if-error" {
+		t.Fatalf("handler 5xx: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+
+	fail.on.Store(true) // Redis fails mid-request: the lock cannot be taken
+	w = httpTestDo(h, "GET", url)
+	if w.Code != 200 || w.Body.String() != "good" || !strings.Contains(w.Header().Get("Cache-Status"), "detail=redis-error") {
+		t.Fatalf("Redis down: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+	if errs.count() == 0 {
+		t.Fatal("the Redis failure was not reported")
+	}
+	fail.on.Store(false)
+
+	clock.Add(time.Minute) // past stale-if-error: the error goes through
+	if w := httpTestDo(h, "GET", url); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("past the window: %d", w.Code)
+	}
+}
+
+func TestOnlyIfCached(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	w := httpTestDo(h, "GET", "http://example.com/oic", "Cache-Control", "only-if-cached")
+	if w.Code != http.StatusGatewayTimeout || origin.calls.Load() != 0 {
+		t.Fatalf("cold only-if-cached: %d, handler ran %d", w.Code, origin.calls.Load())
+	}
+	httpTestDo(h, "GET", "http://example.com/oic")
+	w = httpTestDo(h, "GET", "http://example.com/oic", "Cache-Control", "only-if-cached")
+	if w.Code != 200 || origin.calls.Load() != 1 {
+		t.Fatalf("warm only-if-cached: %d, handler ran %d", w.Code, origin.calls.Load())
+	}
+}
+
+func TestUnsafeMethodInvalidates(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	get := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	hGet := c.Middleware(get)
+	tests := []struct {
+		name        string
+		method      string
+		status      int
+		resp        []string
+		invalidated []string
+		kept        []string
+	}{
+		{"POST invalidates its URI and Location", "POST", 201, []string{"Location", "/items/new"},
+			[]string{"/items", "/items/new"}, []string{"/other"}},
+		{"PUT invalidates Content-Location", "PUT", 200, []string{"Content-Location", "http://example.com/items/7?v=1"},
+			[]string{"/items", "/items/7?v=1"}, []string{"/other"}},
+		{"DELETE ignores another origin", "DELETE", 204, []string{"Location", "http://elsewhere.example/other"},
+			[]string{"/items"}, []string{"/other"}},
+		{"failed PATCH invalidates nothing", "PATCH", 500, nil, nil, []string{"/items", "/other"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, p := range append(append([]string{}, tt.invalidated...), tt.kept...) {
+				httpTestDo(hGet, "GET", "http://example.com"+p)
+			}
+			unsafe := httpTestStatic(tt.status, "", append([]string{"Cache-Tag", "t"}, tt.resp...)...)
+			w := httpTestDo(c.Middleware(unsafe), tt.method, "http://example.com/items")
+			if w.Header().Get("Cache-Tag") != "" {
+				t.Fatal("Cache-Tag sent to the client")
+			}
+			for _, p := range tt.invalidated {
+				if w := httpTestDo(hGet, "GET", "http://example.com"+p); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+					t.Errorf("%s still cached", p)
+				}
+			}
+			for _, p := range tt.kept {
+				if w := httpTestDo(hGet, "GET", "http://example.com"+p); !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+					t.Errorf("%s was invalidated: %q", p, w.Header().Get("Cache-Status"))
+				}
+			}
+		})
+	}
+}
+
+func TestPurgeAndTags(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	ctx := context.Background()
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept")
+		w.Header().Set("Cache-Tag", "all, "+strings.TrimPrefix(r.URL.Path, "/p/"))
+		_, _ = w.Write([]byte(r.URL.Path))
+	}}
+	h := c.Middleware(origin)
+	hit := func(path, accept string) bool {
+		w := httpTestDo(h, "GET", "http://example.com"+path, "Accept", accept)
+		if w.Header().Get("Cache-Tag") != "" {
+			t.Fatalf("Cache-Tag sent to the client on %s", path)
+		}
+		return strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit")
+	}
+	fill := func() {
+		for _, p := range []string{"/p/1", "/p/2", "/p/3"} {
+			for _, a := range []string{"text/html", "application/json"} {
+				hit(p, a)
+			}
+		}
+	}
+	tests := []struct {
+		name   string
+		purge  func() error
+		purged []string
+	}{
+		{"tag of one URL", func() error { return c.PurgeTags(ctx, "1") }, []string{"/p/1"}},
+		{"two tags", func() error { return c.PurgeTags(ctx, "2", "3", "unknown") }, []string{"/p/2", "/p/3"}},
+		{"shared tag", func() error { return c.PurgeTags(ctx, "all") }, []string{"/p/1", "/p/2", "/p/3"}},
+		{"one URL", func() error { return c.Purge(ctx, "http://example.com/p/2") }, []string{"/p/2"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fill()
+			if err := tt.purge(); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"/p/1", "/p/2", "/p/3"} {
+				want := true
+				for _, q := range tt.purged {
+					want = want && p != q
+				}
+				for _, a := range []string{"text/html", "application/json"} {
+					if got := hit(p, a); got != want {
+						t.Errorf("%s (%s): hit=%v, want %v", p, a, got, want)
+					}
+				}
+			}
+		})
+	}
+	if err := c.Purge(ctx, "/relative"); err == nil {
+		t.Fatal("Purge accepted a relative URL")
+	}
+	// Every key written has an expiry.
+	rdb := b.Client()
+	keys, err := rdb.Keys(ctx, b.Prefix+"*").Result()
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("keys: %v %v", keys, err)
+	}
+	for _, k := range keys {
+		if d, err := rdb.PTTL(ctx, k).Result(); err != nil || d <= 0 {
+			t.Errorf("%s: PTTL %v %v", k, d, err)
+		}
+	}
+}
+
+func TestMaxBodyStreams(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), func(o *Options) { o.MaxBodyBytes = 1024 })
+	big := strings.Repeat("x", 4096)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		for i := 0; i < 4; i++ {
+			_, _ = w.Write([]byte(big[:1024]))
+		}
+	}}
+	h := c.Middleware(origin)
+	for i := 0; i < 2; i++ {
+		w := httpTestDo(h, "GET", "http://example.com/big")
+		if w.Body.String() != big {
+			t.Fatalf("body of %d bytes, want %d", w.Body.Len(), len(big))
+		}
+	}
+	if n := origin.calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times: the oversized body was stored", n)
+	}
+	small := httpTestStatic(200, "small", "Cache-Control", "max-age=60", "Content-Length", "5000")
+	httpTestDo(c.Middleware(small), "GET", "http://example.com/declared")
+	if w := httpTestDo(c.Middleware(small), "GET", "http://example.com/declared"); strings.Contains(w.Header().Get("Cache-Status"), "hit") {
+		t.Fatal("a response declaring a Content-Length over the limit was stored")
+	}
+}
+
+func TestCorruptEntryIsAMiss(t *testing.T) {
+	b := redistest.Start(t)
+	c, errs := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	origin := httpTestStatic(200, "fresh", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	const url = "http://example.com/corrupt"
+	k := c.keysFor(url)
+	ctx := context.Background()
+	rdb := b.Client()
+	good := entryEncode(nil, &cacheEntry{status: 200, header: http.Header{"A": {"b"}}, body: []byte("x")})
+	for i, bad := range [][]byte{[]byte("garbage"), good[:len(good)-3], append([]byte("rwc\x09E"), good[5:]...), []byte("rwc\x01V")} {
+		if err := rdb.Set(ctx, k.base, bad, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		before := errs.count()
+		w := httpTestDo(h, "GET", url)
+		if w.Code != 200 || w.Body.String() != "fresh" {
+			t.Fatalf("case %d: %d %q", i, w.Code, w.Body.String())
+		}
+		if errs.count() == before {
+			t.Fatalf("case %d: corrupt entry not reported", i)
+		}
+		if w := httpTestDo(h, "GET", url); !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+			t.Fatalf("case %d: not refilled: %q", i, w.Header().Get("Cache-Status"))
+		}
+	}
+}
+
+func TestRedisDownBypasses(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	c, errs := httpTestCache(t, b.ClientAt(p.Addr()), b.Prefix, httpTestNewClock(), func(o *Options) { o.Timeout = time.Second })
+	origin := httpTestStatic(200, "origin", "Cache-Control", "max-age=60", "Cache-Tag", "t")
+	h := c.Middleware(origin)
+	p.Down()
+	for i := 0; i < 8; i++ {
+		w := httpTestDo(h, "GET", "http://example.com/down")
+		if w.Code != 200 || w.Body.String() != "origin" || w.Header().Get("Cache-Tag") != "" {
+			t.Fatalf("request %d: %d %q", i, w.Code, w.Body.String())
+		}
+		if got := w.Header().Get("Cache-Status"); got != "redisware; fwd=miss; detail=redis-error" {
+			t.Fatalf("request %d: Cache-Status %q", i, got)
+		}
+	}
+	if n := origin.calls.Load(); n != 8 || errs.count() != 8 {
+		t.Fatalf("handler ran %d times, %d errors reported", n, errs.count())
+	}
+	if !c.brk.Open() {
+		t.Fatal("the breaker did not open")
+	}
+}
+
+func TestFlushThroughCache(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	flushed := make(chan error, 1)
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("part"))
+		flushed <- http.NewResponseController(w).Flush()
+	}))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "http://example.com/flush", nil))
+	if err := <-flushed; err != nil || !w.Flushed {
+		t.Fatalf("flush: %v, flushed=%v", err, w.Flushed)
+	}
+}

@@ -1,0 +1,111 @@
+// Package cachehandler is a shared HTTP response cache in Redis that
+// follows RFC 9111 (HTTP caching), RFC 5861 (stale-while-revalidate,
+// stale-if-error) and RFC 9211 (Cache-Status), and stops cache stampedes
+// across every instance of an application.
+//
+//	c, err := cachehandler.New(rdb, cachehandler.Options{})
+//	if err != nil { ... }
+//	mux.Handle("GET /products/{id}", c.Middleware(products))      // caches what the handler marks cacheable
+//	mux.Handle("GET /report", c.WithTTL(time.Minute)(report))     // and a route TTL for responses without one
+//	err = c.PurgeTags(ctx, "product:42")
+//	err = c.Purge(ctx, "https://example.com/products/42")
+//
+// # What is stored
+//
+// GET responses with explicit freshness (s-maxage, max-age or Expires), or,
+// on a WithTTL route, heuristically cacheable responses without it. HEAD
+// requests are answered from the GET entry. Never stored: no-store or
+// private responses, responses with Set-Cookie, responses to requests with
+// Authorization unless they say public, s-maxage or must-revalidate,
+// Vary: *, 206 and 304, bodies over Options.MaxBodyBytes (those stream on
+// unbuffered), and requests with no-store. Hop-by-hop fields (and those
+// Connection names) are neither stored nor replayed.
+//
+// # Serving
+//
+// Every hit carries Age and Cache-Status, such as
+//
+//	Cache-Status: redisware; hit; ttl=42
+//	Cache-Status: redisware; fwd=uri-miss; stored
+//	Cache-Status: redisware; fwd=stale; fwd-status=304; stored
+//	Cache-Status: redisware; fwd=uri-miss; collapsed; ttl=60
+//
+// ("stored" means the cache decided to store the response when its header
+// went out). If-None-Match (weak comparison) and If-Modified-Since are
+// answered with 304 from the entry. Request directives are honoured:
+// no-store, no-cache and max-age=0 (revalidate), max-age, max-stale,
+// min-fresh and only-if-cached (504 when nothing usable is stored);
+// Options.IgnoreClientNoCache shields an origin from clients that force
+// refills. A miss whose request is itself conditional is forwarded as is.
+//
+// # Revalidation and stale responses
+//
+// A stale entry with an ETag or Last-Modified is revalidated by calling the
+// handler with If-None-Match / If-Modified-Since; a 304 freshens the stored
+// header fields (RFC 9111 §4.3.4) instead of refilling the body.
+// Within stale-while-revalidate the stale entry is served at once and one
+// background refresh runs across all instances. Within stale-if-error the
+// stale entry is served when the handler answers 5xx or Redis fails while
+// the request is being filled. must-revalidate, proxy-revalidate and
+// s-maxage disable serving stale.
+//
+// # Stampedes and hot keys
+//
+// Concurrent lookups of one URL in one process share one Redis read
+// (singleflight). On a miss the first request of each process takes the
+// lead and the others wait for it in memory; the leaders race for the fill
+// lock (SET NX PX); the winner runs the handler and stores, the losers wait
+// for the fill announcement on one Pub/Sub channel (one connection per
+// Cache, no polling), then serve the new entry with "collapsed". A waiter
+// gives up after Options.FillWait and runs the handler itself.
+//
+// # Invalidation
+//
+// A successful (2xx, 3xx) POST, PUT, PATCH or DELETE — any method but GET,
+// HEAD, OPTIONS and TRACE — invalidates its URI and the same-origin URIs in
+// its Location and Content-Location before its response goes out. Handlers
+// tag responses with a Cache-Tag header (a comma list, never sent to
+// clients); PurgeTags removes every URL of a tag in two round trips without
+// scanning the keyspace; Purge removes every variant of one URL.
+//
+// # Failures
+//
+// Every Redis call has Options.Timeout, and a circuit breaker skips Redis
+// for a short cool-down after consecutive failures. A Redis error never
+// fails a request: the handler serves it (or a stale copy, see above), and
+// Options.ErrorHandler is told. Corrupt or foreign data is a miss and an
+// ErrorHandler call, never a panic.
+//
+// # Round trips
+//
+// A fresh hit costs one round trip (two on the first hit of a Vary'd URL in
+// a process, which then remembers its Vary names); a miss that stores costs
+// three: the lookup, the lock, and one pipeline that stores the entry, adds
+// its tags, releases the lock and announces the fill.
+//
+// # Redis keys
+//
+// With the default prefix "cache:", where <hash> is a hash of the
+// normalised scheme, host, path and sorted query:
+//
+//	cache:{<hash>}            entry (compact binary), or the URL's variant index (its Vary names)
+//	cache:{<hash>}:v:<vhash>  entry of one variant (vhash: the request's values of the Vary fields)
+//	cache:{<hash>}:variants   set of the variant keys, for purges
+//	cache:{<hash>}:lock       fill lock (LockTTL)
+//	cache:tag:<tag>           set of base keys carrying the tag
+//	cache:fill                Pub/Sub channel announcing fills (message: <hash>)
+//
+// Every key expires: entries after their freshness plus the longest of
+// stale-while-revalidate, stale-if-error and (with a validator)
+// Options.KeepStale; the index and variants set with the longest variant;
+// tag sets with their longest entry. All keys of one URL share its {hash
+// tag}, so every script touches one hash slot and runs on Redis Cluster;
+// tag sets span slots, which is why PurgeTags pipelines per-URL scripts
+// instead of running one script. (The store and purge scripts delete
+// variant keys they read from the variants set; those share the slot.)
+//
+// # Cache-aside
+//
+// The cache-aside helpers, for values rather than HTTP responses, are
+// documented on NewAside and GetOrSet.
+package cachehandler

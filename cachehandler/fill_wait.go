@@ -1,0 +1,95 @@
+package cachehandler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// httpFills wakes requests waiting for another instance's fill. One Pub/Sub
+// subscription per Cache (one connection, opened on the first wait) carries
+// every fill announcement; each message is a URL hash and wakes that URL's
+// waiters in this process. Waiting this way costs no Redis calls at all,
+// where polling would cost one per try and add up to a poll interval of
+// latency. A lost message (a reconnect) only makes waiters wait their
+// bounded FillWait.
+type httpFills struct {
+	c *Cache
+
+	mu      sync.Mutex
+	ps      *redis.PubSub
+	closed  bool
+	waiters map[string]chan struct{}
+	done    chan struct{}
+}
+
+// wait returns a channel closed when a fill of hash is announced. The
+// subscription is confirmed by Redis before wait returns, so a fill that
+// completes afterwards is never missed.
+func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, fmt.Errorf("cachehandler: closed")
+	}
+	if f.ps == nil {
+		var ps *redis.PubSub
+		err := f.c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			ps = f.c.rdb.Subscribe(ctx, f.c.fillChannel())
+			_, err := ps.Receive(ctx)
+			return err
+		})
+		if err != nil {
+			if ps != nil {
+				_ = ps.Close()
+			}
+			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)
+		}
+		f.ps = ps
+		f.done = make(chan struct{})
+		go f.run(ps.Channel(), f.done)
+	}
+	if f.waiters == nil {
+		f.waiters = map[string]chan struct{}{}
+	}
+	ch, ok := f.waiters[hash]
+	if !ok {
+		ch = make(chan struct{})
+		f.waiters[hash] = ch
+	}
+	return ch, nil
+}
+
+func (f *httpFills) run(msgs <-chan *redis.Message, done chan struct{}) {
+	defer close(done)
+	for m := range msgs {
+		f.notify(m.Payload)
+	}
+}
+
+// notify wakes the waiters of hash.
+func (f *httpFills) notify(hash string) {
+	f.mu.Lock()
+	if ch, ok := f.waiters[hash]; ok {
+		close(ch)
+		delete(f.waiters, hash)
+	}
+	f.mu.Unlock()
+}
+
+// close ends the subscription and waits for its reader.
+func (f *httpFills) close() error {
+	f.mu.Lock()
+	f.closed = true
+	ps, done := f.ps, f.done
+	f.ps = nil
+	f.mu.Unlock()
+	if ps == nil {
+		return nil
+	}
+	err := ps.Close()
+	<-done
+	return err
+}

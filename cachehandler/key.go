@@ -1,0 +1,131 @@
+package cachehandler
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/redisware/redisware/internal/keys"
+)
+
+// httpRequestURL returns the absolute URL a request names: its scheme (the
+// URL's, else https under TLS, else http), host and request URI.
+func httpRequestURL(r *http.Request) *url.URL {
+	u := *r.URL
+	if u.Scheme == "" {
+		u.Scheme = "http"
+		if r.TLS != nil {
+			u.Scheme = "https"
+		}
+	}
+	if u.Host == "" {
+		u.Host = r.Host
+	}
+	return &u
+}
+
+// httpNormalURL is the method-independent cache key of u: lower-case scheme
+// and host without a default port, the escaped path ("/" when empty) and the
+// query with its parameters sorted by name. A query that does not parse is
+// kept as sent, so two different malformed queries never share a key.
+func httpNormalURL(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (p == "80" && scheme == "http") || (p == "443" && scheme == "https") {
+		host = strings.TrimSuffix(host, ":"+p)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	var b strings.Builder
+	b.Grow(len(scheme) + len(host) + len(path) + len(u.RawQuery) + 5)
+	b.WriteString(scheme)
+	b.WriteString("://")
+	b.WriteString(host)
+	b.WriteString(path)
+	if u.RawQuery != "" {
+		b.WriteByte('?')
+		if q, err := url.ParseQuery(u.RawQuery); err == nil {
+			b.WriteString(q.Encode())
+		} else {
+			b.WriteString(u.RawQuery)
+		}
+	}
+	return b.String()
+}
+
+// httpKeys are the Redis keys of one URL. They all share the {hash tag}, so
+// a single script may touch all of them on Redis Cluster.
+type httpKeys struct {
+	hash     string // keys.Hash of the normalised URL
+	base     string // <prefix>{<hash>}: the entry, or the variant index
+	variants string // <prefix>{<hash>}:variants: set of variant entry keys
+	lock     string // <prefix>{<hash>}:lock: the filler's token
+}
+
+func (c *Cache) keysFor(normalURL string) httpKeys {
+	h := keys.Hash(normalURL)
+	base := c.opt.Prefix + "{" + h + "}"
+	return httpKeys{hash: h, base: base, variants: base + ":variants", lock: base + ":lock"}
+}
+
+// variantKey is the key of the variant of k selected by r's values of the
+// (normalised) header names.
+func (k httpKeys) variantKey(names []string, r *http.Request) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString(n)
+		b.WriteByte(':')
+		b.WriteString(httpVaryValue(r.Header.Values(n)))
+		b.WriteByte('\n')
+	}
+	return k.base + ":v:" + keys.Hash(b.String())
+}
+
+// httpVaryValue normalises the values of one request header for variant
+// selection (RFC 9111 §4.1): field lines combined and whitespace around the
+// list commas removed.
+func httpVaryValue(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, v := range vs {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// httpVaryNames returns the normalised header names a response's Vary
+// lists: lower case, sorted, distinct. star reports "Vary: *".
+func httpVaryNames(h http.Header) (names []string, star bool) {
+	for _, v := range h.Values("Vary") {
+		for _, n := range strings.Split(v, ",") {
+			n = strings.ToLower(strings.TrimSpace(n))
+			switch n {
+			case "":
+			case "*":
+				return nil, true
+			default:
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Strings(names)
+	out := names[:0]
+	for i, n := range names {
+		if i == 0 || n != names[i-1] {
+			out = append(out, n)
+		}
+	}
+	return out, false
+}
+
+// httpTagKey is the key of the set of entry keys tagged tag.
+func (c *Cache) httpTagKey(tag string) string { return c.opt.Prefix + "tag:" + keys.Safe(tag) }

@@ -1,0 +1,145 @@
+package cachehandler
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Options configure a Cache. The zero value is ready to use; New fills the
+// defaults into its own copy.
+type Options struct {
+	// Prefix starts every Redis key the cache writes. Empty means "cache:".
+	Prefix string
+
+	// Name is the cache's identifier in Cache-Status (RFC 9211). Empty means
+	// "redisware". It must be a token: a letter, then letters, digits, '.',
+	// '_' or '-'.
+	Name string
+
+	// MaxBodyBytes is the largest body stored. Larger responses stream to
+	// the client unbuffered past this size and are not stored. Zero means
+	// 1 MiB; negative is an error.
+	MaxBodyBytes int
+
+	// Timeout bounds each Redis call. Zero means 250 ms.
+	Timeout time.Duration
+
+	// LockTTL is the expiry of the fill lock that lets one request across
+	// all instances run the handler for a missing URL; it bounds how long a
+	// crashed filler blocks others. Zero means 10 s.
+	LockTTL time.Duration
+
+	// FillWait bounds how long a request waits for another request's fill
+	// before it runs the handler itself. Zero means 5 s.
+	FillWait time.Duration
+
+	// KeepStale is how long an entry with a validator (ETag or
+	// Last-Modified) stays in Redis after it goes stale, so it can be
+	// revalidated with a 304 instead of refilled. Zero means 1 minute;
+	// negative means entries are dropped once stale (plus any
+	// stale-while-revalidate or stale-if-error window).
+	KeepStale time.Duration
+
+	// IgnoreClientNoCache makes the cache treat request "no-cache" and
+	// "max-age=0" as absent, for routes that must shield the origin from
+	// clients forcing a refill. False (the default) honours them.
+	IgnoreClientNoCache bool
+
+	// Now is the clock used for freshness, Age and staleness. Nil means
+	// time.Now.
+	Now func() time.Time
+
+	// Logger receives the default ErrorHandler's log lines. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// ErrorHandler is told about every Redis failure and every corrupt
+	// entry. The cache never fails a request because of them: it serves
+	// from the handler (or a stale copy) regardless, so ErrorHandler must
+	// not write a response. Nil means the error is logged at Warn level with
+	// Logger.
+	ErrorHandler func(r *http.Request, err error)
+}
+
+const (
+	defaultPrefix    = "cache:"
+	defaultName      = "redisware"
+	defaultMaxBody   = 1 << 20
+	defaultTimeout   = 250 * time.Millisecond
+	defaultLockTTL   = 10 * time.Second
+	defaultFillWait  = 5 * time.Second
+	defaultKeepStale = time.Minute
+)
+
+// withDefaults returns a validated copy of o with defaults filled in.
+func (o Options) withDefaults() (Options, error) {
+	if o.Prefix == "" {
+		o.Prefix = defaultPrefix
+	}
+	if o.Name == "" {
+		o.Name = defaultName
+	}
+	if !httpIsToken(o.Name) {
+		return o, fmt.Errorf("cachehandler: Name %q is not a token", o.Name)
+	}
+	switch {
+	case o.MaxBodyBytes < 0:
+		return o, errors.New("cachehandler: MaxBodyBytes is negative")
+	case o.MaxBodyBytes == 0:
+		o.MaxBodyBytes = defaultMaxBody
+	}
+	for _, d := range []struct {
+		name string
+		p    *time.Duration
+		def  time.Duration
+	}{
+		{"Timeout", &o.Timeout, defaultTimeout},
+		{"LockTTL", &o.LockTTL, defaultLockTTL},
+		{"FillWait", &o.FillWait, defaultFillWait},
+	} {
+		if *d.p < 0 {
+			return o, fmt.Errorf("cachehandler: %s is negative", d.name)
+		}
+		if *d.p == 0 {
+			*d.p = d.def
+		}
+	}
+	if o.LockTTL < time.Millisecond {
+		return o, errors.New("cachehandler: LockTTL is under 1 ms")
+	}
+	switch {
+	case o.KeepStale == 0:
+		o.KeepStale = defaultKeepStale
+	case o.KeepStale < 0:
+		o.KeepStale = 0
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.ErrorHandler == nil {
+		log := o.Logger
+		o.ErrorHandler = func(r *http.Request, err error) {
+			log.Warn("cachehandler: bypassing the cache", "err", err, "method", r.Method, "path", r.URL.Path)
+		}
+	}
+	return o, nil
+}
+
+func httpIsToken(s string) bool {
+	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

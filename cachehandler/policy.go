@@ -1,0 +1,185 @@
+package cachehandler
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// httpHopByHop are the hop-by-hop fields (RFC 9110 §7.6.1), never stored.
+var httpHopByHop = []string{
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// httpNotStored are fields a cache never keeps: recomputed on every use.
+// (Cache-Tag is stored, so a freshened entry keeps its tags, and never
+// sent.)
+var httpNotStored = []string{"Age", "Cache-Status"}
+
+// httpStoredHeader copies h without hop-by-hop fields (including those
+// Connection names) and without the fields recomputed per use.
+func httpStoredHeader(h http.Header) http.Header {
+	out := h.Clone()
+	for _, v := range h.Values("Connection") {
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				out.Del(n)
+			}
+		}
+	}
+	for _, n := range httpHopByHop {
+		out.Del(n)
+	}
+	for _, n := range httpNotStored {
+		out.Del(n)
+	}
+	return out
+}
+
+// httpHeuristic reports whether status may be cached without explicit
+// freshness (RFC 9110 §15.1), which is when a route TTL applies.
+func httpHeuristic(status int) bool {
+	switch status {
+	case 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501:
+		return true
+	}
+	return false
+}
+
+// httpDecision is the verdict on storing one response.
+type httpDecision struct {
+	ok     bool
+	reason string // why not, for tests and logs
+	e      cacheEntry
+	ttl    time.Duration // Redis expiry of the entry
+	tags   []string
+}
+
+// decide applies RFC 9111 §3 to a response of r: status, header (as the
+// handler set it), and the times of the exchange. routeTTL is the route's
+// TTL for responses without explicit freshness (0: none).
+func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, respTime time.Time, routeTTL time.Duration) httpDecision {
+	no := func(reason string) httpDecision { return httpDecision{reason: reason} }
+	if r.Method != http.MethodGet {
+		return no("method")
+	}
+	if status < 200 || status == http.StatusPartialContent || status == http.StatusNotModified || status > 599 {
+		return no("status")
+	}
+	cc := ccParse(h.Values("Cache-Control"))
+	switch {
+	case cc.noStore:
+		return no("no-store")
+	case cc.private:
+		return no("private")
+	case cc.mustUnderstand && !httpHeuristic(status) && status != 200:
+		return no("must-understand")
+	case len(h.Values("Set-Cookie")) > 0:
+		return no("set-cookie")
+	}
+	authOK := cc.public || cc.sMaxAge >= 0 || cc.mustRevalidate
+	if r.Header.Get("Authorization") != "" && !authOK {
+		return no("authorization")
+	}
+	if _, star := httpVaryNames(h); star {
+		return no("vary-star")
+	}
+	if cl := h.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n > int64(c.opt.MaxBodyBytes) {
+			return no("too-large")
+		}
+	}
+
+	// Freshness lifetime, RFC 9111 §4.2.1: s-maxage, max-age, Expires.
+	date := respTime
+	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+		date = d
+	}
+	var fresh time.Duration
+	switch {
+	case cc.sMaxAge >= 0:
+		fresh = time.Duration(cc.sMaxAge) * time.Second
+	case cc.maxAge >= 0:
+		fresh = time.Duration(cc.maxAge) * time.Second
+	case h.Get("Expires") != "":
+		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
+			fresh = exp.Sub(date)
+		}
+	case routeTTL > 0 && httpHeuristic(status):
+		fresh = routeTTL
+	default:
+		return no("no-freshness")
+	}
+
+	// Age, RFC 9111 §4.2.3.
+	apparent := max(respTime.Sub(date), 0)
+	var ageValue time.Duration
+	if a, ok := ccDelta(strings.TrimSpace(h.Get("Age"))); ok {
+		ageValue = time.Duration(a) * time.Second
+	}
+	initialAge := max(apparent, ageValue+respTime.Sub(reqTime))
+
+	e := cacheEntry{
+		status: status, requestTime: reqTime, responseTime: respTime,
+		initialAge: initialAge, fresh: fresh,
+		swr: time.Duration(max(cc.swr, 0)) * time.Second,
+		sie: time.Duration(max(cc.sie, 0)) * time.Second,
+	}
+	if authOK {
+		e.flags |= entryFlagAuthOK
+	}
+	if cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge >= 0 {
+		e.flags |= entryFlagMustRevalidate
+	}
+	if cc.noCache {
+		e.flags |= entryFlagNoCache
+	}
+	e.header = httpStoredHeader(h)
+	if e.header.Get("Date") == "" {
+		e.header.Set("Date", respTime.UTC().Format(http.TimeFormat))
+	}
+	keep := max(e.swr, e.sie)
+	if e.hasValidator() {
+		keep = max(keep, c.opt.KeepStale)
+	}
+	ttl := max(fresh-initialAge, 0) + keep
+	if ttl <= 0 {
+		return no("stale-on-arrival")
+	}
+	return httpDecision{ok: true, e: e, ttl: ttl, tags: httpTags(h.Values("Cache-Tag"))}
+}
+
+// freshen updates a stored entry with a 304's header fields (RFC 9111
+// §4.3.4) and the times of the revalidation, then recomputes its freshness
+// as if the merged response had just arrived.
+func (c *Cache) freshen(r *http.Request, old *cacheEntry, h304 http.Header, reqTime, respTime time.Time, routeTTL time.Duration) httpDecision {
+	merged := old.header.Clone()
+	for k, v := range httpStoredHeader(h304) {
+		switch k {
+		case "Content-Length", "Content-Type", "Content-Encoding", "Content-Range":
+			continue
+		}
+		merged[k] = v
+	}
+	if h304.Get("Date") == "" {
+		merged.Del("Date") // the stored Date is the old exchange's
+	}
+	d := c.decide(r, old.status, merged, reqTime, respTime, routeTTL)
+	d.e.body = old.body
+	return d
+}
+
+// httpTags splits Cache-Tag field lines into tags.
+func httpTags(vs []string) []string {
+	var tags []string
+	for _, v := range vs {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return tags
+}

@@ -1,0 +1,160 @@
+package cachehandler
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serveEntry answers r from e: the stored header, Age, Cache-Status, and a
+// 304 when r's conditions match the entry.
+func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time, status string) {
+	h := w.Header()
+	for k, v := range e.header {
+		if k != "Cache-Tag" {
+			h[k] = v
+		}
+	}
+	h.Set("Age", strconv.FormatInt(int64(e.age(now)/time.Second), 10))
+	h.Set("Cache-Status", status)
+	if e.status == http.StatusOK && httpNotModified(r, e.header) {
+		h.Del("Content-Length")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if httpBodyAllowed(e.status) {
+		h.Set("Content-Length", strconv.Itoa(len(e.body)))
+	}
+	w.WriteHeader(e.status)
+	if r.Method != http.MethodHead && httpBodyAllowed(e.status) {
+		_, _ = w.Write(e.body)
+	}
+}
+
+func httpBodyAllowed(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
+}
+
+// status formats a Cache-Status member of this cache: the name, then params.
+func (c *Cache) status(params ...string) string {
+	return c.opt.Name + "; " + strings.Join(params, "; ")
+}
+
+func httpTTLParam(d time.Duration) string {
+	s := d / time.Second
+	if d < 0 && d%time.Second != 0 {
+		s-- // floor: a response 0.5 s stale has ttl=-1
+	}
+	return "ttl=" + strconv.FormatInt(int64(s), 10)
+}
+
+// httpNotModified evaluates If-None-Match (weak comparison) or, without it,
+// If-Modified-Since, against a stored 200's header (RFC 9110 §13.2.2).
+func httpNotModified(r *http.Request, h http.Header) bool {
+	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
+		etag := h.Get("Etag")
+		for _, v := range inm {
+			for _, t := range strings.Split(v, ",") {
+				t = strings.TrimSpace(t)
+				if t == "*" || (etag != "" && httpWeakMatch(t, etag)) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	ims := r.Header.Get("If-Modified-Since")
+	if ims == "" {
+		return false
+	}
+	since, err := http.ParseTime(ims)
+	if err != nil {
+		return false
+	}
+	lm, err := http.ParseTime(h.Get("Last-Modified"))
+	if err != nil {
+		if lm, err = http.ParseTime(h.Get("Date")); err != nil {
+			return false
+		}
+	}
+	return !lm.After(since)
+}
+
+// httpWeakMatch is the weak comparison of two entity tags.
+func httpWeakMatch(a, b string) bool {
+	a = strings.TrimPrefix(a, "W/")
+	b = strings.TrimPrefix(b, "W/")
+	return len(a) >= 2 && a[0] == '"' && a == b
+}
+
+// httpGate sits between the handler and the client while a stale entry is
+// in hand. It holds the handler's header apart and, when swallow says so
+// for the status (a 304 answering our revalidation, or a 5xx while
+// stale-if-error allows the stale copy), sends nothing, so the cache can
+// answer from the entry instead.
+type httpGate struct {
+	http.ResponseWriter
+	header http.Header
+	// swallowNext is set (by the cache, before the status goes out) when
+	// the coming status is to be swallowed.
+	swallowNext bool
+	swallowed   bool
+	status    int
+	decided   bool
+}
+
+func (g *httpGate) Header() http.Header { return g.header }
+
+func (g *httpGate) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+
+func (g *httpGate) WriteHeader(code int) {
+	if g.decided {
+		if !g.swallowed {
+			g.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
+	if code >= 100 && code <= 199 {
+		return // informational responses are not relayed while gated
+	}
+	g.decided = true
+	g.status = code
+	if g.swallowNext {
+		g.swallowed = true
+		return
+	}
+	dst := g.ResponseWriter.Header()
+	for k, v := range g.header {
+		dst[k] = v
+	}
+	g.ResponseWriter.WriteHeader(code)
+}
+
+func (g *httpGate) Write(p []byte) (int, error) {
+	if !g.decided {
+		g.WriteHeader(http.StatusOK)
+	}
+	if g.swallowed {
+		return len(p), nil
+	}
+	return g.ResponseWriter.Write(p)
+}
+
+// Flush passes a flush through unless the response is being swallowed.
+func (g *httpGate) Flush() {
+	if !g.decided {
+		g.WriteHeader(http.StatusOK)
+	}
+	if !g.swallowed {
+		_ = http.NewResponseController(g.ResponseWriter).Flush()
+	}
+}
+
+// httpDiscard is the client of a background refresh: it keeps the header
+// and drops the body (the cache captures it above).
+type httpDiscard struct{ header http.Header }
+
+func (d *httpDiscard) Header() http.Header         { return d.header }
+func (d *httpDiscard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *httpDiscard) WriteHeader(int)             {}

@@ -1,0 +1,237 @@
+package cachehandler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/breaker"
+)
+
+// httpStoreScript writes one response of a URL. All its keys share the
+// URL's {hash tag}. KEYS: base, entry key (the base itself when the response
+// has no Vary), variants set, lock. ARGV: entry bytes, TTL in ms, variant
+// index ("" without Vary), lock token ("" when no lock is held).
+//
+// With Vary the base holds the index and lives as long as its longest
+// variant; when the index changes (or a plain entry replaces it) the old
+// variants become unreachable and are deleted at once.
+var httpStoreScript = redis.NewScript(`
+local ttl = tonumber(ARGV[2])
+local cur = redis.call('GET', KEYS[1])
+if ARGV[3] == '' or cur ~= ARGV[3] then
+  local vs = redis.call('SMEMBERS', KEYS[3])
+  for i = 1, #vs do redis.call('DEL', vs[i]) end
+  redis.call('DEL', KEYS[3])
+end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+else
+  local keep = ttl
+  if cur == ARGV[3] then
+    local left = redis.call('PTTL', KEYS[1])
+    if left > keep then keep = left end
+  end
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', keep)
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
+  redis.call('SADD', KEYS[3], KEYS[2])
+  redis.call('PEXPIRE', KEYS[3], keep)
+end
+if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[4] then
+  redis.call('DEL', KEYS[4])
+end
+return 1
+`)
+
+// httpTagScript adds a URL's base key to a tag set and extends the set's
+// expiry to cover the entry (6.2 has no PEXPIRE GT). KEYS: tag set. ARGV: TTL
+// in ms, base key.
+var httpTagScript = redis.NewScript(`
+redis.call('SADD', KEYS[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return 1
+`)
+
+// httpReleaseScript deletes the fill lock if it still holds our token.
+var httpReleaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// httpPurgeScript deletes a URL's base key, its variants set and every
+// variant it lists. KEYS: base, variants set (one {hash tag}).
+var httpPurgeScript = redis.NewScript(`
+local vs = redis.call('SMEMBERS', KEYS[2])
+for i = 1, #vs do redis.call('DEL', vs[i]) end
+return redis.call('DEL', KEYS[1], KEYS[2]) + #vs
+`)
+
+// redisDo runs fn with the per-call timeout, through the breaker.
+func (c *Cache) redisDo(ctx context.Context, fn func(ctx context.Context) error) error {
+	if !c.brk.Allow() {
+		return breaker.ErrOpen
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
+	defer cancel()
+	err := fn(ctx)
+	c.brk.Done(err)
+	return err
+}
+
+// httpScriptCall is one script call queued in a pipeline.
+type httpScriptCall struct {
+	s    *redis.Script
+	keys []string
+	args []any
+}
+
+// runScripts sends calls (and a PUBLISH, when channel is set) in one
+// pipeline using EVALSHA; only when Redis has lost a script does it resend
+// with EVAL, which costs one more round trip once per script cache flush.
+func (c *Cache) runScripts(ctx context.Context, calls []httpScriptCall, channel, msg string) error {
+	return c.runScriptsThen(ctx, calls, func(p redis.Pipeliner) {
+		if channel != "" {
+			p.Publish(ctx, channel, msg)
+		}
+	})
+}
+
+// fetch GETs keys in one round trip; missing keys come back nil. Concurrent
+// fetches of the same keys in this process share one round trip.
+//
+// ns names the sharing group: "" shares nothing; requests only share a
+// round trip with requests of the same ns.
+func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, error) {
+	do := func() ([][]byte, error) {
+		out := make([][]byte, len(keys))
+		err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
+			if len(keys) == 1 {
+				b, err := c.rdb.Get(ctx, keys[0]).Bytes()
+				if errors.Is(err, redis.Nil) {
+					return nil
+				}
+				out[0] = b
+				return err
+			}
+			cmds := make([]*redis.StringCmd, len(keys))
+			_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, k := range keys {
+					cmds[i] = p.Get(ctx, k)
+				}
+				return nil
+			})
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			for i, cmd := range cmds {
+				b, err := cmd.Bytes()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return err
+				}
+				out[i] = b
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cachehandler: lookup: %w", err)
+		}
+		return out, nil
+	}
+	if ns == "" {
+		return do()
+	}
+	v, err, _ := c.sf.Do(ns+" "+strings.Join(keys, " "), func() (any, error) { return do() })
+	if err != nil {
+		return nil, err
+	}
+	return v.([][]byte), nil
+}
+
+// tryLock takes the fill lock of k; won is false when another request (in
+// any instance) holds it.
+func (c *Cache) tryLock(ctx context.Context, k httpKeys) (token string, won bool, err error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	token = hex.EncodeToString(b[:])
+	err = c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		won, err = c.rdb.SetNX(ctx, k.lock, token, c.opt.LockTTL).Result()
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("cachehandler: lock: %w", err)
+	}
+	return token, won, nil
+}
+
+// release gives up the fill lock without storing and wakes the waiters.
+func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
+	if token == "" {
+		return nil
+	}
+	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return c.runScripts(ctx, []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token}}}, c.fillChannel(), k.hash)
+	})
+	if err != nil {
+		return fmt.Errorf("cachehandler: release lock: %w", err)
+	}
+	return nil
+}
+
+// store writes e for r's URL (as the variant r selects when e varies),
+// adds the URL to e's tags, releases the lock token (if any) and wakes the
+// waiters, all in one round trip.
+func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cacheEntry, tags []string, ttl time.Duration, token string) error {
+	names, _ := httpVaryNames(e.header)
+	entryKey, index := k.base, ""
+	if len(names) > 0 {
+		entryKey = k.variantKey(names, r)
+		index = string(entryEncodeVariants(names))
+	}
+	ms := ttl.Milliseconds()
+	if ms < 1 {
+		ms = 1
+	}
+	calls := make([]httpScriptCall, 0, 1+len(tags))
+	calls = append(calls, httpScriptCall{httpStoreScript,
+		[]string{k.base, entryKey, k.variants, k.lock},
+		[]any{entryEncode(nil, e), ms, index, token}})
+	for _, t := range tags {
+		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base}})
+	}
+	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return c.runScripts(ctx, calls, c.fillChannel(), k.hash)
+	})
+	if err != nil {
+		return fmt.Errorf("cachehandler: store: %w", err)
+	}
+	if len(names) > 0 {
+		c.setHint(k.hash, names)
+	}
+	return nil
+}
+
+// purgeKeys deletes every variant of each URL, one script per URL (each
+// script stays inside its URL's hash slot), all in one pipeline.
+func (c *Cache) purgeKeys(ctx context.Context, ks []httpKeys) error {
+	if len(ks) == 0 {
+		return nil
+	}
+	calls := make([]httpScriptCall, len(ks))
+	for i, k := range ks {
+		calls[i] = httpScriptCall{httpPurgeScript, []string{k.base, k.variants}, nil}
+	}
+	return c.runScripts(ctx, calls, "", "")
+}
+
+// fillChannel is the Pub/Sub channel on which fills are announced; the
+// message is the URL's hash.
+func (c *Cache) fillChannel() string { return c.opt.Prefix + "fill" }
