@@ -217,6 +217,9 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case msg := <-queue:
+			if ctx.Err() != nil {
+				return // cut off: do not drain the queue into a slow client
+			}
 			buf.Reset()
 			writeEvent(&buf, msg.Channel, msg.Payload)
 			if err := h.send(w, rc, buf.Bytes()); err != nil {
