@@ -321,7 +321,10 @@ func TestSSERefusals(t *testing.T) {
 	t.Run("custom ErrorHandler", func(t *testing.T) {
 		var got error
 		h, err := NewSSE(rdb, func(*http.Request) ([]string, error) { return nil, errBad }, SSEOptions{
-			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { got = err; w.WriteHeader(http.StatusForbidden) },
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				got = err
+				w.WriteHeader(http.StatusForbidden)
+			},
 		})
 		if err != nil {
 			t.Fatal(err)
