@@ -100,8 +100,8 @@ type httpGate struct {
 	// the coming status is to be swallowed.
 	swallowNext bool
 	swallowed   bool
-	status    int
-	decided   bool
+	status      int
+	decided     bool
 }
 
 func (g *httpGate) Header() http.Header { return g.header }

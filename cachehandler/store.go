@@ -18,7 +18,10 @@ import (
 // httpStoreScript writes one response of a URL. All its keys share the
 // URL's {hash tag}. KEYS: base, entry key (the base itself when the response
 // has no Vary), variants set, lock. ARGV: entry bytes, TTL in ms, variant
-// index ("" without Vary), lock token ("" when no lock is held).
+// index ("" without Vary), lock token ("" when no lock is held), fill
+// channel and message. The announcement is published by the script, so it
+// can never precede the write (as it could in a pipeline whose EVALSHA
+// failed with NOSCRIPT).
 //
 // With Vary the base holds the index and lives as long as its longest
 // variant; when the index changes (or a plain entry replaces it) the old
@@ -47,6 +50,7 @@ end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[4] then
   redis.call('DEL', KEYS[4])
 end
+redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 `)
 
@@ -61,10 +65,13 @@ end
 return 1
 `)
 
-// httpReleaseScript deletes the fill lock if it still holds our token.
+// httpReleaseScript deletes the fill lock if it still holds our token and
+// announces that the fill is over. KEYS: lock. ARGV: token, channel,
+// message.
 var httpReleaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return 1
 `)
 
 // httpPurgeScript deletes a URL's base key, its variants set and every
@@ -94,15 +101,11 @@ type httpScriptCall struct {
 	args []any
 }
 
-// runScripts sends calls (and a PUBLISH, when channel is set) in one
-// pipeline using EVALSHA; only when Redis has lost a script does it resend
-// with EVAL, which costs one more round trip once per script cache flush.
-func (c *Cache) runScripts(ctx context.Context, calls []httpScriptCall, channel, msg string) error {
-	return c.runScriptsThen(ctx, calls, func(p redis.Pipeliner) {
-		if channel != "" {
-			p.Publish(ctx, channel, msg)
-		}
-	})
+// runScripts sends calls in one pipeline using EVALSHA; only when Redis has
+// lost a script does it resend with EVAL, which costs one more round trip
+// once per script cache flush.
+func (c *Cache) runScripts(ctx context.Context, calls []httpScriptCall) error {
+	return c.runScriptsThen(ctx, calls, func(redis.Pipeliner) {})
 }
 
 // fetch GETs keys in one round trip; missing keys come back nil. Concurrent
@@ -178,7 +181,7 @@ func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
 		return nil
 	}
 	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return c.runScripts(ctx, []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token}}}, c.fillChannel(), k.hash)
+		return c.runScripts(ctx, []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.hash}}})
 	})
 	if err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
@@ -203,12 +206,12 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 	calls := make([]httpScriptCall, 0, 1+len(tags))
 	calls = append(calls, httpScriptCall{httpStoreScript,
 		[]string{k.base, entryKey, k.variants, k.lock},
-		[]any{entryEncode(nil, e), ms, index, token}})
+		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.hash}})
 	for _, t := range tags {
 		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base}})
 	}
 	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return c.runScripts(ctx, calls, c.fillChannel(), k.hash)
+		return c.runScripts(ctx, calls)
 	})
 	if err != nil {
 		return fmt.Errorf("cachehandler: store: %w", err)
@@ -229,7 +232,7 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []httpKeys) error {
 	for i, k := range ks {
 		calls[i] = httpScriptCall{httpPurgeScript, []string{k.base, k.variants}, nil}
 	}
-	return c.runScripts(ctx, calls, "", "")
+	return c.runScripts(ctx, calls)
 }
 
 // fillChannel is the Pub/Sub channel on which fills are announced; the

@@ -1,0 +1,198 @@
+package cachehandler
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+// TestStampedeAcrossInstances sends 200 concurrent requests for one cold URL
+// to two instances with separate clients; the handler holds the fill until
+// the 199 other requests are all waiting, and must run once.
+func TestStampedeAcrossInstances(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	const n = 200
+	var waiting atomic.Int64
+	allWaiting := make(chan struct{})
+	onWait := func() {
+		if waiting.Add(1) == n-1 {
+			close(allWaiting)
+		}
+	}
+	c1.testHookWait, c2.testHookWait = onWait, onWait
+	stuck := make(chan struct{})
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-allWaiting:
+		case <-time.After(30 * time.Second): // safety net: fail, don't hang
+			close(stuck)
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("filled once"))
+	}}
+	handlers := []http.Handler{c1.Middleware(origin), c2.Middleware(origin)}
+	results := make([]*httptest.ResponseRecorder, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = httpTestDo(handlers[i%2], "GET", "http://example.com/stampede")
+		}()
+	}
+	wg.Wait()
+	select {
+	case <-stuck:
+		t.Fatalf("only %d of %d requests waited for the fill", waiting.Load(), n-1)
+	default:
+	}
+	statuses := map[string]int{}
+	for i, w := range results {
+		if w.Code != 200 || w.Body.String() != "filled once" {
+			t.Fatalf("response %d: %d %q", i, w.Code, w.Body.String())
+		}
+		statuses[w.Header().Get("Cache-Status")]++
+	}
+	if calls := origin.calls.Load(); calls != 1 {
+		t.Fatalf("handler ran %d times, want 1; Cache-Status counts: %v", calls, statuses)
+	}
+	if statuses["redisware; fwd=uri-miss; stored"] != 1 || statuses["redisware; fwd=uri-miss; collapsed; ttl=60"] != n-1 {
+		t.Fatalf("Cache-Status counts: %v", statuses)
+	}
+}
+
+// TestFillWaitBounded: when the filler takes longer than FillWait, a waiter
+// stops waiting and runs the handler itself.
+func TestFillWaitBounded(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, func(o *Options) { o.FillWait = time.Millisecond })
+	entered, release := make(chan struct{}), make(chan struct{})
+	slow := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		w.Header().Set("Cache-Control", "max-age=60")
+		_, _ = w.Write([]byte("slow"))
+	}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		httpTestDo(c1.Middleware(slow), "GET", "http://example.com/bounded")
+	}()
+	<-entered
+	fast := httpTestStatic(200, "fast", "Cache-Control", "max-age=60")
+	w := httpTestDo(c2.Middleware(fast), "GET", "http://example.com/bounded")
+	close(release)
+	<-done
+	if w.Body.String() != "fast" || fast.calls.Load() != 1 {
+		t.Fatalf("waiter: %q, its handler ran %d times", w.Body.String(), fast.calls.Load())
+	}
+}
+
+// httpTestGateGets blocks GETs until open is closed.
+type httpTestGateGets struct{ open chan struct{} }
+
+func (h *httpTestGateGets) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *httpTestGateGets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "get" {
+			<-h.open
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *httpTestGateGets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestRoundTrips(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	rdb := b.Client()
+	counter := redistest.Count(rdb)
+	c, _ := httpTestCache(t, rdb, b.Prefix, clock, nil)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Cache-Tag", "rt")
+		if strings.Contains(r.URL.Path, "vary") {
+			w.Header().Set("Vary", "Accept-Encoding")
+		}
+		_, _ = w.Write([]byte("x"))
+	}}
+	h := c.Middleware(origin)
+	httpTestDo(h, "GET", "http://example.com/warm") // loads the scripts
+
+	tests := []struct {
+		name string
+		path string
+		want int64
+	}{
+		{"miss that stores", "/rt", 3},
+		{"fresh hit", "/rt", 1},
+		{"miss that stores, with Vary", "/rt-vary", 3},
+		{"fresh hit, with Vary", "/rt-vary", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			counter.Reset()
+			httpTestDo(h, "GET", "http://example.com"+tt.path, "Accept-Encoding", "gzip")
+			if got := counter.N(); got != tt.want {
+				t.Fatalf("round trips = %d, want %d: %v", got, tt.want, counter.Commands())
+			}
+			t.Logf("%d round trips: %v", counter.N(), counter.Commands())
+		})
+	}
+
+	t.Run("100 concurrent hits", func(t *testing.T) {
+		gated := b.Client()
+		gate := &httpTestGateGets{open: make(chan struct{})}
+		gated.AddHook(gate)
+		gatedCount := redistest.Count(gated)
+		if err := gated.Ping(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		gc, _ := httpTestCache(t, gated, b.Prefix, clock, nil)
+		hc := gc.Middleware(origin)
+		const n = 100
+		var arrived atomic.Int64
+		front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if arrived.Add(1) == n {
+				close(gate.open) // the first GET was held until every request came in
+			}
+			hc.ServeHTTP(w, r)
+		})
+		gatedCount.Reset()
+		var wg sync.WaitGroup
+		var hits atomic.Int64
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if w := httpTestDo(front, "GET", "http://example.com/rt"); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+					hits.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if hits.Load() != n {
+			t.Fatalf("%d of %d were hits", hits.Load(), n)
+		}
+		if got := gatedCount.N(); got > 10 {
+			t.Fatalf("%d concurrent hits cost %d round trips", n, got)
+		}
+		t.Logf("%d concurrent hits cost %d round trips", n, gatedCount.N())
+	})
+}
