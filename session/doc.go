@@ -73,7 +73,8 @@
 //	Sessions                                         2, 3 when it prunes
 //	DestroyUser                                      2
 //
-// A script the server has not cached costs one more round trip, once.
+// A script the server has not cached costs one more round trip, once;
+// Manager.Preload loads them all ahead of the first request.
 //
 // # Failures
 //

@@ -93,6 +93,8 @@ func TestRoundTrips(t *testing.T) {
 		{"no cookie, changed", nil, write, 1},
 		// Login: the load, then one pipeline (index, create, delete old).
 		{"valid cookie, login", valid, login, 1 + 1},
+		// Destroy: the load, then one DEL (with SREM when logged in).
+		{"valid cookie, destroy", e.newSessionCookie("d", 1), func(w http.ResponseWriter, r *http.Request) { FromContext(r.Context()).Destroy() }, 1 + 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,5 +398,31 @@ func TestHostPrefixCookie(t *testing.T) {
 	}
 	if vals, _, _ := e.read(c); vals["a"] != "1" {
 		t.Fatalf("values %v", vals)
+	}
+}
+
+// TestLoginWithColdScriptCache covers the pipeline's NOSCRIPT fallback: a
+// Login on a server that has not cached the scripts costs one extra round
+// trip, not one per script. It flushes the script cache, so it runs only on
+// the test's own miniredis, never on a shared server.
+func TestLoginWithColdScriptCache(t *testing.T) {
+	e := newEnv(t, Options{})
+	if e.b.Mini == nil {
+		t.Skip("flushing the script cache of a shared server would disturb other tests")
+	}
+	c := e.newSessionCookie("a", 1)
+	if err := e.raw.ScriptFlush(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := loadScript.Load(t.Context(), e.raw).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.n.Reset()
+	_, nc := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("cold") }, c)
+	if nc == nil || e.n.N() != 1+2 {
+		t.Fatalf("cookie %v, %d round trips %v; want the load and 2", nc, e.n.N(), e.n.Commands())
+	}
+	if _, user, _ := e.read(nc); user != "cold" {
+		t.Fatalf("user %q", user)
 	}
 }

@@ -15,7 +15,8 @@ import (
 
 // Info describes one stored session of a user.
 type Info struct {
-	// ID is the session's ID, as Session.ID returns it.
+	// ID is the session's ID, as Session.ID returns it. It is a bearer
+	// secret: compare it, do not show it.
 	ID string
 	// Created is when the session was created or last renewed by Login.
 	Created time.Time
