@@ -104,7 +104,11 @@ func (o Options) withDefaults() (Options, error) {
 			}
 		}
 	}
-	o.Keys = append([][]byte(nil), o.Keys...)
+	ks := make([][]byte, len(o.Keys))
+	for i, k := range o.Keys {
+		ks[i] = append([]byte(nil), k...) // the caller may reuse its buffers
+	}
+	o.Keys = ks
 	if o.CookieName == "" {
 		o.CookieName = DefaultCookieName
 	}
