@@ -93,6 +93,7 @@ func mountAll(mux *http.ServeMux, rdb redis.UniversalClient) error {
 	mux.HandleFunc("GET /{$}", index)
 	for _, mount := range []func(*http.ServeMux, redis.UniversalClient) error{
 		mountRatelimit,
+		mountSession,
 	} {
 		if err := mount(mux, rdb); err != nil {
 			return err
@@ -111,6 +112,7 @@ const indexHTML = `<!doctype html>
 <h1>redisware demo</h1>
 <ul>
 <li><a href="/healthz">/healthz</a>: Redis health</li>
+<li><a href="/session/">/session/</a>: log in and out, a visit counter, log out everywhere</li>
 <li><a href="/ratelimit/ping">/ratelimit/ping</a>: 5 requests per 10 s per client; the body echoes the RateLimit headers</li>
 </ul>
 `
