@@ -1,0 +1,171 @@
+package cachehandler
+
+import (
+	"container/list"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// asideLocal is the bounded in-process tier: raw JSON by key, least
+// recently used evicted past max entries, each entry with its own expiry.
+// Its methods accept a nil receiver (no local tier) and do nothing.
+//
+// The epoch counts invalidations: a value read from Redis is put only if no
+// invalidation happened since the read began, so a Delete elsewhere racing
+// with a read here cannot leave the old value in the tier.
+type asideLocal struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	now   func() time.Time
+	ll    *list.List
+	m     map[string]*list.Element
+	epoch uint64
+}
+
+type asideLocalEntry struct {
+	key string
+	raw []byte
+	exp time.Time
+}
+
+func asideNewLocal(max int, ttl time.Duration) *asideLocal {
+	return &asideLocal{max: max, ttl: ttl, now: time.Now, ll: list.New(), m: map[string]*list.Element{}}
+}
+
+func (l *asideLocal) get(key string) ([]byte, bool) {
+	if l == nil {
+		return nil, false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el, ok := l.m[key]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*asideLocalEntry)
+	if !l.now().Before(e.exp) {
+		l.ll.Remove(el)
+		delete(l.m, key)
+		return nil, false
+	}
+	l.ll.MoveToFront(el)
+	return e.raw, true
+}
+
+// put stores raw for at most the tier's TTL and at most life (if positive),
+// unless an invalidation happened after epoch was read.
+func (l *asideLocal) put(key string, raw []byte, life time.Duration, epoch uint64) {
+	if l == nil {
+		return
+	}
+	ttl := l.ttl
+	if life > 0 && life < ttl {
+		ttl = life
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch != epoch {
+		return
+	}
+	exp := l.now().Add(ttl)
+	if el, ok := l.m[key]; ok {
+		e := el.Value.(*asideLocalEntry)
+		e.raw, e.exp = raw, exp
+		l.ll.MoveToFront(el)
+		return
+	}
+	l.m[key] = l.ll.PushFront(&asideLocalEntry{key: key, raw: raw, exp: exp})
+	for l.ll.Len() > l.max {
+		el := l.ll.Back()
+		l.ll.Remove(el)
+		delete(l.m, el.Value.(*asideLocalEntry).key)
+	}
+}
+
+func (l *asideLocal) remove(key string) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.epoch++
+	if el, ok := l.m[key]; ok {
+		l.ll.Remove(el)
+		delete(l.m, key)
+	}
+}
+
+func (l *asideLocal) purge() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.epoch++
+	l.ll.Init()
+	clear(l.m)
+}
+
+func (l *asideLocal) epochNow() uint64 {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epoch
+}
+
+func (l *asideLocal) len() int {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ll.Len()
+}
+
+// subscribe listens for invalidations on the channel: "<instance id> <key>"
+// evicts key unless the message is this instance's own. go-redis
+// reconnects and resubscribes; every (re)subscription purges the tier,
+// since invalidations published while disconnected are lost.
+//
+// This uses go-redis directly rather than the pubsub package: feature
+// packages do not import each other.
+func (a *Aside) subscribe() {
+	a.ps = a.rdb.Subscribe(context.Background(), a.o.Channel)
+	ch := a.ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
+	a.subDone = make(chan struct{})
+	go func() {
+		defer close(a.subDone)
+		confirmed := false
+		for m := range ch {
+			switch m := m.(type) {
+			case *redis.Subscription:
+				if m.Kind != "subscribe" {
+					continue
+				}
+				a.local.purge()
+				if !confirmed {
+					confirmed = true
+					close(a.ready)
+				}
+			case *redis.Message:
+				id, key, ok := strings.Cut(m.Payload, " ")
+				if !ok {
+					a.log.LogAttrs(context.Background(), slog.LevelWarn, "cachehandler: aside: foreign message on the invalidation channel",
+						slog.String("channel", m.Channel))
+					continue
+				}
+				if id != a.id {
+					a.local.remove(key)
+				}
+			}
+		}
+	}()
+}
