@@ -235,6 +235,20 @@ func GetOrSet[T any](ctx context.Context, a *Aside, key string, ttl time.Duratio
 	case fetch == nil:
 		return v, fmt.Errorf("cachehandler: GetOrSet %q: nil fetch", key)
 	}
+	full := a.o.Prefix + key
+	// The local tier first, before any closure is built: its hits are
+	// the hot path.
+	if raw, ok := a.local.get(full); ok {
+		err := asideDecode(raw, &v)
+		if err == nil {
+			return v, nil
+		}
+		if errors.Is(err, ErrNotFound) {
+			var zero T
+			return zero, err
+		}
+		a.local.remove(full) // put there for another type
+	}
 	fill := func(ctx context.Context) ([]byte, error) {
 		x, err := fetch(ctx)
 		if err != nil {
@@ -251,7 +265,7 @@ func GetOrSet[T any](ctx context.Context, a *Aside, key string, ttl time.Duratio
 		return asideDecode(raw, &t)
 	}
 	decode := func(raw []byte) error { return asideDecode(raw, &v) }
-	if err := a.getOrSet(ctx, a.o.Prefix+key, ttl, fill, check, decode); err != nil {
+	if err := a.getOrSet(ctx, full, ttl, fill, check, decode); err != nil {
 		var zero T
 		return zero, err
 	}
@@ -339,12 +353,6 @@ func asideUsable(err error) bool { return err == nil || errors.Is(err, ErrNotFou
 
 func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 	fill func(context.Context) ([]byte, error), check, decode func([]byte) error) error {
-	if raw, ok := a.local.get(full); ok {
-		if err := decode(raw); asideUsable(err) {
-			return err
-		}
-		a.local.remove(full) // put there for another type
-	}
 	epoch := a.local.epochNow()
 	raw, pttl, err := a.read(ctx, full)
 	redisUp := err == nil
