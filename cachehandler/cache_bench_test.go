@@ -1,0 +1,48 @@
+package cachehandler
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+func BenchmarkCache(b *testing.B) {
+	be := redistest.Start(b)
+	c, _ := httpTestCache(b, be.Client(), be.Prefix, httpTestNewClock(), nil)
+	for _, size := range []int{1 << 10, 32 << 10} {
+		b.Run("hit/"+strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			body := strings.Repeat("x", size)
+			h := c.Middleware(httpTestStatic(200, body, "Cache-Control", "max-age=3600", "Content-Type", "text/plain"))
+			url := "http://example.com/bench/hit/" + strconv.Itoa(size)
+			httpTestDo(h, "GET", url)
+			r := httptest.NewRequest("GET", url, nil)
+			b.ReportAllocs()
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != http.StatusOK || w.Body.Len() != size {
+					b.Fatalf("%d, %d bytes", w.Code, w.Body.Len())
+				}
+			}
+		})
+	}
+	b.Run("miss/1KiB", func(b *testing.B) {
+		h := c.Middleware(httpTestStatic(200, strings.Repeat("x", 1<<10), "Cache-Control", "max-age=60"))
+		httpTestDo(h, "GET", "http://example.com/bench/warm") // loads the scripts
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			w := httpTestDo(h, "GET", "http://example.com/bench/miss/"+strconv.Itoa(i))
+			if !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+				b.Fatalf("Cache-Status %q", w.Header().Get("Cache-Status"))
+			}
+		}
+	})
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/cachehandler"
+)
+
+// mountCache registers the response-cache demo: GET /cache/slow takes about
+// a second to render and says it may be cached for 10 s, so the first
+// request is slow and the next ones are instant hits until it goes stale;
+// Cache-Status and Age in the response tell which happened. POST
+// /cache/slow invalidates it, and POST /cache/purge purges by tag.
+func mountCache(mux *http.ServeMux, rdb redis.UniversalClient) error {
+	c, err := cachehandler.New(rdb, cachehandler.Options{Prefix: "demo:cache:"})
+	if err != nil {
+		return err
+	}
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			// Any successful unsafe request invalidates its URL.
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		select {
+		case <-time.After(time.Second): // an expensive page
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=10, stale-while-revalidate=20")
+		w.Header().Set("Cache-Tag", "demo-slow")
+		fmt.Fprintf(w, "rendered at %s\n\nRepeat the request and watch the Cache-Status and Age response headers:\n"+
+			"  curl -si localhost:8080/cache/slow | grep -E 'Cache-Status|Age|rendered'\n",
+			time.Now().Format(time.RFC3339Nano))
+	})
+	mux.Handle("GET /cache/slow", c.Middleware(slow))
+	mux.Handle("POST /cache/slow", c.Middleware(slow))
+	mux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
+		if err := c.PurgeTags(r.Context(), "demo-slow"); err != nil {
+			http.Error(w, "purge failed", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return nil
+}
