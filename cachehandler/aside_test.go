@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -510,5 +511,31 @@ func TestAsideRedisDown(t *testing.T) {
 	}
 	if err := a.Delete(ctx, "cached"); err == nil {
 		t.Fatal("Delete with Redis down: no error")
+	}
+}
+
+func TestAsideCloseReleasesSubscription(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx := context.Background()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	baseline := runtime.NumGoroutine()
+	a := NewAside(rdb, AsideOptions{Prefix: b.Prefix, LocalSize: 10, Logger: slog.New(slog.DiscardHandler)})
+	<-a.ready
+	channel := b.Prefix + "cache:aside:invalidate"
+	if n := rdb.PubSubNumSub(ctx, channel).Val()[channel]; n != 1 {
+		t.Fatalf("NUMSUB %s = %d, want 1", channel, n)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Close() // twice is fine
+	asideWaitFor(t, "subscription released", func() bool { return rdb.PubSubNumSub(ctx, channel).Val()[channel] == 0 })
+	asideWaitFor(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	// Still usable, without the local tier kept in sync.
+	if got, err := GetOrSet(ctx, a, "k", time.Minute, func(context.Context) (int, error) { return 3, nil }); err != nil || got != 3 {
+		t.Fatalf("after Close: %d, %v", got, err)
 	}
 }

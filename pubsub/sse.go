@@ -191,12 +191,12 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			select {
 			case queue <- msg:
 			default:
-				h.o.Logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: sse: slow client disconnected",
+				cancel() // first: nothing more is written once the hook runs
+				h.o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pubsub: sse: slow client disconnected",
 					slog.String("path", r.URL.Path), slog.Int("buffer", h.o.Buffer))
 				if h.o.OnSlowClient != nil {
 					h.o.OnSlowClient(r)
 				}
-				cancel()
 				return
 			}
 		}

@@ -335,3 +335,31 @@ func TestOpenValidates(t *testing.T) {
 		t.Fatal("Publish of a func: no error")
 	}
 }
+
+func TestSubscribePingsQuietConnection(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := b.Prefix + "quiet"
+	sub, err := Open[int](ctx, rdb, SubscribeOptions{Channels: []string{ch}, PingInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := collect(sub.Messages())
+	// Let the receive loop time out and ping a number of times, then check
+	// the subscription still delivers and no timeout surfaced as an error.
+	for i := range 3 {
+		select {
+		case r := <-msgs:
+			t.Fatalf("unexpected %+v, %v on a quiet channel", r.msg, r.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := Publish(ctx, rdb, ch, i); err != nil {
+			t.Fatal(err)
+		}
+		if r := next(t, msgs); r.err != nil || r.msg.Data != i {
+			t.Fatalf("got %+v, %v", r.msg, r.err)
+		}
+	}
+}
