@@ -251,8 +251,11 @@ func (c *Cache) endPending(hash string, p *httpPendingFill) {
 	close(p.done)
 }
 
+// fail reports err to the ErrorHandler. Calls the open breaker refused are
+// not reported: the failures that opened it were, and an outage must not
+// turn into a log line per request.
 func (c *Cache) fail(r *http.Request, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, breaker.ErrOpen) {
 		c.opt.ErrorHandler(r, err)
 	}
 }

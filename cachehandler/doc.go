@@ -54,7 +54,8 @@
 // Concurrent lookups of one URL in one process share one Redis read
 // (singleflight). On a miss the first request of each process takes the
 // lead and the others wait for it in memory; the leaders race for the fill
-// lock (SET NX PX); the winner runs the handler and stores, the losers wait
+// lock (SET NX PX) of the URL or, once its Vary names are known, of their
+// variant, so clients asking for different variants do not queue; the winner runs the handler and stores, the losers wait
 // for the fill announcement on one Pub/Sub channel (one connection per
 // Cache, no polling), then serve the new entry with "collapsed". A waiter
 // gives up after Options.FillWait and runs the handler itself.
@@ -91,9 +92,10 @@
 //	cache:{<hash>}            entry (compact binary), or the URL's variant index (its Vary names)
 //	cache:{<hash>}:v:<vhash>  entry of one variant (vhash: the request's values of the Vary fields)
 //	cache:{<hash>}:variants   set of the variant keys, for purges
-//	cache:{<hash>}:lock       fill lock (LockTTL)
+//	cache:{<hash>}:lock       fill lock of a URL whose variants are unknown (LockTTL)
+//	cache:{<hash>}:lock:<vhash>  fill lock of one variant (LockTTL)
 //	cache:tag:<tag>           set of base keys carrying the tag
-//	cache:fill                Pub/Sub channel announcing fills (message: <hash>)
+//	cache:fill                Pub/Sub channel announcing fills (message: <hash> or <hash>:<vhash>)
 //
 // Every key expires: entries after their freshness plus the longest of
 // stale-while-revalidate, stale-if-error and (with a validator)

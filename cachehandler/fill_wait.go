@@ -10,8 +10,8 @@ import (
 
 // httpFills wakes requests waiting for another instance's fill. One Pub/Sub
 // subscription per Cache (one connection, opened on the first wait) carries
-// every fill announcement; each message is a URL hash and wakes that URL's
-// waiters in this process. Waiting this way costs no Redis calls at all,
+// every fill announcement; each message names a fill (a URL hash, or a URL
+// hash and variant hash) and wakes that fill's waiters in this process. Waiting this way costs no Redis calls at all,
 // where polling would cost one per try and add up to a poll interval of
 // latency. A lost message (a reconnect) only makes waiters wait their
 // bounded FillWait.

@@ -62,13 +62,25 @@ type httpKeys struct {
 	hash     string // keys.Hash of the normalised URL
 	base     string // <prefix>{<hash>}: the entry, or the variant index
 	variants string // <prefix>{<hash>}:variants: set of variant entry keys
-	lock     string // <prefix>{<hash>}:lock: the filler's token
+	lock     string // <prefix>{<hash>}:lock[:<vhash>]: the filler's token
+	fill     string // <hash>[:<vhash>]: names one fill (pending map, announcements)
 }
 
 func (c *Cache) keysFor(normalURL string) httpKeys {
 	h := keys.Hash(normalURL)
 	base := c.opt.Prefix + "{" + h + "}"
-	return httpKeys{hash: h, base: base, variants: base + ":variants", lock: base + ":lock"}
+	return httpKeys{hash: h, base: base, variants: base + ":variants", lock: base + ":lock", fill: h}
+}
+
+// forVariant returns k with the lock and fill identity of the variant
+// stored at vkey, so fills of different variants of a URL do not wait for
+// each other. Without a known variant ("") k is returned as is.
+func (k httpKeys) forVariant(vkey string) httpKeys {
+	if id, ok := strings.CutPrefix(vkey, k.base+":v:"); ok && id != "" {
+		k.lock = k.base + ":lock:" + id
+		k.fill = k.hash + ":" + id
+	}
+	return k
 }
 
 // variantKey is the key of the variant of k selected by r's values of the

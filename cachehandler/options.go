@@ -57,7 +57,8 @@ type Options struct {
 	Logger *slog.Logger
 
 	// ErrorHandler is told about every Redis failure and every corrupt
-	// entry. The cache never fails a request because of them: it serves
+	// entry (but not about the calls skipped while the circuit breaker is
+	// open after consecutive failures: those bypass Redis silently). The cache never fails a request because of them: it serves
 	// from the handler (or a stale copy) regardless, so ErrorHandler must
 	// not write a response. Nil means the error is logged at Warn level with
 	// Logger.

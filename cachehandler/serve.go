@@ -109,6 +109,7 @@ func (rt *httpRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.forward(w, r, rt, &httpFill{k: k, fwd: "miss", detail: "redis-error", reqTime: reqTime})
 		return
 	}
+	k = k.forVariant(lk.vkey)
 	f := &httpFill{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet, reqTime: reqTime}
 	e := lk.entry
 	if e != nil && r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0 {
@@ -147,6 +148,7 @@ func (c *Cache) gatewayTimeout(w http.ResponseWriter) {
 type httpLookup struct {
 	entry *cacheEntry
 	fwd   string // the Cache-Status fwd if the entry is not used
+	vkey  string // the variant's key, when the URL's variant index was read
 }
 
 // lookup reads the entry r selects: one round trip when the URL has no
@@ -199,13 +201,15 @@ func (c *Cache) lookup(r *http.Request, k httpKeys, ns string) (httpLookup, erro
 			v = vv[0]
 		}
 		if v == nil {
-			return httpLookup{fwd: "vary-miss"}, nil
+			return httpLookup{fwd: "vary-miss", vkey: vk}, nil
 		}
 		e, err := entryDecode(v)
 		if err != nil {
-			return corrupt(vk, err, "vary-miss")
+			lk, err := corrupt(vk, err, "vary-miss")
+			lk.vkey = vk
+			return lk, err
 		}
-		return httpLookup{entry: e, fwd: "stale"}, nil
+		return httpLookup{entry: e, fwd: "stale", vkey: vk}, nil
 	}
 	return corrupt(k.base, entryErrCorrupt, "uri-miss")
 }
@@ -216,7 +220,7 @@ func (c *Cache) lookup(r *http.Request, k httpKeys, ns string) (httpLookup, erro
 // wait for its announcement. Waits are bounded by FillWait; then the
 // request runs the handler itself.
 func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *httpFill) {
-	p, leader := c.joinPending(f.k.hash)
+	p, leader := c.joinPending(f.k.fill)
 	if !leader {
 		switch c.await(r, p.done) {
 		case httpAwaitGone:
@@ -229,7 +233,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 		c.forward(w, r, rt, f)
 		return
 	}
-	defer c.endPending(f.k.hash, p)
+	defer c.endPending(f.k.fill, p)
 	token, won, err := c.tryLock(r.Context(), f.k)
 	switch {
 	case err != nil:
@@ -246,7 +250,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 		c.forward(w, r, rt, f)
 		return
 	}
-	ch, err := c.fills.wait(r.Context(), f.k.hash)
+	ch, err := c.fills.wait(r.Context(), f.k.fill)
 	if err != nil {
 		c.fail(r, err)
 		c.forward(w, r, rt, f)
@@ -444,11 +448,11 @@ func httpOwnHeader(h, outer http.Header) http.Header {
 // it one across all instances.
 func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntry) {
 	c.mu.Lock()
-	if c.refreshing[k.hash] {
+	if c.refreshing[k.fill] {
 		c.mu.Unlock()
 		return
 	}
-	c.refreshing[k.hash] = true
+	c.refreshing[k.fill] = true
 	c.bg.Add(1)
 	c.mu.Unlock()
 
@@ -465,7 +469,7 @@ func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntr
 				c.fail(req, fmt.Errorf("cachehandler: background refresh: handler panicked: %v", v))
 			}
 			c.mu.Lock()
-			delete(c.refreshing, k.hash)
+			delete(c.refreshing, k.fill)
 			c.mu.Unlock()
 			if c.testHookRefresh != nil {
 				c.testHookRefresh(won)

@@ -196,3 +196,56 @@ func TestRoundTrips(t *testing.T) {
 		t.Logf("%d concurrent hits cost %d round trips", n, gatedCount.N())
 	})
 }
+
+// TestStampedePerVariant: concurrent fills of two variants of one URL, across
+// two instances, each run the handler once and do not wait for each other.
+func TestStampedePerVariant(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	const perVariant = 10
+	var waiting atomic.Int64
+	allWaiting := make(chan struct{})
+	onWait := func() {
+		if waiting.Add(1) == 2*(perVariant-1) {
+			close(allWaiting)
+		}
+	}
+	stuck := make(chan struct{}, 2)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept-Encoding") != "identity" {
+			select {
+			case <-allWaiting:
+			case <-time.After(30 * time.Second): // safety net: fail, don't hang
+				stuck <- struct{}{}
+			}
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Encoding")
+		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding")))
+	}}
+	const url = "http://example.com/variants"
+	httpTestDo(c1.Middleware(origin), "GET", url, "Accept-Encoding", "identity") // writes the variant index
+	c1.testHookWait, c2.testHookWait = onWait, onWait
+	handlers := []http.Handler{c1.Middleware(origin), c2.Middleware(origin)}
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for i := 0; i < 2*perVariant; i++ {
+		enc := []string{"gzip", "br"}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if w := httpTestDo(handlers[(i/2)%2], "GET", url, "Accept-Encoding", enc); w.Body.String() != enc {
+				wrong.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(stuck) > 0 {
+		t.Fatalf("only %d requests waited", waiting.Load())
+	}
+	if calls := origin.calls.Load(); calls != 3 || wrong.Load() != 0 {
+		t.Fatalf("handler ran %d times (want 3: identity, gzip, br); %d wrong bodies", calls, wrong.Load())
+	}
+}

@@ -181,7 +181,7 @@ func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
 		return nil
 	}
 	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return c.runScripts(ctx, []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.hash}}})
+		return c.runScripts(ctx, []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.fill}}})
 	})
 	if err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
@@ -206,7 +206,7 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 	calls := make([]httpScriptCall, 0, 1+len(tags))
 	calls = append(calls, httpScriptCall{httpStoreScript,
 		[]string{k.base, entryKey, k.variants, k.lock},
-		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.hash}})
+		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill}})
 	for _, t := range tags {
 		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base}})
 	}
