@@ -88,6 +88,15 @@ type AsideOptions struct {
 // LockWait, then fetch themselves. Polling costs a few GETs per waiting
 // instance, not per waiting request, and needs no extra connection.
 //
+// # Redis keys
+//
+//	<Prefix><key>        string: the value as JSON (or a not-found marker); ttl, jittered
+//	<Prefix><key>:lock   string: a random token while one instance fills; LockTTL
+//
+// Delete and Set publish "<instance id> <Prefix><key>" on Channel
+// (default <Prefix>cache:aside:invalidate); with a local tier, each Aside
+// holds one subscriber connection to it.
+//
 // # Failures
 //
 // When Redis fails or is slow (Timeout), or a circuit breaker is open after

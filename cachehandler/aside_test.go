@@ -487,7 +487,9 @@ func TestAsideRedisDown(t *testing.T) {
 	p := b.NewProxy()
 	rdb := b.ClientAt(p.Addr())
 	ctx := context.Background()
-	a, logs := asideNew(t, rdb, b, AsideOptions{Timeout: 500 * time.Millisecond, LocalSize: 10})
+	a, logs := asideNew(t, rdb, b, AsideOptions{Timeout: 100 * time.Millisecond, LocalSize: 10})
+	var skew atomic.Int64 // moves the breaker's clock past its cool-down
+	a.br.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	f := &asideFetcher{item: asideItem{ID: 5, Name: "x"}}
 	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
 		t.Fatal(err)
@@ -511,6 +513,26 @@ func TestAsideRedisDown(t *testing.T) {
 	}
 	if err := a.Delete(ctx, "cached"); err == nil {
 		t.Fatal("Delete with Redis down: no error")
+	}
+
+	// Back up: once the cool-down has passed, a probe closes the breaker
+	// and the value stored before the outage is served again.
+	p.Up()
+	before := f.n.Load()
+	for i := 0; a.br.Open(); i++ {
+		if i == 20 {
+			t.Fatal("breaker did not close after Redis came back")
+		}
+		skew.Add(int64(2 * time.Second))
+		if _, err := GetOrSet(ctx, a, "probe", time.Hour, f.fetch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil || got != f.item {
+		t.Fatalf("after recovery: %+v, %v", got, err)
+	}
+	if n := f.n.Load() - before; n > 20 {
+		t.Fatalf("fetch ran %d times while recovering", n)
 	}
 }
 
