@@ -168,6 +168,7 @@ func TestStoreRules(t *testing.T) {
 		{"vary star", nil, 200, []string{"Cache-Control", "max-age=60", "Vary", "*"}, 0, false},
 		{"partial content", nil, 206, []string{"Cache-Control", "max-age=60"}, 0, false},
 		{"request no-store", []string{"Cache-Control", "no-store"}, 200, []string{"Cache-Control", "max-age=60"}, 0, false},
+		{"no-cache without validator", nil, 200, []string{"Cache-Control", "max-age=60, no-cache"}, 0, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -755,5 +756,33 @@ func TestFlushThroughCache(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "http://example.com/flush", nil))
 	if err := <-flushed; err != nil || !w.Flushed {
 		t.Fatalf("flush: %v, flushed=%v", err, w.Flushed)
+	}
+}
+
+// TestNoCacheResponseRevalidatesEveryUse: a response with no-cache and an
+// ETag is stored, but every use asks the handler, which answers 304.
+func TestNoCacheResponseRevalidatesEveryUse(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	var conditional atomic.Int64
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60, no-cache")
+		w.Header().Set("ETag", `"n1"`)
+		if r.Header.Get("If-None-Match") == `"n1"` {
+			conditional.Add(1)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write([]byte("body"))
+	}}
+	h := c.Middleware(origin)
+	for i := 0; i < 3; i++ {
+		w := httpTestDo(h, "GET", "http://example.com/nocache")
+		if w.Code != 200 || w.Body.String() != "body" {
+			t.Fatalf("request %d: %d %q", i, w.Code, w.Body.String())
+		}
+	}
+	if origin.calls.Load() != 3 || conditional.Load() != 2 {
+		t.Fatalf("handler ran %d times, %d of them conditional; want 3 and 2", origin.calls.Load(), conditional.Load())
 	}
 }

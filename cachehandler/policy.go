@@ -140,6 +140,10 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	if e.header.Get("Date") == "" {
 		e.header.Set("Date", respTime.UTC().Format(http.TimeFormat))
 	}
+	if cc.noCache && !e.hasValidator() {
+		// Every use would refill it anyway.
+		return no("no-cache-without-validator")
+	}
 	keep := max(e.swr, e.sie)
 	if e.hasValidator() {
 		keep = max(keep, c.opt.KeepStale)

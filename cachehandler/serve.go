@@ -311,6 +311,11 @@ func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *httpFi
 		rcc.maxAge = -1
 	}
 	now := c.opt.Now()
+	if !e.responseTime.Before(f.reqTime) {
+		// Filled (or revalidated) after r arrived: it answers r even if
+		// the response said no-cache.
+		e.flags &^= entryFlagNoCache
+	}
 	if kind, _ := c.verdict(e, rcc, now); kind != httpUseFresh && kind != httpUseStale {
 		return false
 	}
