@@ -233,7 +233,11 @@ func (a *Aside) Close() error {
 // a caller whose ctx ends stops waiting and gets ctx.Err().
 //
 // A hit costs one Redis round trip, and none when the local tier holds the
-// key. Each call decodes its own copy of the value.
+// key; a miss three (on Redis Cluster five, as the key and its lock may
+// live on different nodes). Each call decodes its own copy of the value.
+//
+// key goes into Redis as it is (after the prefix): hash or escape parts
+// that come from untrusted input, and bound their length.
 func GetOrSet[T any](ctx context.Context, a *Aside, key string, ttl time.Duration, fetch func(ctx context.Context) (T, error)) (T, error) {
 	var v T
 	switch {

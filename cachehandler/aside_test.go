@@ -480,6 +480,29 @@ func TestAsideRoundTrips(t *testing.T) {
 			}
 		})
 	}
+	t.Run("miss and Delete", func(t *testing.T) {
+		rdb := b.Client()
+		a, _ := asideNew(t, rdb, b, AsideOptions{Prefix: "miss:"})
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			t.Fatal(err)
+		}
+		k := redistest.Count(rdb)
+		f := &asideFetcher{item: asideItem{ID: 1}}
+		if _, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil {
+			t.Fatal(err)
+		}
+		// GET; SET NX lock + GET; SET value + unlock.
+		if k.N() != 3 {
+			t.Fatalf("miss: %d round trips %v, want 3", k.N(), k.Commands())
+		}
+		k.Reset()
+		if err := a.Delete(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+		if k.N() != 1 {
+			t.Fatalf("Delete: %d round trips %v, want 1", k.N(), k.Commands())
+		}
+	})
 }
 
 func TestAsideRedisDown(t *testing.T) {
