@@ -141,17 +141,6 @@ func (r *entryReader) varint() int64 {
 	return v
 }
 
-func (r *entryReader) str() string {
-	n := r.uvarint()
-	if r.err || n > uint64(len(r.b)) {
-		r.err = true
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
 func (r *entryReader) duration() time.Duration {
 	d := r.varint()
 	if d < 0 {
@@ -195,25 +184,80 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 	if r.err || n > uint64(len(r.b))/2 {
 		return nil, entryErrCorrupt
 	}
-	e.header = make(http.Header, n)
+	// Pass 1 validates the header section and measures it, so pass 2 can
+	// take every name and value from one string and every value slice from
+	// one array: three allocations however many fields there are.
+	section := r.b
+	var values uint64
 	for i := uint64(0); i < n && !r.err; i++ {
-		k := r.str()
+		r.skip()
 		nv := r.uvarint()
 		if nv == 0 || nv > uint64(len(r.b)) {
 			r.err = true
 			break
 		}
-		vs := make([]string, 0, nv)
+		values += nv
 		for j := uint64(0); j < nv && !r.err; j++ {
-			vs = append(vs, r.str())
+			r.skip()
 		}
-		e.header[k] = vs
 	}
 	if r.err {
 		return nil, entryErrCorrupt
 	}
 	e.body = r.b
+	text := string(section[:len(section)-len(r.b)])
+	all := make([]string, values)
+	e.header = make(http.Header, n)
+	p := entryStrings{s: text}
+	for i := uint64(0); i < n; i++ {
+		k := p.next()
+		nv := p.count()
+		vs := all[:nv:nv]
+		all = all[nv:]
+		for j := range vs {
+			vs[j] = p.next()
+		}
+		e.header[k] = vs
+	}
 	return e, nil
+}
+
+// skip passes over one length-prefixed string.
+func (r *entryReader) skip() {
+	n := r.uvarint()
+	if r.err || n > uint64(len(r.b)) {
+		r.err = true
+		return
+	}
+	r.b = r.b[n:]
+}
+
+// entryStrings walks a header section already validated by entryDecode's
+// first pass, slicing names and values out of one string.
+type entryStrings struct {
+	s string
+}
+
+func (p *entryStrings) count() uint64 {
+	var v uint64
+	var shift uint
+	for i := 0; i < len(p.s); i++ {
+		c := p.s[i]
+		v |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			p.s = p.s[i+1:]
+			return v
+		}
+		shift += 7
+	}
+	return v // unreachable: pass 1 validated the section
+}
+
+func (p *entryStrings) next() string {
+	n := p.count()
+	s := p.s[:n]
+	p.s = p.s[n:]
+	return s
 }
 
 // entryEncodeVariants encodes a variant index: the normalised (lower-case,
