@@ -1,0 +1,112 @@
+// Command cachingproxy puts the redisware response cache in front of any
+// origin, as a shared cache: every method and every header the cache does
+// not own is forwarded by httputil.ReverseProxy, and what the origin marks
+// cacheable is served from Redis with Age and Cache-Status.
+//
+//	go run ./examples/cachingproxy -origin https://example.com -listen :8081
+//	curl -si localhost:8081/ | grep -E 'Cache-Status|Age'
+//
+// It uses the Redis named by REDIS_URL, or an embedded miniredis when
+// REDIS_URL is unset.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/cachehandler"
+)
+
+func main() {
+	if err := run(); err != nil {
+		slog.Error("cachingproxy", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", ":8081", "address to listen on")
+	origin := flag.String("origin", "", "origin base URL, e.g. https://example.com (required)")
+	flag.Parse()
+	target, err := url.Parse(*origin)
+	if err != nil || target.Scheme == "" || target.Host == "" {
+		return fmt.Errorf("-origin %q: need an absolute http(s) URL", *origin)
+	}
+
+	rdb, closeRedis, err := connect()
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	h, c, err := newProxy(target, rdb, "cachingproxy:")
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: *listen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	slog.Info("caching proxy listening", "addr", *listen, "origin", target.String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newProxy returns the cache, keyed under prefix, in front of a reverse
+// proxy to target.
+func newProxy(target *url.URL, rdb redis.UniversalClient, prefix string) (http.Handler, *cachehandler.Cache, error) {
+	c, err := cachehandler.New(rdb, cachehandler.Options{Prefix: prefix})
+	if err != nil {
+		return nil, nil, err
+	}
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target) // every method, path, query and end-to-end header
+			pr.SetXForwarded()
+		},
+	}
+	return c.Middleware(proxy), c, nil
+}
+
+// connect returns a client of REDIS_URL, or of an embedded miniredis.
+func connect() (redis.UniversalClient, func(), error) {
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		rdb := redis.NewClient(opt)
+		return rdb, func() { _ = rdb.Close() }, nil
+	}
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		return nil, nil, err
+	}
+	slog.Info("REDIS_URL is unset: using an embedded miniredis", "addr", mr.Addr())
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+}
