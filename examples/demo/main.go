@@ -94,6 +94,7 @@ func mountAll(mux *http.ServeMux, rdb redis.UniversalClient) error {
 	for _, mount := range []func(*http.ServeMux, redis.UniversalClient) error{
 		mountRatelimit,
 		mountSession,
+		mountEvents,
 	} {
 		if err := mount(mux, rdb); err != nil {
 			return err
@@ -113,6 +114,8 @@ const indexHTML = `<!doctype html>
 <ul>
 <li><a href="/healthz">/healthz</a>: Redis health</li>
 <li><a href="/session/">/session/</a>: log in and out, a visit counter, log out everywhere</li>
+<li><a href="/events/">/events/</a>: a live event feed (pubsub + Server-Sent Events)</li>
+<li><a href="/aside/item?id=1">/aside/item?id=1</a>: cache-aside over a slow fetch</li>
 <li><a href="/ratelimit/ping">/ratelimit/ping</a>: 5 requests per 10 s per client; the body echoes the RateLimit headers</li>
 </ul>
 `
