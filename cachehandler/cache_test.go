@@ -786,3 +786,74 @@ func TestNoCacheResponseRevalidatesEveryUse(t *testing.T) {
 		t.Fatalf("handler ran %d times, %d of them conditional; want 3 and 2", origin.calls.Load(), conditional.Load())
 	}
 }
+
+func TestUpstreamAgeAndDate(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	tests := []struct {
+		name   string
+		resp   []string
+		status string
+		age    string
+	}{
+		{"Age from upstream counts", []string{"Cache-Control", "max-age=60", "Age", "30"}, "redisware; hit; ttl=30", "30"},
+		{"Date in the past counts", []string{"Cache-Control", "max-age=60", "Date", clock.Now().Add(-20 * time.Second).Format(http.TimeFormat)}, "redisware; hit; ttl=40", "20"},
+		{"Expires relative to Date", []string{"Date", clock.Now().Format(http.TimeFormat), "Expires", clock.Now().Add(90 * time.Second).Format(http.TimeFormat)}, "redisware; hit; ttl=90", "0"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := c.Middleware(httpTestStatic(200, "x", tt.resp...))
+			url := "http://example.com/age/" + strconv.Itoa(i)
+			httpTestDo(h, "GET", url)
+			w := httpTestDo(h, "GET", url)
+			if w.Header().Get("Cache-Status") != tt.status || w.Header().Get("Age") != tt.age {
+				t.Fatalf("Cache-Status %q Age %q, want %q %q", w.Header().Get("Cache-Status"), w.Header().Get("Age"), tt.status, tt.age)
+			}
+		})
+	}
+}
+
+func TestWithTTLPanicsOnNonPositive(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("WithTTL(0) did not panic")
+		}
+	}()
+	c.WithTTL(0)
+}
+
+func TestEntryExpiry(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	c, _ := httpTestCache(t, rdb, b.Prefix, httpTestNewClock(), nil)
+	tests := []struct {
+		name string
+		resp []string
+		want time.Duration
+	}{
+		{"freshness only", []string{"Cache-Control", "max-age=60"}, 60 * time.Second},
+		{"validator keeps it for revalidation", []string{"Cache-Control", "max-age=60", "ETag", `"e"`}, 120 * time.Second},
+		{"stale-while-revalidate", []string{"Cache-Control", "max-age=60, stale-while-revalidate=30"}, 90 * time.Second},
+		{"stale-if-error wins when longer", []string{"Cache-Control", "max-age=60, stale-while-revalidate=30, stale-if-error=300"}, 360 * time.Second},
+	}
+	ctx := context.Background()
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			url := "http://example.com/expiry/" + strconv.Itoa(i)
+			h := c.Middleware(httpTestStatic(200, "x", tt.resp...))
+			httpTestDo(h, "GET", url)
+			d, err := rdb.PTTL(ctx, c.keysFor(url).base).Result()
+			if err != nil || d > tt.want || d < tt.want-5*time.Second {
+				t.Fatalf("PTTL %v, %v; want about %v", d, err, tt.want)
+			}
+			if b.FastForward(tt.want + time.Second) {
+				if w := httpTestDo(h, "GET", url); w.Header().Get("Cache-Status") != "redisware; fwd=uri-miss; stored" {
+					t.Fatalf("after expiry: %q", w.Header().Get("Cache-Status"))
+				}
+			}
+		})
+	}
+}
