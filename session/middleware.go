@@ -75,10 +75,9 @@ func (c *committer) beforeHeader(w *httpwrap.Writer, _ int) {
 		// Fail closed: the error handler answers in place of the handler,
 		// whose status line and body from here on go nowhere.
 		c.failed = true
-		real := w.ResponseWriter
-		clear(real.Header())
-		c.m.o.ErrorHandler(real, c.r, err)
-		w.ResponseWriter = &replaced{h: http.Header{}}
+		clear(h)
+		c.m.o.ErrorHandler(w.Unwrap(), c.r, err)
+		w.Discard(errReplaced)
 	}
 }
 
@@ -95,10 +94,3 @@ func addVary(h http.Header, v string) {
 // errReplaced is what a handler's writes return once its response was
 // replaced by the ErrorHandler's.
 var errReplaced = errors.New("session: response replaced: the session could not be saved")
-
-// replaced swallows a handler's response after the ErrorHandler answered.
-type replaced struct{ h http.Header }
-
-func (d *replaced) Header() http.Header         { return d.h }
-func (d *replaced) Write(p []byte) (int, error) { return 0, errReplaced }
-func (d *replaced) WriteHeader(int)             {}

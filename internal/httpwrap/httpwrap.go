@@ -24,6 +24,8 @@ type Writer struct {
 	limit    int
 	buf      bytes.Buffer
 	overflow bool
+
+	discard error // non-nil once Discard was called
 }
 
 // Options configure a Writer. The zero value wraps without a callback and
@@ -79,7 +81,19 @@ func (w *Writer) WriteHeader(code int) {
 		return
 	}
 	w.commit(code)
+	if w.discard != nil {
+		return
+	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// Discard makes w drop the handler's response from now on: its status line
+// is not written, Write and ReadFrom write nothing and return err, Flush
+// does nothing. A BeforeHeader callback that must answer in the handler's
+// place (a middleware failing closed) writes its own response to Unwrap()
+// and then calls Discard. err must not be nil.
+func (w *Writer) Discard(err error) {
+	w.discard = err
 }
 
 func (w *Writer) commit(code int) {
@@ -94,6 +108,9 @@ func (w *Writer) commit(code int) {
 func (w *Writer) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard != nil {
+		return 0, w.discard
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.written += int64(n)
@@ -119,6 +136,9 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.discard != nil {
+		return 0, w.discard
+	}
 	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok && (!w.capture || w.overflow) {
 		n, err := rf.ReadFrom(r)
 		w.written += n
@@ -141,6 +161,9 @@ func (w *Writer) Flush() { _ = w.FlushError() }
 func (w *Writer) FlushError() error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard != nil {
+		return nil
 	}
 	return http.NewResponseController(w.ResponseWriter).Flush()
 }

@@ -2,6 +2,7 @@ package httpwrap
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -172,5 +173,29 @@ func TestFlushErrorWithoutFlusher(t *testing.T) {
 	w := New(struct{ http.ResponseWriter }{httptest.NewRecorder()}, Options{})
 	if err := w.FlushError(); err == nil {
 		t.Fatal("FlushError on a writer that cannot flush returned nil")
+	}
+}
+
+func TestDiscardAnswersInTheHandlersPlace(t *testing.T) {
+	errGone := errors.New("replaced")
+	rec := httptest.NewRecorder()
+	w := New(rec, Options{BeforeHeader: func(w *Writer, status int) {
+		clear(w.Header())
+		http.Error(w.Unwrap(), "unavailable", http.StatusServiceUnavailable)
+		w.Discard(errGone)
+	}})
+	w.Header().Set("X-Handler", "1")
+	w.WriteHeader(http.StatusOK)
+	if n, err := w.Write([]byte("handler body")); n != 0 || !errors.Is(err, errGone) {
+		t.Fatalf("Write after Discard = %d, %v", n, err)
+	}
+	if n, err := w.ReadFrom(strings.NewReader("more")); n != 0 || !errors.Is(err, errGone) {
+		t.Fatalf("ReadFrom after Discard = %d, %v", n, err)
+	}
+	if err := w.FlushError(); err != nil {
+		t.Fatalf("FlushError after Discard = %v", err)
+	}
+	if rec.Code != http.StatusServiceUnavailable || rec.Body.String() != "unavailable\n" || rec.Header().Get("X-Handler") != "" {
+		t.Fatalf("client got %d %q %v", rec.Code, rec.Body, rec.Header())
 	}
 }
