@@ -97,13 +97,22 @@ func (c *Cache) Close() error {
 
 // Purge removes every stored variant of rawURL, an absolute URL
 // ("https://example.com/products/42"); its query is normalised as request
-// keys are.
+// keys are. Requests are keyed by the scheme they arrived with (https only
+// when the server itself terminated TLS), so Purge removes the URL under
+// both http and https: behind a TLS-terminating proxy the entries are
+// keyed http.
 func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return fmt.Errorf("cachehandler: purge: %q is not an absolute URL", rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("cachehandler: purge: %q is not an absolute http(s) URL", rawURL)
 	}
-	if err := c.purgeKeys(ctx, []httpKeys{c.keysFor(httpNormalURL(u))}); err != nil {
+	norm := httpNormalURL(u) // the default port is gone from here on
+	other := "https://" + strings.TrimPrefix(norm, "http://")
+	if strings.HasPrefix(norm, "https://") {
+		other = "http://" + strings.TrimPrefix(norm, "https://")
+	}
+	ks := []httpKeys{c.keysFor(norm), c.keysFor(other)}
+	if err := c.purgeKeys(ctx, ks); err != nil {
 		return fmt.Errorf("cachehandler: purge: %w", err)
 	}
 	return nil

@@ -625,6 +625,7 @@ func TestPurgeAndTags(t *testing.T) {
 		{"two tags", func() error { return c.PurgeTags(ctx, "2", "3", "unknown") }, []string{"/p/2", "/p/3"}},
 		{"shared tag", func() error { return c.PurgeTags(ctx, "all") }, []string{"/p/1", "/p/2", "/p/3"}},
 		{"one URL", func() error { return c.Purge(ctx, "http://example.com/p/2") }, []string{"/p/2"}},
+		{"one URL named https", func() error { return c.Purge(ctx, "https://EXAMPLE.com:443/p/3") }, []string{"/p/3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,11 +2,15 @@ package cachehandler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// httpErrClosed is what waiting for a fill returns after Close.
+var httpErrClosed = errors.New("cachehandler: closed")
 
 // httpFills wakes requests waiting for another instance's fill. One Pub/Sub
 // subscription per Cache (one connection, opened on the first wait) carries
@@ -32,7 +36,7 @@ func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, fmt.Errorf("cachehandler: closed")
+		return nil, httpErrClosed
 	}
 	if f.ps == nil {
 		var ps *redis.PubSub

@@ -74,7 +74,9 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		return no("no-store")
 	case cc.private:
 		return no("private")
-	case cc.mustUnderstand && !httpHeuristic(status) && status != 200:
+	case cc.mustUnderstand && !httpHeuristic(status):
+		// RFC 9111 §5.2.2.3: store only statuses whose caching rules this
+		// cache is known to implement.
 		return no("must-understand")
 	case len(h.Values("Set-Cookie")) > 0:
 		return no("set-cookie")

@@ -3,6 +3,7 @@ package cachehandler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -252,7 +253,9 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 	}
 	ch, err := c.fills.wait(r.Context(), f.k.fill)
 	if err != nil {
-		c.fail(r, err)
+		if !errors.Is(err, httpErrClosed) {
+			c.fail(r, err)
+		}
 		c.forward(w, r, rt, f)
 		return
 	}
