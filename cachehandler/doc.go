@@ -44,7 +44,8 @@
 // handler with If-None-Match / If-Modified-Since; a 304 freshens the stored
 // header fields (RFC 9111 §4.3.4) instead of refilling the body.
 // Within stale-while-revalidate the stale entry is served at once and one
-// background refresh runs across all instances. Within stale-if-error the
+// background refresh runs across all instances (its context ends after
+// Options.LockTTL; Close waits for running refreshes). Within stale-if-error the
 // stale entry is served when the handler answers 5xx or Redis fails while
 // the request is being filled. must-revalidate, proxy-revalidate and
 // s-maxage disable serving stale.
@@ -105,6 +106,12 @@
 // tag sets span slots, which is why PurgeTags pipelines per-URL scripts
 // instead of running one script. (The store and purge scripts delete
 // variant keys they read from the variants set; those share the slot.)
+//
+// # Trying it
+//
+// examples/cachingproxy puts the middleware in front of
+// httputil.ReverseProxy, so the cache can be watched with curl in front of
+// any origin.
 //
 // # Cache-aside
 //

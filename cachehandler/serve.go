@@ -464,7 +464,9 @@ func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntr
 	c.bg.Add(1)
 	c.mu.Unlock()
 
-	ctx := context.WithoutCancel(r.Context())
+	// The refresh outlives the request, but not its lock: past LockTTL
+	// another instance may refresh, so this one's context ends.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.opt.LockTTL)
 	req := r.Clone(ctx)
 	req.Method = http.MethodGet
 	for _, n := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
@@ -472,6 +474,7 @@ func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntr
 	}
 	go func() {
 		won := false
+		defer cancel()
 		defer func() {
 			if v := recover(); v != nil {
 				c.fail(req, fmt.Errorf("cachehandler: background refresh: handler panicked: %v", v))
