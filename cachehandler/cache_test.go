@@ -858,3 +858,35 @@ func TestEntryExpiry(t *testing.T) {
 		})
 	}
 }
+
+func TestIncompleteBodyNotStored(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	tests := []struct {
+		name   string
+		cancel bool
+		resp   []string
+	}{
+		{"short of Content-Length", false, []string{"Cache-Control", "max-age=60", "Content-Length", "10"}},
+		{"client went away", true, []string{"Cache-Control", "max-age=60"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			origin := httpTestStatic(200, "trunc", tt.resp...)
+			h := c.Middleware(origin)
+			url := "http://example.com/incomplete/" + strconv.Itoa(i)
+			for j := 0; j < 2; j++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				if tt.cancel {
+					cancel()
+				}
+				r := httptest.NewRequest("GET", url, nil).WithContext(ctx)
+				h.ServeHTTP(httptest.NewRecorder(), r)
+				cancel()
+			}
+			if n := origin.calls.Load(); n != 2 {
+				t.Fatalf("handler ran %d times: an incomplete body was stored", n)
+			}
+		})
+	}
+}

@@ -425,7 +425,7 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 			httpTTLParam(f.stale.ttl(now)), "detail=stale-if-error"))
 		return
 	}
-	if f.store && d.ok && !hw.Overflowed() {
+	if f.store && d.ok && !hw.Overflowed() && httpComplete(req, d.e.header, hw.Written()) {
 		d.e.body = bytes.Clone(hw.Body())
 		if err := c.store(ctx, r, f.k, &d.e, d.tags, d.ttl, f.token); err != nil {
 			c.fail(r, err)
@@ -550,4 +550,18 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 	if err != nil {
 		c.fail(r, fmt.Errorf("cachehandler: invalidate: %w", err))
 	}
+}
+
+// httpComplete reports whether a captured body is whole: the request was
+// not cancelled (a handler that stops early on a cancelled context leaves a
+// truncated body) and the length matches a declared Content-Length.
+func httpComplete(r *http.Request, h http.Header, written int64) bool {
+	if r.Context().Err() != nil {
+		return false
+	}
+	if cl := h.Get("Content-Length"); cl != "" {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		return err == nil && n == written
+	}
+	return true
 }
