@@ -227,6 +227,8 @@ func TestFreshnessAgeAndStaleness(t *testing.T) {
 		{"stale is refilled", 0, nil, "redisware; fwd=stale; fwd-status=200; stored", "", 4},
 		{"no-cache revalidates", 0, []string{"Cache-Control", "no-cache"}, "redisware; fwd=request; fwd-status=200; stored", "", 5},
 		{"Pragma no-cache revalidates", 0, []string{"Pragma", "no-cache"}, "redisware; fwd=request; fwd-status=200; stored", "", 6},
+		{"max-age=0 revalidates", 0, []string{"Cache-Control", "max-age=0"}, "redisware; fwd=request; fwd-status=200; stored", "", 7},
+		{"request no-store may be served a hit", 0, []string{"Cache-Control", "no-store"}, "redisware; hit; ttl=60", "0", 7},
 	}
 	for _, s := range steps {
 		clock.Add(s.advance)
