@@ -95,6 +95,7 @@ func mountAll(mux *http.ServeMux, rdb redis.UniversalClient) error {
 		mountRatelimit,
 		mountSession,
 		mountEvents,
+		mountCache,
 	} {
 		if err := mount(mux, rdb); err != nil {
 			return err
@@ -116,6 +117,7 @@ const indexHTML = `<!doctype html>
 <li><a href="/session/">/session/</a>: log in and out, a visit counter, log out everywhere</li>
 <li><a href="/events/">/events/</a>: a live event feed (pubsub + Server-Sent Events)</li>
 <li><a href="/aside/item?id=1">/aside/item?id=1</a>: cache-aside over a slow fetch</li>
+<li><a href="/cache/slow">/cache/slow</a>: a 1 s endpoint served from the cache; see Cache-Status and Age</li>
 <li><a href="/ratelimit/ping">/ratelimit/ping</a>: 5 requests per 10 s per client; the body echoes the RateLimit headers</li>
 </ul>
 `
