@@ -135,3 +135,16 @@ func TestProxyDownUp(t *testing.T) {
 		t.Fatalf("after Up: %v", err)
 	}
 }
+
+func TestClock(t *testing.T) {
+	start := time.Unix(1000, 0)
+	c := NewClock(start)
+	c.Add(time.Second)
+	if got := c.Now(); !got.Equal(start.Add(time.Second)) {
+		t.Fatalf("after Add: %v", got)
+	}
+	c.Set(start)
+	if got := c.Now(); !got.Equal(start) {
+		t.Fatalf("after Set: %v", got)
+	}
+}
