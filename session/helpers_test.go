@@ -20,26 +20,6 @@ var (
 	testKeys  = [][]byte{testHash, testBlock}
 )
 
-// fakeClock is the Now every test Manager runs on. It starts at the real
-// time, so PEXPIREAT stays in the future on a real server, and only moves
-// forward when a test says so.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is one test's Manager on one backend, with a round-trip counter.
 type env struct {
 	t     testing.TB
@@ -48,8 +28,11 @@ type env struct {
 	raw   redis.UniversalClient // uncounted, for inspecting Redis
 	n     *redistest.Counter
 	m     *Manager
-	clock *fakeClock
 	logs  *syncBuffer
+	// clock is the Manager's Now. It starts at the real time, so PEXPIREAT
+	// stays in the future on a real server, and moves only when a test
+	// says so.
+	clock *redistest.Clock
 }
 
 type syncBuffer struct {
@@ -84,7 +67,7 @@ func newEnvOn(t testing.TB, b *redistest.Backend, rdb redis.UniversalClient, o O
 // server, prefix the test's key prefix, b nil on a cluster.
 func newEnvWith(t testing.TB, b *redistest.Backend, rdb, raw redis.UniversalClient, prefix string, o Options) *env {
 	t.Helper()
-	e := &env{t: t, b: b, rdb: rdb, raw: raw, n: redistest.Count(rdb), clock: &fakeClock{t: time.Now()}, logs: &syncBuffer{}}
+	e := &env{t: t, b: b, rdb: rdb, raw: raw, n: redistest.Count(rdb), clock: redistest.NewClock(time.Now()), logs: &syncBuffer{}}
 	if o.Keys == nil {
 		o.Keys = testKeys
 	}
