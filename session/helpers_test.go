@@ -22,13 +22,13 @@ var (
 
 // env is one test's Manager on one backend, with a round-trip counter.
 type env struct {
-	t     testing.TB
-	b     *redistest.Backend
-	rdb   redis.UniversalClient
-	raw   redis.UniversalClient // uncounted, for inspecting Redis
-	n     *redistest.Counter
-	m     *Manager
-	logs  *syncBuffer
+	t    testing.TB
+	b    *redistest.Backend
+	rdb  redis.UniversalClient
+	raw  redis.UniversalClient // uncounted, for inspecting Redis
+	n    *redistest.Counter
+	m    *Manager
+	logs *syncBuffer
 	// clock is the Manager's Now. It starts at the real time, so PEXPIREAT
 	// stays in the future on a real server, and moves only when a test
 	// says so.
