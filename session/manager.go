@@ -266,13 +266,14 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 				i++
 			}
 		case saveGone:
-			// Destroyed (or expired) by someone else meanwhile: do not
-			// resurrect it, and drop the cookie that names it.
+			// Destroyed, renewed by a Login or expired meanwhile: do not
+			// resurrect it. Nor expire the cookie: the request that renewed
+			// the ID may have set a new one that this response would
+			// delete, logging the visitor out. A cookie naming a gone
+			// session is harmless (strict mode) and replaced on the next
+			// write.
 			s.id, s.stored, s.user = "", false, ""
 			s.values = map[string]string{}
-			if open && s.hadCookie {
-				m.expireCookie(h)
-			}
 		case saveNotInt:
 			f, _ := res[1].(string)
 			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer", strings.TrimPrefix(f, valuePrefix))
