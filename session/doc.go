@@ -32,8 +32,11 @@
 // host-only, Max-Age = Lifetime. A "__Host-" name is supported (and
 // checked: Secure, Path=/, no Domain). Set Options.Insecure only for
 // development over plain http. The cookie is only set when the ID changes
-// (a new session, Login) or the session ends (Destroy); such responses get
-// Cache-Control: no-cache="Set-Cookie", and every response Vary: Cookie.
+// (a new session, Login) or the session ends (Destroy). Such responses get
+// Cache-Control: no-cache="Set-Cookie" added, unless they are no-store or
+// private already, so a shared cache never hands one visitor's cookie to
+// another. Every response gets Vary: Cookie: the middleware cannot tell
+// whether the handler's output depends on the session, so it assumes so.
 //
 // # Saving
 //

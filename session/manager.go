@@ -363,12 +363,21 @@ func (m *Manager) expireCookie(h http.Header) {
 	noCacheCookie(h)
 }
 
-// noCacheCookie keeps shared caches from storing a response that sets the
-// session cookie.
+// noCacheCookie keeps shared caches from replaying the session cookie to
+// other visitors. A response that forbids storing (no-store) or sharing
+// (private) needs nothing more; any other gets no-cache="Set-Cookie" (RFC
+// 9111, section 5.2.2.4) added to what the handler set, so a handler's
+// "public, max-age=60" cannot hand a new session's cookie to every visitor
+// a shared cache serves.
 func noCacheCookie(h http.Header) {
-	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			if d = strings.TrimSpace(d); strings.EqualFold(d, "no-store") || strings.EqualFold(d, "private") {
+				return
+			}
+		}
 	}
+	h.Add("Cache-Control", `no-cache="Set-Cookie"`)
 }
 
 // Preload loads the package's Lua scripts into Redis' script cache (on

@@ -149,6 +149,42 @@ func TestVaryCookie(t *testing.T) {
 	}
 }
 
+func TestCacheControlWithCookie(t *testing.T) {
+	e := newEnv(t, Options{})
+	const nc = `no-cache="Set-Cookie"`
+	tests := []struct {
+		name    string
+		handler string   // Cache-Control the handler sets
+		cookie  bool     // whether the response sets the session cookie
+		want    []string // Cache-Control values of the response
+	}{
+		{"none", "", true, []string{nc}},
+		{"public", "public, max-age=60", true, []string{"public, max-age=60", nc}},
+		{"no-store", "no-store", true, []string{"no-store"}},
+		{"private", "Private, max-age=60", true, []string{"Private, max-age=60"}},
+		{"no cookie set", "public, max-age=60", false, []string{"public, max-age=60"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, set := e.serve(func(w http.ResponseWriter, r *http.Request) {
+				if tt.handler != "" {
+					w.Header().Set("Cache-Control", tt.handler)
+				}
+				if tt.cookie {
+					_ = FromContext(r.Context()).Put("a", 1)
+				}
+				_, _ = io.WriteString(w, "x")
+			}, nil)
+			if (set != nil) != tt.cookie {
+				t.Fatalf("cookie %v, want one: %v", set, tt.cookie)
+			}
+			if got := rec.Header().Values("Cache-Control"); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Fatalf("Cache-Control %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // outage is an env whose client reaches Redis through a cuttable proxy.
 func outage(t *testing.T, o Options) (*env, *redistest.Proxy) {
 	b := redistest.Start(t)
