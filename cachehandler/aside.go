@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -262,12 +263,23 @@ func GetOrSet[T any](ctx context.Context, a *Aside, key string, ttl time.Duratio
 		}
 		a.local.remove(full) // put there for another type
 	}
-	fill := func(ctx context.Context) ([]byte, error) {
+	fill := func(ctx context.Context) (raw []byte, err error) {
+		// fetch runs in a goroutine of its own (singleflight's DoChan, or
+		// an early refresh), where a panic could not be recovered by the
+		// caller's server and would end the process: make it an error
+		// for everyone sharing the fetch, so the lock is released too.
+		defer func() {
+			if p := recover(); p != nil {
+				a.log.LogAttrs(ctx, slog.LevelError, "cachehandler: aside: fetch panicked",
+					slog.String("key", full), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+				raw, err = nil, fmt.Errorf("cachehandler: GetOrSet %q: fetch panicked: %v", key, p)
+			}
+		}()
 		x, err := fetch(ctx)
 		if err != nil {
 			return nil, err
 		}
-		raw, err := json.Marshal(x)
+		raw, err = json.Marshal(x)
 		if err != nil {
 			return nil, fmt.Errorf("cachehandler: GetOrSet %q: encode: %w", key, err)
 		}
@@ -299,8 +311,6 @@ func Set[T any](ctx context.Context, a *Aside, key string, v T, ttl time.Duratio
 		return fmt.Errorf("cachehandler: Set %q: encode: %w", key, err)
 	}
 	full := a.o.Prefix + key
-	a.local.remove(full)
-	epoch := a.local.epochNow()
 	exp := a.jitter(ttl)
 	err = a.redis(ctx, func(ctx context.Context) error {
 		if a.cluster {
@@ -316,10 +326,15 @@ func Set[T any](ctx context.Context, a *Aside, key string, v T, ttl time.Duratio
 		})
 		return err
 	})
+	// The local tier changes only once Redis has: a GetOrSet of this
+	// process that read the old value before the write must not put it
+	// back afterwards (replace and remove bump the tier's epoch), and this
+	// instance ignores its own invalidation message.
 	if err != nil {
+		a.local.remove(full)
 		return fmt.Errorf("cachehandler: Set %q: %w", key, err)
 	}
-	a.local.put(full, raw, exp, epoch)
+	a.local.replace(full, raw, exp)
 	return nil
 }
 
@@ -327,8 +342,10 @@ func Set[T any](ctx context.Context, a *Aside, key string, v T, ttl time.Duratio
 // tier (through a message on AsideOptions.Channel). Redis failures are
 // returned: the key may still be cached.
 func (a *Aside) Delete(ctx context.Context, key string) error {
+	if key == "" {
+		return errors.New("cachehandler: Delete: empty key")
+	}
 	full := a.o.Prefix + key
-	a.local.remove(full)
 	err := a.redis(ctx, func(ctx context.Context) error {
 		if a.cluster {
 			if err := a.rdb.Del(ctx, full).Err(); err != nil {
@@ -343,6 +360,9 @@ func (a *Aside) Delete(ctx context.Context, key string) error {
 		})
 		return err
 	})
+	// After the DEL, not before: a GetOrSet of this process that read
+	// the value before the DEL must not put it back (see Set).
+	a.local.remove(full)
 	if err != nil {
 		return fmt.Errorf("cachehandler: Delete %q: %w", key, err)
 	}
@@ -364,12 +384,23 @@ func asideDecode[T any](raw []byte, v *T) error {
 // served: it decoded, or it is a negative-cache marker.
 func asideUsable(err error) bool { return err == nil || errors.Is(err, ErrNotFound) }
 
+// asideFilled is what one fill hands to every caller sharing it: the raw
+// value and how long it is known to live in Redis (zero if it was not
+// stored, so the local tier must not keep it).
+type asideFilled struct {
+	raw  []byte
+	life time.Duration
+}
+
 func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 	fill func(context.Context) ([]byte, error), check, decode func([]byte) error) error {
 	epoch := a.local.epochNow()
 	raw, pttl, err := a.read(ctx, full)
 	redisUp := err == nil
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err() // the caller left: no fetch for nobody
+		}
 		a.logRedis(ctx, "read", full, err)
 	} else if raw != nil {
 		derr := decode(raw)
@@ -384,7 +415,8 @@ func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 	ch := a.fills.DoChan(full, func() (any, error) {
 		fctx := context.WithoutCancel(ctx)
 		if !redisUp {
-			return fill(fctx)
+			raw, err := fill(fctx)
+			return asideFilled{raw: raw}, err
 		}
 		return a.fillLocked(fctx, full, ttl, fill, check)
 	})
@@ -393,14 +425,14 @@ func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 		if r.Err != nil {
 			return r.Err
 		}
-		raw = r.Val.([]byte)
+		f := r.Val.(asideFilled)
+		if f.life > 0 {
+			a.local.put(full, f.raw, f.life, epoch)
+		}
+		return decode(f.raw)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if redisUp {
-		a.local.put(full, raw, ttl, epoch)
-	}
-	return decode(raw)
 }
 
 // read gets the value (and its remaining life when the early refresh or
@@ -431,7 +463,7 @@ func (a *Aside) read(ctx context.Context, full string) (raw []byte, pttl time.Du
 // fillLocked takes the fill lock or waits for whoever holds it. It runs
 // once per key per process at a time (singleflight).
 func (a *Aside) fillLocked(ctx context.Context, full string, ttl time.Duration,
-	fill func(context.Context) ([]byte, error), check func([]byte) error) ([]byte, error) {
+	fill func(context.Context) ([]byte, error), check func([]byte) error) (asideFilled, error) {
 	lock := full + ":lock"
 	token := strconv.FormatUint(mrand.Uint64(), 36)
 	deadline := time.Now().Add(a.o.LockWait)
@@ -441,13 +473,20 @@ func (a *Aside) fillLocked(ctx context.Context, full string, ttl time.Duration,
 		acquired, raw, err := a.lockAndGet(ctx, full, lock, token)
 		if err != nil {
 			a.logRedis(ctx, "lock", full, err)
-			return fill(ctx) // Redis is failing: fetch, do not store
+			raw, err := fill(ctx) // Redis is failing: fetch, do not store
+			return asideFilled{raw: raw}, err
 		}
 		if raw != nil && asideUsable(check(raw)) {
 			if acquired {
 				a.unlock(ctx, lock, token)
 			}
-			return raw, nil
+			// Another instance just stored it: it lives at least the
+			// shortest jittered expiry.
+			life := ttl
+			if string(raw) == asideNegative {
+				life = a.o.NotFoundTTL
+			}
+			return asideFilled{raw: raw, life: time.Duration(float64(life) * (1 - a.o.Jitter))}, nil
 		}
 		if acquired {
 			return a.fetchAndStore(ctx, full, lock, token, ttl, fill)
@@ -513,7 +552,7 @@ func (a *Aside) unlock(ctx context.Context, lock, token string) {
 // fetchAndStore runs fill and stores its result (or a negative-cache
 // marker), releasing the lock if one is held.
 func (a *Aside) fetchAndStore(ctx context.Context, full, lock, token string, ttl time.Duration,
-	fill func(context.Context) ([]byte, error)) ([]byte, error) {
+	fill func(context.Context) ([]byte, error)) (asideFilled, error) {
 	raw, err := fill(ctx)
 	exp := a.jitter(ttl)
 	if err != nil {
@@ -521,7 +560,7 @@ func (a *Aside) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 			if lock != "" {
 				a.unlock(ctx, lock, token)
 			}
-			return nil, err
+			return asideFilled{}, err
 		}
 		raw, exp = []byte(asideNegative), a.jitter(a.o.NotFoundTTL)
 	}
@@ -545,8 +584,9 @@ func (a *Aside) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 	})
 	if err != nil {
 		a.logRedis(ctx, "store", full, err)
+		return asideFilled{raw: raw}, nil
 	}
-	return raw, nil
+	return asideFilled{raw: raw, life: exp}, nil
 }
 
 // maybeRefresh starts a background refresh of a value close to expiry,
@@ -588,13 +628,15 @@ func (a *Aside) maybeRefresh(ctx context.Context, full string, ttl, pttl time.Du
 			return // another instance is filling or refreshing
 		}
 		epoch := a.local.epochNow()
-		raw, err := a.fetchAndStore(rctx, full, lock, token, ttl, fill)
+		f, err := a.fetchAndStore(rctx, full, lock, token, ttl, fill)
 		if err != nil {
 			a.log.LogAttrs(rctx, slog.LevelWarn, "cachehandler: aside: early refresh failed; the cached value stays",
 				slog.String("key", full), slog.Any("err", err))
 			return
 		}
-		a.local.put(full, raw, ttl, epoch)
+		if f.life > 0 {
+			a.local.put(full, f.raw, f.life, epoch)
+		}
 	}()
 }
 

@@ -64,14 +64,31 @@ func (l *asideLocal) put(key string, raw []byte, life time.Duration, epoch uint6
 	if l == nil {
 		return
 	}
-	ttl := l.ttl
-	if life > 0 && life < ttl {
-		ttl = life
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.epoch == epoch {
+		l.store(key, raw, life)
+	}
+}
+
+// replace stores raw as put does, as an invalidation: a put whose read
+// began before it is refused, so it cannot overwrite raw with an older
+// value.
+func (l *asideLocal) replace(key string, raw []byte, life time.Duration) {
+	if l == nil {
+		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.epoch != epoch {
-		return
+	l.epoch++
+	l.store(key, raw, life)
+}
+
+// store does put's work; l.mu is held.
+func (l *asideLocal) store(key string, raw []byte, life time.Duration) {
+	ttl := l.ttl
+	if life > 0 && life < ttl {
+		ttl = life
 	}
 	exp := l.now().Add(ttl)
 	if el, ok := l.m[key]; ok {

@@ -50,6 +50,15 @@ func asideNew(t testing.TB, rdb redis.UniversalClient, b *redistest.Backend, o A
 	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := NewAside(rdb, o)
 	t.Cleanup(func() { _ = a.Close() })
+	if a.local != nil {
+		// The confirmation purges the local tier: let it happen before
+		// the test fills the tier.
+		select {
+		case <-a.ready:
+		case <-time.After(5 * time.Second):
+			t.Fatal("invalidation subscription not confirmed")
+		}
+	}
 	return a, logs
 }
 
@@ -335,9 +344,13 @@ func TestAsideEarlyRefresh(t *testing.T) {
 	if err := Set(ctx, a, "k", "old", 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	fetched := make(chan struct{}, 1)
+	var fetches atomic.Int64
+	started, release := make(chan struct{}), make(chan struct{})
 	fetch := func(context.Context) (string, error) {
-		fetched <- struct{}{}
+		if fetches.Add(1) == 1 {
+			close(started)
+		}
+		<-release // the refresh is slow: callers must not wait for it
 		return "new", nil
 	}
 	got, err := GetOrSet(ctx, a, "k", time.Hour, fetch)
@@ -345,11 +358,21 @@ func TestAsideEarlyRefresh(t *testing.T) {
 		t.Fatalf("got %q, %v; want the cached value served during the refresh", got, err)
 	}
 	select {
-	case <-fetched:
+	case <-started:
 	case <-time.After(5 * time.Second):
 		t.Fatal("no background refresh")
 	}
+	// While it runs, more hits start no second refresh in this process.
+	for range 5 {
+		if got, err := GetOrSet(ctx, a, "k", time.Hour, fetch); err != nil || got != "old" {
+			t.Fatalf("during the refresh: %q, %v", got, err)
+		}
+	}
+	close(release)
 	a.bg.Wait()
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("refresh fetched %d times, want 1", n)
+	}
 	if got, err := GetOrSet(ctx, a, "k", time.Hour, fetch); err != nil || got != "new" {
 		t.Fatalf("after refresh: %q, %v", got, err)
 	}
@@ -357,10 +380,9 @@ func TestAsideEarlyRefresh(t *testing.T) {
 		t.Fatalf("refreshed PTTL %v, want about 1 h", pttl)
 	}
 	// A fresh value is not refreshed.
-	select {
-	case <-fetched:
-		t.Fatal("a fresh value was refreshed")
-	default:
+	a.bg.Wait()
+	if n := fetches.Load(); n != 1 {
+		t.Fatalf("a fresh value was refreshed (%d fetches)", n)
 	}
 	if rdb.Exists(ctx, a.o.Prefix+"k:lock").Val() != 0 {
 		t.Fatal("refresh lock left behind")
@@ -373,13 +395,6 @@ func TestAsideLocalTierInvalidation(t *testing.T) {
 	c1, c2 := b.Client(), b.Client()
 	a1, _ := asideNew(t, c1, b, AsideOptions{LocalSize: 100, LocalTTL: time.Hour})
 	a2, _ := asideNew(t, c2, b, AsideOptions{LocalSize: 100, LocalTTL: time.Hour})
-	for _, a := range []*Aside{a1, a2} {
-		select {
-		case <-a.ready:
-		case <-time.After(5 * time.Second):
-			t.Fatal("invalidation subscription not confirmed")
-		}
-	}
 	k2 := redistest.Count(c2)
 	f := &asideFetcher{item: asideItem{ID: 1, Name: "v1"}}
 	for _, a := range []*Aside{a1, a2} {
@@ -425,8 +440,8 @@ func TestAsideLocalTierBounds(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
 	a, _ := asideNew(t, b.Client(), b, AsideOptions{LocalSize: 3, LocalTTL: time.Minute})
-	now := time.Unix(1e9, 0)
-	a.local.now = func() time.Time { return now }
+	clock := redistest.NewClock(time.Unix(1e9, 0))
+	a.local.now = clock.Now
 	for i := range 5 {
 		if _, err := GetOrSet(ctx, a, fmt.Sprint(i), time.Hour, func(context.Context) (int, error) { return i, nil }); err != nil {
 			t.Fatal(err)
@@ -441,7 +456,7 @@ func TestAsideLocalTierBounds(t *testing.T) {
 	if _, ok := a.local.get(a.o.Prefix + "4"); !ok {
 		t.Fatal("newest entry missing")
 	}
-	now = now.Add(time.Minute)
+	clock.Add(time.Minute)
 	if _, ok := a.local.get(a.o.Prefix + "4"); ok {
 		t.Fatal("entry outlived LocalTTL")
 	}

@@ -1,0 +1,213 @@
+package cachehandler
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+// TestAsideLockProtocol covers the cross-instance fill lock: it expires,
+// only its holder releases it, and a waiter that runs out of patience
+// fetches itself.
+func TestAsideLockProtocol(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx := context.Background()
+
+	t.Run("waiter gives up and fetches itself", func(t *testing.T) {
+		a, logs := asideNew(t, rdb, b, AsideOptions{Prefix: "giveup:", LockWait: 20 * time.Millisecond})
+		lock := a.o.Prefix + "k:lock"
+		if err := rdb.Set(ctx, lock, "other", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		f := &asideFetcher{item: asideItem{ID: 1}}
+		if got, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil || got.ID != 1 {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+		if f.n.Load() != 1 {
+			t.Fatalf("fetch ran %d times", f.n.Load())
+		}
+		if !strings.Contains(logs.String(), "gave up waiting") {
+			t.Fatalf("giving up not logged:\n%s", logs)
+		}
+		if v := rdb.Get(ctx, lock).Val(); v != "other" {
+			t.Fatalf("lock %q: a waiter released another instance's lock", v)
+		}
+		if v := rdb.Get(ctx, a.o.Prefix+"k").Val(); v != `{"id":1,"name":""}` {
+			t.Fatalf("stored %q", v)
+		}
+	})
+
+	t.Run("a crashed holder's lock expires", func(t *testing.T) {
+		a, logs := asideNew(t, rdb, b, AsideOptions{Prefix: "crashed:"})
+		lock := a.o.Prefix + "k:lock"
+		if err := rdb.Set(ctx, lock, "crashed", 200*time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// miniredis only expires keys when told to; real Redis does it
+		// 200 ms after the SET, well within LockWait (5 s).
+		a.waiting = func() { b.FastForward(time.Second) }
+		f := &asideFetcher{item: asideItem{ID: 2}}
+		if got, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil || got.ID != 2 {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+		if strings.Contains(logs.String(), "gave up waiting") {
+			t.Fatalf("waited the whole LockWait for an expired lock:\n%s", logs)
+		}
+		if a.polls.Load() < 2 {
+			t.Fatalf("%d lock polls: the lock was never contended", a.polls.Load())
+		}
+		if rdb.Exists(ctx, lock).Val() != 0 {
+			t.Fatal("lock left behind")
+		}
+	})
+
+	t.Run("only the holder releases it", func(t *testing.T) {
+		a, _ := asideNew(t, rdb, b, AsideOptions{Prefix: "holder:", LockTTL: 3 * time.Second})
+		lock := a.o.Prefix + "k:lock"
+		fetch := func(context.Context) (int, error) {
+			// While fetching, the lock is ours and expires by itself.
+			if pttl := rdb.PTTL(ctx, lock).Val(); pttl <= 0 || pttl > 3*time.Second {
+				return 0, errors.New("lock PTTL " + pttl.String() + ", want (0, LockTTL]")
+			}
+			// Our lock expired and another instance took it.
+			if err := rdb.Set(ctx, lock, "next holder", time.Minute).Err(); err != nil {
+				return 0, err
+			}
+			return 3, nil
+		}
+		if got, err := GetOrSet(ctx, a, "k", time.Hour, fetch); err != nil || got != 3 {
+			t.Fatalf("got %d, %v", got, err)
+		}
+		if v := rdb.Get(ctx, lock).Val(); v != "next holder" {
+			t.Fatalf("lock %q: released a lock this instance no longer held", v)
+		}
+	})
+}
+
+func TestAsideFetchPanic(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx := context.Background()
+	a, logs := asideNew(t, rdb, b, AsideOptions{})
+	_, err := GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (int, error) { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "panicked: boom") {
+		t.Fatalf("err %v, want the panic as an error", err)
+	}
+	if !strings.Contains(logs.String(), "fetch panicked") {
+		t.Fatalf("panic not logged:\n%s", logs)
+	}
+	if rdb.Exists(ctx, a.o.Prefix+"k", a.o.Prefix+"k:lock").Val() != 0 {
+		t.Fatal("value or lock left behind after a panic")
+	}
+	if got, err := GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (int, error) { return 1, nil }); err != nil || got != 1 {
+		t.Fatalf("after the panic: %d, %v", got, err)
+	}
+}
+
+// asideBeforeWrite is a go-redis hook that runs fn once, just before the
+// first command named name on key is sent: a read racing a write.
+type asideBeforeWrite struct {
+	name, key string
+	armed     atomic.Bool
+	fn        func()
+}
+
+func (h *asideBeforeWrite) fire(cmds []redis.Cmder) {
+	for _, c := range cmds {
+		if args := c.Args(); c.Name() == h.name && len(args) > 1 && args[1] == h.key && h.armed.CompareAndSwap(true, false) {
+			h.fn()
+			return
+		}
+	}
+}
+
+func (h *asideBeforeWrite) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *asideBeforeWrite) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.fire([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (h *asideBeforeWrite) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.fire(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+// TestAsideLocalTierWriteRace: a GetOrSet of the same instance that reads
+// the old value from Redis just before a Delete or Set reaches Redis must
+// not leave that value in the local tier.
+func TestAsideLocalTierWriteRace(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx := context.Background()
+	// asideNew waits for the subscription: its purge must not be what
+	// rejects the racing put.
+	a, _ := asideNew(t, rdb, b, AsideOptions{LocalSize: 10, LocalTTL: time.Hour})
+	full := a.o.Prefix + "item"
+	tests := []struct {
+		name  string
+		cmd   string
+		write func() error
+		want  string
+	}{
+		{"Delete", "del", func() error { return a.Delete(ctx, "item") }, "fetched"},
+		{"Set", "set", func() error { return Set(ctx, a, "item", "set", time.Hour) }, "set"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fetch := func(context.Context) (string, error) { return "fetched", nil }
+			if err := rdb.Set(ctx, full, `"old"`, time.Hour).Err(); err != nil {
+				t.Fatal(err)
+			}
+			a.local.purge() // the racing read goes to Redis
+			var raced string
+			h := &asideBeforeWrite{name: tt.cmd, key: full, fn: func() {
+				raced, _ = GetOrSet(ctx, a, "item", time.Hour, fetch)
+			}}
+			h.armed.Store(true)
+			rdb.AddHook(h)
+			defer h.armed.Store(false)
+			if err := tt.write(); err != nil {
+				t.Fatal(err)
+			}
+			if raced != "old" {
+				t.Fatalf("the racing read got %q, want the old value: the race did not happen", raced)
+			}
+			if got, err := GetOrSet(ctx, a, "item", time.Hour, fetch); err != nil || got != tt.want {
+				t.Fatalf("after %s: %q, %v; want %q", tt.name, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAsideNegativeCacheLocalLife(t *testing.T) {
+	b := redistest.Start(t)
+	ctx := context.Background()
+	a, _ := asideNew(t, b.Client(), b, AsideOptions{LocalSize: 10, LocalTTL: time.Hour, NotFoundTTL: time.Minute})
+	clock := redistest.NewClock(time.Unix(1e9, 0))
+	a.local.now = clock.Now
+	f := &asideFetcher{err: ErrNotFound}
+	if _, err := GetOrSet(ctx, a, "gone", time.Hour, f.fetch); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err %v", err)
+	}
+	if _, ok := a.local.get(a.o.Prefix + "gone"); !ok {
+		t.Fatal("not-found answer not in the local tier")
+	}
+	// NotFoundTTL, jittered by at most 10 %, not the value ttl or LocalTTL.
+	clock.Add(67 * time.Second)
+	if _, ok := a.local.get(a.o.Prefix + "gone"); ok {
+		t.Fatal("local tier keeps a not-found answer longer than NotFoundTTL")
+	}
+}
