@@ -201,35 +201,40 @@ func TestConcurrentWritersToDifferentKeys(t *testing.T) {
 	}
 }
 
+// TestConcurrentIncr holds 500 requests of one session after their load
+// until all have loaded, so every save starts from the same stale view: a
+// save that wrote the value it computed instead of adding in Redis would
+// leave 1, not 500.
 func TestConcurrentIncr(t *testing.T) {
 	e := newEnv(t, Options{})
+	e.warm()
 	c := e.newSessionCookie("other", "x")
-	const n, workers = 500, 32
-	jobs := make(chan int)
-	var wg sync.WaitGroup
+	const n = 500
+	var loaded, done sync.WaitGroup
+	loaded.Add(n)
 	var failed sync.Map
-	for range workers {
-		wg.Add(1)
+	e.n.Reset()
+	for range n {
+		done.Add(1)
 		go func() {
-			defer wg.Done()
-			for range jobs {
-				rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
-					if _, err := FromContext(r.Context()).Incr("hits", 1); err != nil {
-						failed.Store(err.Error(), true)
-					}
-				}, c)
-				if rec.Code != http.StatusOK {
-					failed.Store(fmt.Sprint("status ", rec.Code), true)
+			defer done.Done()
+			rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+				loaded.Done()
+				loaded.Wait()
+				if _, err := FromContext(r.Context()).Incr("hits", 1); err != nil {
+					failed.Store(err.Error(), true)
 				}
+			}, c)
+			if rec.Code != http.StatusOK {
+				failed.Store(fmt.Sprint("status ", rec.Code), true)
 			}
 		}()
 	}
-	for i := range n {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
+	done.Wait()
 	failed.Range(func(k, _ any) bool { t.Error(k); return true })
+	if got := e.n.N(); got != 2*n {
+		t.Errorf("%d requests cost %d round trips, want a load and a save each", n, got)
+	}
 	vals, _, _ := e.read(c)
 	if vals["hits"] != fmt.Sprint(n) {
 		t.Fatalf("hits = %s after %d concurrent increments", vals["hits"], n)

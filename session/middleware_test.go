@@ -252,6 +252,39 @@ func TestFailClosedOnSave(t *testing.T) {
 	}
 }
 
+// TestSaveFailsAfterHeaders: when the save at the end of a request fails
+// after the response started, the ErrorHandler gets an error wrapping
+// ErrHeadersWritten and the cause; the default one logs it and leaves the
+// response alone.
+func TestSaveFailsAfterHeaders(t *testing.T) {
+	e, p := outage(t, Options{})
+	c := e.newSessionCookie("a", 1)
+	late := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "streamed")
+		p.Down()
+		_ = FromContext(r.Context()).Put("a", 2)
+	}
+	rec, _ := e.serve(late, c)
+	if rec.Code != http.StatusOK || rec.Body.String() != "streamed" {
+		t.Fatalf("status %d, body %q", rec.Code, rec.Body.String())
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "session unavailable") || !strings.Contains(logs, "headers already written") {
+		t.Fatalf("default ErrorHandler logged %q", logs)
+	}
+	p.Up()
+	var got error
+	e.m.o.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { got = err }
+	e.m.br = &breaker.Breaker{}
+	rec, _ = e.serve(late, c)
+	if rec.Body.String() != "streamed" || !errors.Is(got, ErrHeadersWritten) || !strings.Contains(got.Error(), "session: save: ") {
+		t.Fatalf("body %q, ErrorHandler got %v; want ErrHeadersWritten and the cause", rec.Body.String(), got)
+	}
+	p.Up()
+	if vals, _, _ := e.read(c); vals["a"] != "1" {
+		t.Fatalf("a = %s", vals["a"])
+	}
+}
+
 func TestCorruptData(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
