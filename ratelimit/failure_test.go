@@ -3,10 +3,14 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/redistest"
@@ -136,6 +140,74 @@ func TestTimeout(t *testing.T) {
 	}
 	if l.br.Open() {
 		t.Fatal("a caller's cancellation opened the breaker")
+	}
+}
+
+// hangingServer accepts connections and never answers, like a Redis that
+// is stuck; it closes them when the test ends.
+func hangingServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
+
+// TestTimeoutStuckRedis: Options.Timeout bounds a decision even when Redis
+// never answers, whether or not the client honours context deadlines
+// itself (go-redis does only with ContextTimeoutEnabled; otherwise its own
+// read timeout, an hour here, would be the bound).
+func TestTimeoutStuckRedis(t *testing.T) {
+	for _, honours := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", honours), func(t *testing.T) {
+			c := redis.NewClient(&redis.Options{
+				Addr:                  hangingServer(t),
+				DialTimeout:           time.Hour,
+				ReadTimeout:           time.Hour,
+				WriteTimeout:          time.Hour,
+				ContextTimeoutEnabled: honours,
+			})
+			t.Cleanup(func() { _ = c.Close() })
+			l, err := New(c, Options{Timeout: 20 * time.Millisecond, Failure: FailClosed, OnError: func(context.Context, error) {}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, err := l.Allow(context.Background(), "k", PerSecond(1))
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("err = %v, want ErrUnavailable wrapping context.DeadlineExceeded", err)
+				}
+			case <-time.After(10 * time.Second): // a bound for a broken build, not a speed assumption
+				t.Fatal("a decision against a stuck Redis outlived Options.Timeout by 10 s")
+			}
+		})
 	}
 }
 

@@ -50,7 +50,10 @@ type Options struct {
 	// hash tag follows it.
 	Prefix string
 	// Timeout bounds each Redis call. Zero means DefaultTimeout (100 ms);
-	// negative is an error.
+	// negative is an error. It holds whatever the client's own timeouts
+	// are; a go-redis client with ContextTimeoutEnabled also stops its
+	// network I/O at the deadline, which spares the limiter a goroutine
+	// per call.
 	Timeout time.Duration
 	// Failure is the policy when Redis cannot be asked. The zero value is
 	// FailOpen.
@@ -119,6 +122,8 @@ type Limiter struct {
 	local  *tatLRU // in-process limiter for FailLocal
 	epoch  time.Time
 	loaded atomic.Bool // the script is known to be in Redis' cache
+	// ctxDeadlines: rdb itself stops at a context's deadline (see eval).
+	ctxDeadlines bool
 
 	setsMu sync.RWMutex
 	sets   map[string]*policySet // by appendSig, for Allow
@@ -161,7 +166,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet)}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), ctxDeadlines: honoursDeadlines(rdb)}
 	l.br = &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now}
 	size := o.CacheSize
 	if size == 0 {
@@ -342,12 +347,53 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 	return res, nil
 }
 
-// eval runs the script with one round trip: EVALSHA once the script is
-// known to be loaded, EVAL (which loads it) before that or after Redis
-// forgot it.
+// eval runs the script within Options.Timeout. A client that bounds its
+// socket I/O by the context's deadline is called directly; any other (a
+// go-redis client without ContextTimeoutEnabled waits out its own
+// ReadTimeout, 3 s by default) is called from a goroutine that the
+// decision stops waiting for at the deadline.
 func (l *Limiter) eval(ctx context.Context, ps *policySet, h string, cost int) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
 	defer cancel()
+	if l.ctxDeadlines {
+		return l.run(ctx, ps, h, cost)
+	}
+	type reply struct {
+		d   []int64
+		err error
+	}
+	ch := make(chan reply, 1) // never blocks the goroutine, which may outlive the wait
+	go func() {
+		d, err := l.run(ctx, ps, h, cost)
+		ch <- reply{d, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.d, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ratelimit: script: %w", ctx.Err())
+	}
+}
+
+// honoursDeadlines reports whether rdb bounds its network I/O by a
+// context's deadline, which go-redis clients do only with
+// ContextTimeoutEnabled.
+func honoursDeadlines(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// run runs the script with one round trip: EVALSHA once the script is
+// known to be loaded, EVAL (which loads it) before that or after Redis
+// forgot it.
+func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int) ([]int64, error) {
 	ks := make([]string, len(ps.limits))
 	base := l.o.Prefix + "{" + h + "}:"
 	for i, lim := range ps.limits {
