@@ -114,9 +114,11 @@
 // script, in the order index, create, delete old (a cluster client may run
 // them on their nodes in any order). The new cookie is sent only when every
 // command succeeded, so a session a browser holds is always indexed; after
-// a partial failure the request gets the ErrorHandler's answer, and what is
-// left behind is unreachable (a new session nobody holds the cookie of, an
-// indexed ID that Sessions prunes) and expires. DestroyUser deletes key by key
+// a partial failure the request gets the ErrorHandler's answer and no
+// cookie; the old session may be deleted already (the visitor goes on as
+// after a logout), and what is left behind is unreachable (a new session
+// nobody holds the cookie of, expiring after IdleTimeout; an indexed ID
+// that Sessions prunes, in a set that expires) and never adopted. DestroyUser deletes key by key
 // in one pipeline and removes only the IDs it read from the set, so a
 // concurrent Login stays indexed.
 package session

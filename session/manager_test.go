@@ -361,6 +361,44 @@ func TestConcurrentRequestKeepsLoginCookie(t *testing.T) {
 	}
 }
 
+// TestLoginPartialFailure: when one command of Login's pipeline fails
+// (here the user's index holds foreign data, as a down cluster node would
+// fail it), the request gets the ErrorHandler's answer and no cookie, and
+// every key the other commands left behind expires.
+func TestLoginPartialFailure(t *testing.T) {
+	e := newEnv(t, Options{IdleTimeout: time.Hour, Lifetime: 2 * time.Hour})
+	c := e.newSessionCookie("a", 1)
+	foreign := e.m.userKey("zoe")
+	if err := e.raw.Set(t.Context(), foreign, "not a set", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec, nc := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("zoe") }, c)
+	if rec.Code != http.StatusServiceUnavailable || nc != nil {
+		t.Fatalf("status %d, cookie %v; want 503 and no cookie", rec.Code, nc)
+	}
+	// On one server the pipeline runs in order: the index fails, the new
+	// session is written (nobody holds its cookie) and the old one deleted.
+	var left []string
+	iter := e.raw.Scan(t.Context(), 0, e.m.o.Prefix+"*", 100).Iterator()
+	for iter.Next(t.Context()) {
+		if k := iter.Val(); k != foreign {
+			left = append(left, k)
+			if ttl := e.raw.PTTL(t.Context(), k).Val(); ttl <= 0 || ttl > time.Hour {
+				t.Errorf("%s left with PTTL %v, want at most the idle timeout", k, ttl)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0] == e.m.key(e.cookieID(c)) {
+		t.Fatalf("left behind %v; want only the unreachable new session", left)
+	}
+	if vals, user, id := e.read(c); user != "" || id != "" || len(vals) != 0 {
+		t.Fatalf("old cookie reads user %q values %v", user, vals)
+	}
+}
+
 func TestLoginOnNewSession(t *testing.T) {
 	e := newEnv(t, Options{})
 	_, c := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("carol") }, nil)
