@@ -62,10 +62,10 @@
 // costs exactly one round trip.
 //
 // Time is the application's clock (Options.Now), passed to the scripts;
-// they never read Redis' TIME. One clock thus decides cookie ages, expiry
-// and the times Sessions lists, and the behaviour is testable on any
-// server. Instances must keep their clocks in sync (NTP): a skew of s
-// shifts expiry by s.
+// they never read Redis' TIME. One clock thus decides expiry and the times
+// Sessions lists, and the behaviour is testable on any server. Redis
+// applies the PEXPIREAT instants by its own clock, so instances and Redis
+// must keep their clocks in sync (NTP): a skew of s shifts expiry by s.
 //
 // # Round trips
 //

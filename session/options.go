@@ -80,6 +80,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock every expiry is computed with; its time is passed to
 	// the Lua scripts, which never read Redis' TIME. Nil means time.Now.
+	// Expiries are set as instants (PEXPIREAT) that Redis applies by its
+	// own clock, so the clocks of every instance and of Redis must agree
+	// (NTP): a skew of s moves expiry by s, and a skew beyond IdleTimeout
+	// expires sessions at once. The cookie's signed timestamp is checked
+	// with time.Now by securecookie, not with Now.
 	Now func() time.Time
 }
 
