@@ -17,26 +17,9 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-// httpTestClock is a settable clock for Options.Now.
-type httpTestClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func httpTestNewClock() *httpTestClock {
-	return &httpTestClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *httpTestClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *httpTestClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// httpTestNewClock returns the shared fake clock at a fixed start.
+func httpTestNewClock() *redistest.Clock {
+	return redistest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // httpTestErrors records what the cache reports to its ErrorHandler.
@@ -59,7 +42,7 @@ func (e *httpTestErrors) count() int {
 
 // httpTestCache builds a cache on rdb under the test's prefix with a test
 // clock and generous timeouts.
-func httpTestCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *httpTestClock, mod func(*Options)) (*Cache, *httpTestErrors) {
+func httpTestCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *redistest.Clock, mod func(*Options)) (*Cache, *httpTestErrors) {
 	t.Helper()
 	errs := &httpTestErrors{}
 	o := Options{
@@ -888,6 +871,55 @@ func TestIncompleteBodyNotStored(t *testing.T) {
 			}
 			if n := origin.calls.Load(); n != 2 {
 				t.Fatalf("handler ran %d times: an incomplete body was stored", n)
+			}
+		})
+	}
+}
+
+// TestStaleNeverWhereForbidden: must-revalidate, proxy-revalidate, s-maxage
+// and no-cache forbid serving the entry unvalidated, so neither
+// stale-if-error, stale-while-revalidate nor the client's max-stale may.
+func TestStaleNeverWhereForbidden(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	tests := []struct {
+		name string
+		cc   string
+		req  []string
+	}{
+		{"must-revalidate, stale-if-error", "max-age=10, must-revalidate, stale-if-error=600", nil},
+		{"proxy-revalidate, stale-if-error", "max-age=10, proxy-revalidate, stale-if-error=600", nil},
+		{"s-maxage, stale-if-error", "s-maxage=10, stale-if-error=600", nil},
+		{"no-cache, stale-if-error", "max-age=600, no-cache, stale-if-error=600", nil},
+		{"must-revalidate, stale-while-revalidate", "max-age=10, must-revalidate, stale-while-revalidate=600", nil},
+		{"must-revalidate, max-stale", "max-age=10, must-revalidate", []string{"Cache-Control", "max-stale"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var broken atomic.Bool
+			origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+				if broken.Load() {
+					http.Error(w, "down", http.StatusBadGateway)
+					return
+				}
+				w.Header().Set("Cache-Control", tt.cc)
+				w.Header().Set("ETag", `"e"`)
+				_, _ = w.Write([]byte("good"))
+			}}
+			h := c.Middleware(origin)
+			url := "http://example.com/forbidden/" + strconv.Itoa(i)
+			if w := httpTestDo(h, "GET", url); !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+				t.Fatalf("not stored: %q", w.Header().Get("Cache-Status"))
+			}
+			clock.Add(30 * time.Second)
+			broken.Store(true)
+			w := httpTestDo(h, "GET", url, tt.req...)
+			if w.Code != http.StatusBadGateway || w.Body.String() == "good" {
+				t.Fatalf("served unvalidated: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
+			}
+			if n := origin.calls.Load(); n != 2 {
+				t.Fatalf("handler ran %d times, want 2", n)
 			}
 		})
 	}

@@ -15,9 +15,9 @@ var httpErrClosed = errors.New("cachehandler: closed")
 // httpFills wakes requests waiting for another instance's fill. One Pub/Sub
 // subscription per Cache (one connection, opened on the first wait) carries
 // every fill announcement; each message names a fill (a URL hash, or a URL
-// hash and variant hash) and wakes that fill's waiters in this process. Waiting this way costs no Redis calls at all,
-// where polling would cost one per try and add up to a poll interval of
-// latency. A lost message (a reconnect) only makes waiters wait their
+// hash and variant hash) and wakes that fill's waiters in this process.
+// Waiting this way costs no Redis calls at all, where polling would cost
+// one per try and add up to a poll interval of latency. A lost message (a reconnect) only makes waiters wait their
 // bounded FillWait.
 type httpFills struct {
 	c *Cache
@@ -83,12 +83,17 @@ func (f *httpFills) notify(hash string) {
 	f.mu.Unlock()
 }
 
-// close ends the subscription and waits for its reader.
+// close ends the subscription, wakes every waiter (they look once more,
+// then run the handler themselves) and waits for the reader.
 func (f *httpFills) close() error {
 	f.mu.Lock()
 	f.closed = true
 	ps, done := f.ps, f.done
 	f.ps = nil
+	for _, ch := range f.waiters {
+		close(ch)
+	}
+	f.waiters = nil
 	f.mu.Unlock()
 	if ps == nil {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redisware/redisware/internal/httpwrap"
@@ -70,9 +71,11 @@ func (c *Cache) verdict(e *cacheEntry, rcc ccDirectives, now time.Time) (int, st
 	return httpForward, "stale"
 }
 
-// sieOK reports whether stale-if-error lets e be served at now.
+// sieOK reports whether stale-if-error lets e be served at now. Never for
+// an entry that must-revalidate, proxy-revalidate, s-maxage or no-cache
+// forbid serving unvalidated (RFC 9111 §4.2.4, §5.2.2.4).
 func (c *Cache) sieOK(e *cacheEntry, now time.Time) bool {
-	return e != nil && e.flags&entryFlagMustRevalidate == 0 && e.sie > 0 && -e.ttl(now) <= e.sie
+	return e != nil && e.flags&(entryFlagMustRevalidate|entryFlagNoCache) == 0 && e.sie > 0 && -e.ttl(now) <= e.sie
 }
 
 func (c *Cache) requestDirectives(r *http.Request) ccDirectives {
@@ -227,14 +230,15 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 		case httpAwaitGone:
 			return
 		case httpAwaitFilled:
-			if c.serveCollapsed(w, r, f, "after") {
+			if c.afterFill(w, r, rt, f, "after", func() {}) {
 				return
 			}
 		}
 		c.forward(w, r, rt, f)
 		return
 	}
-	defer c.endPending(f.k.fill, p)
+	end := sync.OnceFunc(func() { c.endPending(f.k.fill, p) })
+	defer end()
 	token, won, err := c.tryLock(r.Context(), f.k)
 	switch {
 	case err != nil:
@@ -260,14 +264,14 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 		return
 	}
 	// The fill may have ended before the subscription was confirmed.
-	if c.serveCollapsed(w, r, f, "") {
+	if c.afterFill(w, r, rt, f, "", end) {
 		return
 	}
 	switch c.await(r, ch) {
 	case httpAwaitGone:
 		return
 	case httpAwaitFilled:
-		if c.serveCollapsed(w, r, f, "") {
+		if c.afterFill(w, r, rt, f, "", end) {
 			return
 		}
 	}
@@ -296,34 +300,61 @@ func (c *Cache) await(r *http.Request, ch <-chan struct{}) int {
 	}
 }
 
+// afterFill answers r once a fill it waited for has ended, and reports
+// whether it did: from the entry the fill stored, if r may use it, or,
+// when the fill was of the URL and stored another variant than r's, by
+// joining the fill of r's own variant (after end lets this process's
+// waiters for the URL go), so a cold URL asked for in several variants
+// costs one handler run per variant, not one per request.
+func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *httpFill, ns string, end func()) bool {
+	served, vkey := c.serveCollapsed(w, r, f, ns)
+	if served {
+		return true
+	}
+	if vkey == "" || f.k.fill != f.k.hash {
+		return false // no variant learnt, or already this variant's fill
+	}
+	g := *f
+	g.k = f.k.forVariant(vkey)
+	end()
+	c.fill(w, r, rt, &g)
+	return true
+}
+
 // serveCollapsed answers r from the entry another request just filled, if
-// there is one r may use. The fill answered any request to revalidate.
-func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *httpFill, ns string) bool {
+// there is one r may use, and reports whether it did; when r's variant is
+// missing it returns the variant's key. The fill answered any request to
+// revalidate.
+func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *httpFill, ns string) (served bool, vkey string) {
 	lk, err := c.lookup(r, f.k, ns)
 	if err != nil {
 		c.fail(r, err)
-		return false
+		return false, ""
 	}
 	e := lk.entry
-	if e == nil || (r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0) {
-		return false
+	if e == nil {
+		return false, lk.vkey
+	}
+	if r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0 {
+		return false, ""
 	}
 	rcc := c.requestDirectives(r)
-	rcc.noCache = false
-	if rcc.maxAge == 0 {
-		rcc.maxAge = -1
-	}
 	now := c.opt.Now()
 	if !e.responseTime.Before(f.reqTime) {
-		// Filled (or revalidated) after r arrived: it answers r even if
-		// the response said no-cache.
+		// Filled (or revalidated) after r arrived: it answers r's no-cache
+		// or max-age=0, and the response's own no-cache. An older entry
+		// (one found while another instance is still filling) does not.
+		rcc.noCache = false
+		if rcc.maxAge == 0 {
+			rcc.maxAge = -1
+		}
 		e.flags &^= entryFlagNoCache
 	}
 	if kind, _ := c.verdict(e, rcc, now); kind != httpUseFresh && kind != httpUseStale {
-		return false
+		return false, ""
 	}
 	c.serveEntry(w, r, e, now, c.status("fwd="+f.fwd, "collapsed", httpTTLParam(e.ttl(now))))
-	return true
+	return true, ""
 }
 
 // forward runs the handler once for r, streaming its response to w while

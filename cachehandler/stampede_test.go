@@ -249,3 +249,134 @@ func TestStampedePerVariant(t *testing.T) {
 		t.Fatalf("handler ran %d times (want 3: identity, gzip, br); %d wrong bodies", calls, wrong.Load())
 	}
 }
+
+// TestCollapsedOlderEntryHonoursNoCache: a request with no-cache whose fill
+// another instance holds must not be answered, after its wait, from the
+// entry that was stored before it arrived.
+func TestCollapsedOlderEntryHonoursNoCache(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, func(o *Options) { o.FillWait = time.Millisecond })
+	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	const url = "http://example.com/older"
+	httpTestDo(h, "GET", url)
+	clock.Add(time.Second)
+	// Another instance holds the fill lock and never announces.
+	ctx := context.Background()
+	if err := b.Client().Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	w := httpTestDo(h, "GET", url, "Cache-Control", "no-cache")
+	if got := w.Header().Get("Cache-Status"); got != "redisware; fwd=request; fwd-status=200; stored" {
+		t.Fatalf("Cache-Status %q: the client's no-cache was not honoured", got)
+	}
+	if n := origin.calls.Load(); n != 2 {
+		t.Fatalf("handler ran %d times, want 2", n)
+	}
+}
+
+// TestStampedeColdVariants: one instance, a cold URL asked for in two
+// variants at once. The first fill stores one variant; the waiters for the
+// other then coalesce on their own variant's fill, so the handler runs
+// once per variant.
+func TestStampedeColdVariants(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	const n = 20 // n/2 per variant
+	var waiting atomic.Int64
+	firstRound, secondRound := make(chan struct{}), make(chan struct{})
+	c.testHookWait = func() {
+		switch waiting.Add(1) {
+		case n - 1: // every request but the first fill's waits
+			close(firstRound)
+		case n - 1 + n/2 - 1: // the other variant's requests wait for its fill
+			close(secondRound)
+		}
+	}
+	stuck := make(chan struct{}, n)
+	origin := &httpTestOrigin{}
+	origin.fn = func(w http.ResponseWriter, r *http.Request) {
+		gate := firstRound
+		if origin.calls.Load() > 1 {
+			gate = secondRound
+		}
+		select {
+		case <-gate:
+		case <-time.After(30 * time.Second): // safety net: fail, don't hang
+			stuck <- struct{}{}
+		}
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Encoding")
+		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding")))
+	}
+	h := c.Middleware(origin)
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	for i := 0; i < n; i++ {
+		enc := []string{"gzip", "br"}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if w := httpTestDo(h, "GET", "http://example.com/cold-variants", "Accept-Encoding", enc); w.Body.String() != enc {
+				wrong.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(stuck) > 0 {
+		t.Fatalf("only %d waits", waiting.Load())
+	}
+	if calls := origin.calls.Load(); calls != 2 || wrong.Load() != 0 {
+		t.Fatalf("handler ran %d times, want 2 (one per variant); %d wrong bodies", calls, wrong.Load())
+	}
+}
+
+// TestCloseReleasesSubscription: Close wakes the requests waiting for
+// another instance's fill (they run the handler at once) and releases the
+// Pub/Sub connection.
+func TestCloseReleasesSubscription(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	c, _ := httpTestCache(t, rdb, b.Prefix, httpTestNewClock(), func(o *Options) { o.FillWait = time.Hour })
+	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	const url = "http://example.com/close"
+	ctx := context.Background()
+	if err := rdb.Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan struct{})
+	c.testHookWait = func() { close(waiting) }
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- httpTestDo(c.Middleware(origin), "GET", url) }()
+	<-waiting
+	numsub := func() int64 {
+		m, err := rdb.PubSubNumSub(ctx, c.fillChannel()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m[c.fillChannel()]
+	}
+	if n := numsub(); n != 1 {
+		t.Fatalf("%d subscribers while waiting, want 1", n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case w := <-done:
+		if w.Body.String() != "x" || origin.calls.Load() != 1 {
+			t.Fatalf("woken waiter: %q, handler ran %d times", w.Body.String(), origin.calls.Load())
+		}
+	case <-time.After(30 * time.Second): // safety net: fail, don't hang
+		t.Fatal("Close did not wake the waiter")
+	}
+	// The server drops the subscriber when it sees the connection close,
+	// which it does on its own time: wait for it, bounded.
+	for deadline := time.Now().Add(5 * time.Second); numsub() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the fill subscription outlived Close")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
