@@ -55,13 +55,16 @@
 //
 // RateLimit-Policy lists every limit of the route (w is left out for a
 // period that is not whole seconds). RateLimit reports the one limit
-// closest to its end: on a denial, the one that blocks longest, with t
-// equal to Retry-After (the draft asks both to name the same moment);
-// otherwise the one with the fewest units left (r), with t the seconds
-// until it is whole again. Seconds are rounded up, so a client that waits
-// t or Retry-After seconds is never early. Options.LegacyHeaders adds
-// X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset (seconds
-// from now) for the same limit.
+// closest to its end, with t, as the draft defines it, the seconds until
+// more quota is available: on a denial, the limit that blocks longest,
+// with t equal to Retry-After (the draft asks that Retry-After be no
+// earlier than t); otherwise the one with the fewest units left (r), with
+// t the seconds until the rate pays its next unit back (left out when the
+// limit has its whole burst). Seconds are rounded up, so a client that
+// waits t or Retry-After seconds is never early. Options.LegacyHeaders
+// adds X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset
+// (seconds until the limit is whole again, or Retry-After on a denial) for
+// the same limit.
 //
 // A denied request is answered 429 Too Many Requests with Retry-After and
 // a short plain text body; Options.OnLimited replaces the answer. A request

@@ -52,7 +52,7 @@ func Example() {
 	}
 	// Output:
 	// 200 RateLimit-Policy: "minute";q=2;w=60 RateLimit: "minute";r=1;t=30 Retry-After: ""
-	// 200 RateLimit-Policy: "minute";q=2;w=60 RateLimit: "minute";r=0;t=60 Retry-After: ""
+	// 200 RateLimit-Policy: "minute";q=2;w=60 RateLimit: "minute";r=0;t=30 Retry-After: ""
 	// 429 RateLimit-Policy: "minute";q=2;w=60 RateLimit: "minute";r=0;t=30 Retry-After: "30"
 }
 
@@ -112,10 +112,10 @@ func ExampleWithCost() {
 		fmt.Println(w.Code, w.Header().Get("RateLimit"))
 	}
 	// Output:
-	// 200 "minute";r=10;t=30
-	// 200 "minute";r=9;t=33
+	// 200 "minute";r=10;t=3
+	// 200 "minute";r=9;t=3
 	// 429 "minute";r=9;t=3
-	// 200 "minute";r=8;t=36
+	// 200 "minute";r=8;t=3
 }
 
 // When Redis is down, FailLocal keeps limiting with an in-process limiter.

@@ -125,23 +125,36 @@ func (l *Limiter) setHeaders(h http.Header, res *Result) {
 	if !ok {
 		return
 	}
-	t := ceilSeconds(s.Reset)
-	if !res.Allowed {
-		// The draft asks that t and Retry-After name the same moment.
-		t = ceilSeconds(res.RetryAfter)
+	// t is, in the draft's words, the time until additional quota is made
+	// available: for a denied request the Retry-After moment (the draft
+	// asks that Retry-After be no earlier than t), otherwise the next unit
+	// the rate pays back. A limit at its full burst gets no more, so its t
+	// is left out (t is optional).
+	next, hasNext := res.RetryAfter, true
+	if res.Allowed {
+		next, hasNext = s.nextUnit()
 	}
+	t := ceilSeconds(next)
 	buf := make([]byte, 0, 64)
 	buf = append(buf, '"')
 	buf = append(buf, s.Limit.name...)
 	buf = append(buf, `";r=`...)
 	buf = strconv.AppendInt(buf, int64(s.Remaining), 10)
-	buf = append(buf, ";t="...)
-	buf = strconv.AppendInt(buf, t, 10)
+	if hasNext {
+		buf = append(buf, ";t="...)
+		buf = strconv.AppendInt(buf, t, 10)
+	}
 	h["Ratelimit"] = []string{string(buf)}
 	if l.o.LegacyHeaders {
+		// X-RateLimit-Reset keeps its customary meaning: when the limit
+		// is whole again, or when a denied request may retry.
+		reset := ceilSeconds(s.Reset)
+		if !res.Allowed {
+			reset = t
+		}
 		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(s.Limit.count)}
 		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(s.Remaining)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(t, 10)}
+		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
 	}
 }
 

@@ -106,7 +106,8 @@ type Options struct {
 	// already reported to OnError).
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// LegacyHeaders adds X-RateLimit-Limit, X-RateLimit-Remaining and
-	// X-RateLimit-Reset (seconds from now) for the tightest limit, beside
+	// X-RateLimit-Reset (seconds until the limit is whole again, or until
+	// a denied request may retry) for the tightest limit, beside
 	// the standard RateLimit and RateLimit-Policy. False means only the
 	// standard ones.
 	LegacyHeaders bool
