@@ -184,7 +184,9 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer close(readerDone)
 		for msg, err := range sub.Messages() {
 			if err != nil {
-				h.o.Logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: sse: message skipped",
+				// A payload that is not JSON, or a lost connection that
+				// go-redis is restoring: the stream goes on either way.
+				h.o.Logger.LogAttrs(ctx, slog.LevelWarn, "pubsub: sse: message skipped or subscription interrupted",
 					slog.String("channel", msg.Channel), slog.Any("err", err))
 				continue
 			}

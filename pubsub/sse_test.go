@@ -388,6 +388,8 @@ func FuzzWriteEvent(f *testing.F) {
 	for _, s := range []string{"", "a", "a\nb", "a\r\nb\rc", "\n\n"} {
 		f.Add("e", s)
 	}
+	f.Add("orders\n\ndata: forged\n\nevent: x", "1")
+	f.Add("a\rb", "1")
 	f.Fuzz(func(t *testing.T, name, data string) {
 		var buf bytes.Buffer
 		writeEvent(&buf, name, data)
@@ -398,6 +400,10 @@ func FuzzWriteEvent(f *testing.F) {
 		want := strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(data)
 		if ev.data != want {
 			t.Fatalf("data %q came back as %q", want, ev.data)
+		}
+		// A channel name cannot add fields or events to the stream.
+		if want := strings.NewReplacer("\r", "", "\n", "").Replace(name); ev.name != want {
+			t.Fatalf("event name %q came back as %q", want, ev.name)
 		}
 		if rest := buf.Len(); rest != 0 {
 			t.Fatalf("%d bytes left after one event", rest)

@@ -49,7 +49,11 @@ type SubscribeOptions struct {
 	// Patterns are glob-style patterns (PSUBSCRIBE), such as "orders:*".
 	Patterns []string
 	// PingInterval is how long the subscription waits for a message before
-	// it pings Redis to check the connection is alive. Zero means 30 s.
+	// it pings Redis to check the connection is alive. A connection that
+	// does not answer within PingInterval more (at least 1 s) is taken for
+	// dead, as happens when a server or network vanishes without closing
+	// it: it is dropped, the stream yields an error, and go-redis
+	// reconnects and resubscribes. Zero means 30 s.
 	PingInterval time.Duration
 }
 
@@ -167,19 +171,24 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 		s.pending = nil
 		const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
 		backoff := minBackoff
+		pinged := false // a ping is unanswered
 		for {
-			m, err := s.ps.ReceiveTimeout(s.ctx, s.ping)
+			m, err := s.receive(pinged)
 			if s.ctx.Err() != nil || s.closed.Load() {
 				return
 			}
 			if err != nil {
 				var ne net.Error
-				if errors.As(err, &ne) && ne.Timeout() {
-					// Quiet connection: ping it. A dead one fails here or on
-					// the next receive, and go-redis reconnects.
-					_ = s.ps.Ping(s.ctx)
-					continue
+				if !pinged && errors.As(err, &ne) && ne.Timeout() {
+					// Quiet connection: ping it, and expect an answer.
+					if err = s.ps.Ping(s.ctx); err == nil {
+						pinged = true
+						continue
+					}
+				} else if pinged {
+					err = fmt.Errorf("no answer to ping: %w", err)
 				}
+				pinged = false
 				if !yield(Message[T]{}, fmt.Errorf("pubsub: receive: %w", err)) {
 					return
 				}
@@ -193,7 +202,7 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 				backoff = min(2*backoff, maxBackoff)
 				continue
 			}
-			backoff = minBackoff
+			backoff, pinged = minBackoff, false
 			if msg, ok := m.(*redis.Message); ok {
 				if !s.yieldMessage(msg, yield) {
 					return
@@ -203,6 +212,24 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 			// carry nothing for the caller.
 		}
 	}
+}
+
+// receive waits for the next message, pong or confirmation: PingInterval
+// long, or, when a ping is unanswered, as long as its answer may take.
+//
+// The two waits differ in how go-redis treats running out of time. With a
+// timeout of its own, ReceiveTimeout keeps the connection (a quiet one is
+// fine); with none and the deadline set by the context, it drops the
+// connection as broken and the next receive reconnects and resubscribes.
+// That is what a half-open connection needs: writes (the ping) still
+// succeed there, and without an answer nothing else would ever fail.
+func (s *Subscription[T]) receive(pinged bool) (any, error) {
+	if !pinged {
+		return s.ps.ReceiveTimeout(s.ctx, s.ping)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, max(s.ping, time.Second))
+	defer cancel()
+	return s.ps.ReceiveTimeout(ctx, 0)
 }
 
 func (s *Subscription[T]) yieldMessage(m *redis.Message, yield func(Message[T], error) bool) bool {

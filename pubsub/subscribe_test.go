@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -360,6 +361,52 @@ func TestSubscribePingsQuietConnection(t *testing.T) {
 		}
 		if r := next(t, msgs); r.err != nil || r.msg.Data != i {
 			t.Fatalf("got %+v, %v", r.msg, r.err)
+		}
+	}
+}
+
+// TestSubscribeDetectsHalfOpenConnection: when the connection stops
+// answering without being closed, pings alone would go on succeeding (they
+// are only written); the unanswered ping must drop it, and the
+// subscription must come back on a new connection.
+func TestSubscribeDetectsHalfOpenConnection(t *testing.T) {
+	b := redistest.Start(t)
+	direct := b.Client()
+	p := newStallProxy(t, b.Addr())
+	rdb := b.ClientAt(p.addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := b.Prefix + "c"
+	sub, err := Open[int](ctx, rdb, SubscribeOptions{Channels: []string{ch}, PingInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _ := collect(sub.Messages())
+	p.stall()
+	r := next(t, msgs)
+	if r.err == nil || !strings.Contains(r.err.Error(), "no answer to ping") {
+		t.Fatalf("got %+v, %v; want the dead connection reported", r.msg, r.err)
+	}
+	// go-redis reconnects in the background: publish until the new
+	// subscription answers, within the bound.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if err := Publish(ctx, direct, ch, 5); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-msgs:
+			if r.err != nil {
+				continue // failed attempts while reconnecting
+			}
+			if r.msg.Data != 5 {
+				t.Fatalf("got %+v", r.msg)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message after the reconnect")
 		}
 	}
 }
