@@ -276,7 +276,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			s.values = map[string]string{}
 		case saveNotInt:
 			f, _ := res[1].(string)
-			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer", strings.TrimPrefix(f, valuePrefix))
+			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer, or the sum overflows", strings.TrimPrefix(f, valuePrefix))
 		default:
 			return fmt.Errorf("session: save: unexpected reply %v", res)
 		}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -340,25 +342,91 @@ func TestCorruptData(t *testing.T) {
 	})
 }
 
-func TestIncrOfNonIntegerWritesNothing(t *testing.T) {
-	var got error
-	e := newEnv(t, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-		got = err
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}})
-	c := e.newSessionCookie("n", 1)
-	key := e.m.key(e.cookieID(c))
-	rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
-		s := FromContext(r.Context())
-		_ = s.Put("other", "x")
-		_, _ = s.Incr("n", 1)
-		// Another request stores a string under n meanwhile.
-		e.raw.HSet(r.Context(), key, "v:n", `"text"`)
-	}, c)
-	if rec.Code != http.StatusServiceUnavailable || got == nil || !strings.Contains(got.Error(), "not an integer") {
-		t.Fatalf("status %d, err %v", rec.Code, got)
+// TestFailedIncrWritesNothing: when an increment fails in Redis (another
+// request stored a non-integer there, or the sum overflows), the save
+// writes none of the request's changes, earlier increments included.
+func TestFailedIncrWritesNothing(t *testing.T) {
+	tests := []struct {
+		name, stored string
+		realOnly     bool // miniredis' HINCRBY wraps around instead of failing
+	}{
+		{"not an integer", `"text"`, false},
+		{"overflow", "9223372036854775807", true},
 	}
-	if e.raw.HExists(context.Background(), key, "v:other").Val() {
-		t.Fatal("the failed save wrote part of its changes")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got error
+			e := newEnv(t, Options{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				got = err
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}})
+			if tt.realOnly && !e.b.Real() {
+				t.Skip("miniredis' HINCRBY does not detect overflow; runs on real Redis")
+			}
+			c := e.newSessionCookie("n", 1)
+			key := e.m.key(e.cookieID(c))
+			e.raw.HSet(context.Background(), key, "v:m", "5")
+			rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+				s := FromContext(r.Context())
+				_ = s.Put("other", "x")
+				_, _ = s.Incr("a", 1) // applied before n, then undone
+				_, _ = s.Incr("m", 1) // applied before n, then undone
+				_, _ = s.Incr("n", 1)
+				// Another request stores under n meanwhile.
+				e.raw.HSet(r.Context(), key, "v:n", tt.stored)
+			}, c)
+			if rec.Code != http.StatusServiceUnavailable || got == nil || !strings.Contains(got.Error(), `Incr of "n"`) {
+				t.Fatalf("status %d, err %v", rec.Code, got)
+			}
+			h := e.raw.HGetAll(context.Background(), key).Val()
+			if _, ok := h["v:other"]; ok || h["v:m"] != "5" || h["v:n"] != tt.stored {
+				t.Fatalf("the failed save wrote part of its changes: %v", h)
+			}
+			if _, ok := h["v:a"]; ok {
+				t.Fatalf("an undone increment left its field: %v", h)
+			}
+		})
+	}
+}
+
+func TestIncrOverflowInRequest(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("n", int64(math.MaxInt64))
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		if _, err := s.Incr("n", 1); err == nil {
+			t.Error("Incr past MaxInt64 succeeded")
+		}
+		if v, err := s.Incr("n", -1); err != nil || v != math.MaxInt64-1 {
+			t.Errorf("Incr(-1) = %d, %v", v, err)
+		}
+	}, c)
+	if vals, _, _ := e.read(c); vals["n"] != strconv.FormatInt(math.MaxInt64-1, 10) {
+		t.Fatalf("n = %s", vals["n"])
+	}
+}
+
+// TestIncrAfterPutRemoveClear: an Incr of a key this request also set,
+// removed or cleared is saved as the known sum, not as an increment.
+func TestIncrAfterPutRemoveClear(t *testing.T) {
+	e := newEnv(t, Options{})
+	c := e.newSessionCookie("a", 10)
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		_ = s.Put("p", 5)
+		_, _ = s.Incr("p", 1) // 6
+		s.Remove("a")
+		_, _ = s.Incr("a", 2) // 2
+	}, c)
+	if vals, _, _ := e.read(c); vals["p"] != "6" || vals["a"] != "2" {
+		t.Fatalf("values %v", vals)
+	}
+	e.serve(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		s.Clear()
+		_, _ = s.Incr("p", 3) // 3
+	}, c)
+	if vals, _, _ := e.read(c); len(vals) != 1 || vals["p"] != "3" {
+		t.Fatalf("values %v", vals)
 	}
 }

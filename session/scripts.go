@@ -46,25 +46,27 @@ return h
 const (
 	saveOK     = 1
 	saveGone   = 0  // update of a session that no longer exists (or expired)
-	saveNotInt = -1 // an Incr field holds something other than an integer
+	saveNotInt = -1 // an Incr field is not an integer, or the sum overflows
 	saveExists = -2 // create of an ID already taken
 )
 
 // saveScript writes the changes of one request to one session: only the
 // fields changed and removed, increments with HINCRBY, and the expiry. An
 // update never recreates a session that is gone, so a request that finishes
-// after a concurrent Destroy cannot resurrect it. Increments are checked
-// before anything is written, so the script never stops half-way. Each
-// save carries a random nonce, stored in the hash: the client library
-// resends a command whose reply a network error lost, and a resent save
-// (increments included) must not apply twice.
+// after a concurrent Destroy cannot resurrect it. Increments run first and
+// are undone if one fails (a field that is not an integer, an overflow), so
+// a failed save writes nothing. The client never sends an increment of a
+// field it also sets or removes, nor with clear. Each save carries a random
+// nonce, stored in the hash: the client library resends a command whose
+// reply a network error lost, and a resent save (increments included) must
+// not apply twice.
 //
 // KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, mode ("c"
 // create, "u" update), user ID ("" keeps it), clear ("1" removes every user
 // field first), nset, ndel, nincr, nonce, then nset field/value pairs, ndel
 // fields, nincr field/delta pairs.
-// Returns {1, incremented values...}, {0} gone, {-1, field} not an
-// integer, {-2} ID taken.
+// Returns {1, incremented values...}, {0} gone, {-1, field} increment
+// failed, {-2} ID taken.
 var saveScript = redis.NewScript(`
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
@@ -89,16 +91,21 @@ else
   if m[3] == nonce then return {1} end
 end
 local setAt, delAt, incrAt = 11, 11 + 2*nset, 11 + 2*nset + ndel
-if not create and not clear then
-  local touched = {}
-  for i = setAt, delAt - 1, 2 do touched[ARGV[i]] = true end
-  for i = delAt, incrAt - 1 do touched[ARGV[i]] = true end
-  for i = incrAt, incrAt + 2*nincr - 1, 2 do
-    if not touched[ARGV[i]] then
-      local v = redis.call('HGET', key, ARGV[i])
-      if v and not string.match(v, '^%-?%d+$') then return {-1, ARGV[i]} end
+local out, done, old = {1}, {}, {}
+for i = incrAt, incrAt + 2*nincr - 1, 2 do
+  local f = ARGV[i]
+  local was = redis.call('HGET', key, f)
+  local n = redis.pcall('HINCRBY', key, f, ARGV[i+1])
+  if type(n) == 'table' and n.err then
+    for j = #done, 1, -1 do
+      if old[j] then redis.call('HSET', key, done[j], old[j]) else redis.call('HDEL', key, done[j]) end
     end
+    return {-1, f}
   end
+  local k = #done + 1
+  done[k] = f
+  old[k] = was
+  out[#out+1] = n
 end
 if clear then
   for _, f in ipairs(redis.call('HKEYS', key)) do
@@ -107,10 +114,6 @@ if clear then
 end
 for i = delAt, incrAt - 1 do redis.call('HDEL', key, ARGV[i]) end
 for i = setAt, delAt - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i+1]) end
-local out = {1}
-for i = incrAt, incrAt + 2*nincr - 1, 2 do
-  out[#out+1] = redis.call('HINCRBY', key, ARGV[i], ARGV[i+1])
-end
 if create then redis.call('HSET', key, 'm:created', ARGV[1]) end
 redis.call('HSET', key, 'm:seen', ARGV[1], 'm:op', nonce)
 if ARGV[5] ~= '' then redis.call('HSET', key, 'm:user', ARGV[5]) end

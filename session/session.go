@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"sync"
@@ -141,7 +142,8 @@ func (s *Session) Clear() {
 // concurrent increments of one key from many requests all count. The value
 // returned, like Get's after Incr, is this request's estimate: the value
 // it loaded plus its own increments. It fails when key holds something
-// other than an integer.
+// other than an integer or the sum overflows an int64; the save fails
+// (and writes nothing) when that is so of the value in Redis.
 func (s *Session) Incr(key string, delta int64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,11 +155,18 @@ func (s *Session) Incr(key string, delta int64) (int64, error) {
 		}
 		cur = n
 	}
+	if delta > 0 && cur > math.MaxInt64-delta || delta < 0 && cur < math.MinInt64-delta {
+		return 0, fmt.Errorf("session: incr %q: %d + %d overflows an int64", key, cur, delta)
+	}
 	cur += delta
 	s.values[key] = strconv.FormatInt(cur, 10)
-	if _, put := s.dirty[key]; put {
-		// This request's Put overwrites the stored value anyway: fold the
-		// increment into it.
+	_, put := s.dirty[key]
+	_, removed := s.removed[key]
+	if put || removed || s.clear {
+		// This request overwrites or dropped the stored value anyway: the
+		// sum is known, so store it as a Put.
+		s.mark(key)
+		delete(s.removed, key)
 		return cur, nil
 	}
 	if s.incr == nil {
