@@ -35,11 +35,17 @@ func PerHour(n int) Limit { return Limit{name: "hour", count: n, period: time.Ho
 func PerDay(n int) Limit { return Limit{name: "day", count: n, period: 24 * time.Hour, burst: n} }
 
 // Per returns a limit of n per period, with a burst of n, named after the
-// period in milliseconds ("1500ms") or seconds ("10s") when it is whole.
+// period in seconds ("10s") when it is whole, else in milliseconds
+// ("1500ms") when whole, else in microseconds ("250us").
 func Per(n int, period time.Duration) Limit {
-	name := strconv.FormatInt(period.Milliseconds(), 10) + "ms"
-	if period > 0 && period%time.Second == 0 {
+	var name string
+	switch {
+	case period > 0 && period%time.Second == 0:
 		name = strconv.FormatInt(int64(period/time.Second), 10) + "s"
+	case period%time.Millisecond == 0:
+		name = strconv.FormatInt(period.Milliseconds(), 10) + "ms"
+	default:
+		name = strconv.FormatInt(period.Microseconds(), 10) + "us"
 	}
 	return Limit{name: name, count: n, period: period, burst: n}
 }
@@ -106,6 +112,10 @@ var ErrInvalidLimit = errors.New("ratelimit: invalid limit")
 // doubles (2^53 µs is 285 years; a year is plenty).
 const maxPeriod = 366 * 24 * time.Hour
 
+// maxTolerance bounds how far, in µs, a key may run ahead of the rate
+// (Burst intervals): two of the longest periods.
+const maxTolerance = 2 * int64(maxPeriod/time.Microsecond)
+
 // ValidateLimits reports why limits cannot be used together, or nil. It
 // needs at least one limit and at most MaxLimits; each must have a count,
 // burst and period above zero (a period of at least 1 µs and at most a
@@ -130,7 +140,7 @@ func ValidateLimits(limits ...Limit) error {
 			return fmt.Errorf("%w: %s: period %v must be between 1µs and a year", ErrInvalidLimit, l.name, l.period)
 		case l.period.Microseconds() < int64(l.count):
 			return fmt.Errorf("%w: %s: more than one unit per microsecond", ErrInvalidLimit, l.name)
-		case l.tolerance() > maxPeriod.Microseconds()*2:
+		case int64(l.burst) > maxTolerance/l.interval(): // tolerance() would exceed it, or overflow
 			return fmt.Errorf("%w: %s: burst %d is too large for its rate", ErrInvalidLimit, l.name, l.burst)
 		}
 		for _, o := range limits[:i] {

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func TestLimitConstructors(t *testing.T) {
 		{"renamed", PerMinute(5).Named("login"), `"login";q=5;w=60`, 5, time.Minute},
 		{"per whole seconds", Per(3, 10*time.Second), `"10s";q=3;w=10`, 3, 10 * time.Second},
 		{"per sub-second has no w", Per(5, 500*time.Millisecond), `"500ms";q=5`, 5, 500 * time.Millisecond},
+		{"per sub-millisecond", Per(1, 250*time.Microsecond), `"250us";q=1`, 1, 250 * time.Microsecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +62,7 @@ func TestValidateLimits(t *testing.T) {
 		{"period over a year", []Limit{Per(1, 400*24*time.Hour)}, "period"},
 		{"too fast", []Limit{Per(2000, time.Millisecond)}, "per microsecond"},
 		{"huge burst", []Limit{PerDay(1).WithBurst(1000)}, "too large"},
+		{"burst that overflows", []Limit{PerSecond(1).WithBurst(math.MaxInt)}, "too large"},
 		{"duplicate names", []Limit{PerSecond(1), PerSecond(5)}, "used twice"},
 		{"empty name", []Limit{PerSecond(1).Named("")}, "name"},
 		{"name with quote", []Limit{PerSecond(1).Named(`a"b`)}, "name"},
