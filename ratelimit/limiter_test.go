@@ -335,6 +335,9 @@ func TestCorruptState(t *testing.T) {
 	}{
 		{"not a number", func(k string) error { return c.Set(ctx, k, "garbage", time.Hour).Err() }, true},
 		{"a hash", func(k string) error { return c.HSet(ctx, k, "f", "v").Err() }, true},
+		{"nan", func(k string) error { return c.Set(ctx, k, "nan", time.Hour).Err() }, true},
+		{"inf", func(k string) error { return c.Set(ctx, k, "inf", time.Hour).Err() }, true},
+		{"-inf", func(k string) error { return c.Set(ctx, k, "-inf", time.Hour).Err() }, true},
 		{"far future, no expiry", func(k string) error { return c.Set(ctx, k, "9999999999999999", 0).Err() }, false},
 	}
 	for _, tt := range tests {

@@ -18,8 +18,8 @@ import (
 //
 // Every limit is checked before any is written: the request is allowed only
 // when all limits allow it, and a denied request writes nothing. A stored
-// value that is not a number (or a key of another type) counts as no
-// history; a TAT beyond now + tolerance (corrupt, or the limit was made
+// value that is not a finite number (or a key of another type) counts as
+// no history; a TAT beyond now + tolerance (corrupt, or the limit was made
 // stricter) is clamped, so no key can deny for longer than one burst.
 //
 // It returns {allowed, d1, ..., dn}: allowed is 1 or 0 and di is limit i's
@@ -37,7 +37,8 @@ for i = 1, n do
   local v = redis.pcall('GET', KEYS[i])
   local tat = nil
   if type(v) == 'string' then tat = tonumber(v) end
-  if tat == nil or tat < now then tat = now end
+  -- tat - tat ~= 0 catches nan and inf, which Lua's tonumber accepts
+  if tat == nil or tat - tat ~= 0 or tat < now then tat = now end
   if tat > now + tol then tat = now + tol end
   tats[i] = tat
   if tat + cost * iv - now > tol then ok = 0 end
