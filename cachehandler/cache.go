@@ -133,7 +133,7 @@ func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range tags {
 			tagKeys[i] = c.httpTagKey(t)
-			cmds[i] = p.SMembers(ctx, tagKeys[i])
+			cmds[i] = p.ZRange(ctx, tagKeys[i], 0, -1)
 		}
 		return nil
 	})
@@ -163,7 +163,7 @@ func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
 				for j := range m {
 					args[j] = m[j]
 				}
-				p.SRem(ctx, tagKeys[i], args...)
+				p.ZRem(ctx, tagKeys[i], args...)
 			}
 		}
 	})

@@ -924,3 +924,66 @@ func TestStaleNeverWhereForbidden(t *testing.T) {
 		})
 	}
 }
+
+// TestSetsDropExpiredMembers: the variants set of a hot URL and a tag set
+// shared by many URLs keep only members whose entries still live (tag sets
+// with a grace period), so neither grows with every variant or URL ever
+// stored; and a URL's tag membership lasts as long as its longest variant.
+func TestSetsDropExpiredMembers(t *testing.T) {
+	b := redistest.Start(t)
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	if !b.SetTime(t0) {
+		t.Skip("the scripts read Redis TIME, which only miniredis lets a test move")
+	}
+	rdb := b.Client()
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, rdb, b.Prefix, clock, nil)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		maxAge := "60"
+		if r.Header.Get("Accept") == "long" {
+			maxAge = "3600"
+		}
+		w.Header().Set("Cache-Control", "max-age="+maxAge)
+		w.Header().Set("Vary", "Accept")
+		w.Header().Set("Cache-Tag", "shared")
+		_, _ = w.Write([]byte("x"))
+	}}
+	h := c.Middleware(origin)
+	advance := func(d time.Duration) {
+		clock.Add(d)
+		b.FastForward(d)
+		t0 = t0.Add(d)
+		b.SetTime(t0)
+	}
+	ctx := context.Background()
+	card := func(key string) int64 {
+		n, err := rdb.ZCard(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const hot = "http://example.com/hot"
+	httpTestDo(h, "GET", hot, "Accept", "long")
+	for i := 0; i < 5; i++ {
+		httpTestDo(h, "GET", hot, "Accept", "short/"+strconv.Itoa(i))
+		httpTestDo(h, "GET", "http://example.com/cold/"+strconv.Itoa(i), "Accept", "x")
+		advance(3 * time.Minute)
+	}
+	httpTestDo(h, "GET", hot, "Accept", "short/last")
+	if n := card(c.keysFor(hot).variants); n != 2 {
+		t.Errorf("variants set of the hot URL holds %d members, want 2 (long, short/last)", n)
+	}
+	advance(3 * time.Minute) // only the long variant of the hot URL is left
+	httpTestDo(h, "GET", "http://example.com/cold/last", "Accept", "x")
+	tag := c.httpTagKey("shared")
+	if n := card(tag); n != 2 {
+		t.Errorf("tag set holds %d members, want 2 (the hot URL, cold/last)", n)
+	}
+	if err := c.PurgeTags(ctx, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	if w := httpTestDo(h, "GET", hot, "Accept", "long"); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+		t.Fatal("the long-lived variant survived PurgeTags")
+	}
+}

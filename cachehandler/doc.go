@@ -92,16 +92,19 @@
 //
 //	cache:{<hash>}            entry (compact binary), or the URL's variant index (its Vary names)
 //	cache:{<hash>}:v:<vhash>  entry of one variant (vhash: the request's values of the Vary fields)
-//	cache:{<hash>}:variants   set of the variant keys, for purges
+//	cache:{<hash>}:variants   sorted set of the variant keys (score: expiry), for purges
 //	cache:{<hash>}:lock       fill lock of a URL whose variants are unknown (LockTTL)
 //	cache:{<hash>}:lock:<vhash>  fill lock of one variant (LockTTL)
-//	cache:tag:<tag>           set of base keys carrying the tag
+//	cache:tag:<tag>           sorted set of base keys carrying the tag (score: expiry)
 //	cache:fill                Pub/Sub channel announcing fills (message: <hash> or <hash>:<vhash>)
 //
 // Every key expires: entries after their freshness plus the longest of
 // stale-while-revalidate, stale-if-error and (with a validator)
 // Options.KeepStale; the index and variants set with the longest variant;
-// tag sets with their longest entry. All keys of one URL share its {hash
+// tag sets with their longest entry (plus a minute). The sets also drop the
+// members whose entries expired (read from Redis TIME) whenever a member is
+// added, so they hold live entries only and stay bounded on a busy URL or
+// tag. All keys of one URL share its {hash
 // tag}, so every script touches one hash slot and runs on Redis Cluster;
 // tag sets span slots, which is why PurgeTags pipelines per-URL scripts
 // instead of running one script. (The store and purge scripts delete

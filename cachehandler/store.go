@@ -15,6 +15,13 @@ import (
 	"github.com/redisware/redisware/internal/breaker"
 )
 
+// httpNowMS is the Lua that sets now to the server's time in milliseconds,
+// the clock key expiries run on. (Scripts are replicated by their effects,
+// the default since Redis 5, so TIME may precede writes.)
+const httpNowMS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
 // httpStoreScript writes one response of a URL. All its keys share the
 // URL's {hash tag}. KEYS: base, entry key (the base itself when the response
 // has no Vary), variants set, lock. ARGV: entry bytes, TTL in ms, variant
@@ -25,12 +32,15 @@ import (
 //
 // With Vary the base holds the index and lives as long as its longest
 // variant; when the index changes (or a plain entry replaces it) the old
-// variants become unreachable and are deleted at once.
-var httpStoreScript = redis.NewScript(`
+// variants become unreachable and are deleted at once. The variants set is
+// scored by each variant's expiry, so the members of expired variants are
+// dropped as new ones come: a hot URL with many variants keeps a set of its
+// live variants, not of every variant it ever had.
+var httpStoreScript = redis.NewScript(httpNowMS + `
 local ttl = tonumber(ARGV[2])
 local cur = redis.call('GET', KEYS[1])
 if ARGV[3] == '' or cur ~= ARGV[3] then
-  local vs = redis.call('SMEMBERS', KEYS[3])
+  local vs = redis.call('ZRANGE', KEYS[3], 0, -1)
   for i = 1, #vs do redis.call('DEL', vs[i]) end
   redis.call('DEL', KEYS[3])
 end
@@ -44,7 +54,8 @@ else
   end
   redis.call('SET', KEYS[1], ARGV[3], 'PX', keep)
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
-  redis.call('SADD', KEYS[3], KEYS[2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  redis.call('ZADD', KEYS[3], now + ttl, KEYS[2])
   redis.call('PEXPIRE', KEYS[3], keep)
 end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[4] then
@@ -54,13 +65,28 @@ redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 `)
 
-// httpTagScript adds a URL's base key to a tag set and extends the set's
-// expiry to cover the entry (6.2 has no PEXPIRE GT). KEYS: tag set. ARGV: TTL
-// in ms, base key.
-var httpTagScript = redis.NewScript(`
-redis.call('SADD', KEYS[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+// httpTagGrace is how long past its entry's expiry a tag set keeps a
+// member. Tag sets and entries may live on different Cluster nodes, whose
+// clocks differ a little; dropping a member before its entry is gone would
+// let the entry survive a PurgeTags.
+const httpTagGrace = time.Minute
+
+// httpTagScript adds a URL's base key to a tag set, scored by the entry's
+// expiry (never lowered: another variant of the URL may live longer), drops
+// the members whose entries expired (plus httpTagGrace), and extends the
+// set's expiry to cover the entry (6.2 has no PEXPIRE GT). So a tag set
+// holds the URLs with live entries, not every URL ever tagged. KEYS: tag
+// set. ARGV: TTL in ms, base key, grace in ms.
+var httpTagScript = redis.NewScript(httpNowMS + `
+local ttl = tonumber(ARGV[1]) + tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+local exp = now + tonumber(ARGV[1])
+local cur = redis.call('ZSCORE', KEYS[1], ARGV[2])
+if not cur or tonumber(cur) < exp then
+  redis.call('ZADD', KEYS[1], exp, ARGV[2])
+end
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
 end
 return 1
 `)
@@ -77,7 +103,7 @@ return 1
 // httpPurgeScript deletes a URL's base key, its variants set and every
 // variant it lists. KEYS: base, variants set (one {hash tag}).
 var httpPurgeScript = redis.NewScript(`
-local vs = redis.call('SMEMBERS', KEYS[2])
+local vs = redis.call('ZRANGE', KEYS[2], 0, -1)
 for i = 1, #vs do redis.call('DEL', vs[i]) end
 return redis.call('DEL', KEYS[1], KEYS[2]) + #vs
 `)
@@ -208,7 +234,7 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 		[]string{k.base, entryKey, k.variants, k.lock},
 		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill}})
 	for _, t := range tags {
-		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base}})
+		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base, httpTagGrace.Milliseconds()}})
 	}
 	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
 		return c.runScripts(ctx, calls)
