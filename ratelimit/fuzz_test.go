@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisware/redisware/internal/redistest"
 	"github.com/redisware/redisware/middleware"
 )
 
@@ -23,7 +24,7 @@ func FuzzLocalGCRA(f *testing.F) {
 		if count == 0 || burst == 0 {
 			return
 		}
-		clock := &fakeClock{t: t0}
+		clock := redistest.NewClock(t0)
 		l := &Limiter{o: Options{Now: clock.Now}, epoch: t0, local: newTATLRU(8)}
 		lim := Per(int(count), time.Second).WithBurst(int(burst))
 		ps, err := newPolicySet([]Limit{lim})

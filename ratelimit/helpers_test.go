@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,31 +10,12 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-// fakeClock is the local clock of a test: the deny cache, the in-process
-// limiter and the breaker read it.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is one test's backend with a local clock that, on miniredis, moves
 // together with the time the script sees through TIME.
 type env struct {
 	b     *redistest.Backend
-	clock *fakeClock
-	fixed bool // the script's time is fixed (miniredis)
+	clock *redistest.Clock // the local clock: deny cache, in-process limiter, breaker
+	fixed bool             // the script's time is fixed (miniredis)
 }
 
 // t0 is a fixed instant with a fractional second, so rounding is tested.
@@ -46,7 +26,7 @@ func newEnv(t *testing.T) *env { return newEnvB(t) }
 func newEnvB(t testing.TB) *env {
 	t.Helper()
 	b := redistest.Start(t)
-	e := &env{b: b, clock: &fakeClock{t: t0}}
+	e := &env{b: b, clock: redistest.NewClock(t0)}
 	e.fixed = b.SetTime(t0)
 	return e
 }
