@@ -8,7 +8,6 @@ import (
 	"iter"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -69,7 +68,7 @@ type Subscription[T any] struct {
 
 	closeOnce sync.Once
 	closeErr  error
-	closed    atomic.Bool
+	done      chan struct{} // closed by Close
 	used      bool
 }
 
@@ -93,7 +92,7 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 		o.PingInterval = 30 * time.Second
 	}
 	ps := rdb.Subscribe(ctx)
-	s := &Subscription[T]{ps: ps, ctx: ctx, ping: o.PingInterval}
+	s := &Subscription[T]{ps: ps, ctx: ctx, ping: o.PingInterval, done: make(chan struct{})}
 	// Closing the PubSub unblocks a Receive in progress: that is how the
 	// end of ctx stops a subscription waiting for its confirmation or for
 	// the next message.
@@ -139,13 +138,22 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 // than once and concurrently with Messages.
 func (s *Subscription[T]) Close() error {
 	s.closeOnce.Do(func() {
-		s.closed.Store(true)
+		close(s.done)
 		if s.stop != nil {
 			s.stop()
 		}
 		s.closeErr = s.ps.Close()
 	})
 	return s.closeErr
+}
+
+func (s *Subscription[T]) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Messages returns the stream of messages. It yields each message with a
@@ -174,7 +182,7 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 		pinged := false // a ping is unanswered
 		for {
 			m, err := s.receive(pinged)
-			if s.ctx.Err() != nil || s.closed.Load() {
+			if s.ctx.Err() != nil || s.isClosed() {
 				return
 			}
 			if err != nil {
@@ -195,6 +203,9 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 				t := time.NewTimer(backoff)
 				select {
 				case <-s.ctx.Done():
+					t.Stop()
+					return
+				case <-s.done:
 					t.Stop()
 					return
 				case <-t.C:
