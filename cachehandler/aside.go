@@ -399,7 +399,7 @@ func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 	redisUp := err == nil
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err() // the caller left: no fetch for nobody
+			return ctx.Err() // the caller left: fetch nothing
 		}
 		a.logRedis(ctx, "read", full, err)
 	} else if raw != nil {

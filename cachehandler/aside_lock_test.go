@@ -211,3 +211,31 @@ func TestAsideNegativeCacheLocalLife(t *testing.T) {
 		t.Fatal("local tier keeps a not-found answer longer than NotFoundTTL")
 	}
 }
+
+// TestAsideNegativeMarkerIsNotAValue: no value a caller stores can read
+// back as the negative-cache marker, nor the marker as a value.
+func TestAsideNegativeMarkerIsNotAValue(t *testing.T) {
+	b := redistest.Start(t)
+	ctx := context.Background()
+	a, _ := asideNew(t, b.Client(), b, AsideOptions{NotFoundTTL: time.Minute})
+	f := func(context.Context) (string, error) { return "", ErrNotFound }
+	for _, v := range []string{asideNegative, "cachehandler:notfound", ""} {
+		if err := Set(ctx, a, "k", v, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := GetOrSet(ctx, a, "k", time.Hour, f); err != nil || got != v {
+			t.Fatalf("stored %q, read back %q, %v", v, got, err)
+		}
+	}
+	if err := a.Delete(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GetOrSet(ctx, a, "k", time.Hour, f); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err %v", err)
+	}
+	// The marker does not decode as a string, or anything else.
+	var s string
+	if err := asideDecode([]byte(asideNegative), &s); !errors.Is(err, ErrNotFound) || s != "" {
+		t.Fatalf("marker decoded as %q, %v", s, err)
+	}
+}
