@@ -45,12 +45,18 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("after Login: %v %q", vals, user)
 	}
 
-	var wg sync.WaitGroup
+	// All 100 load before any saves, as in TestConcurrentIncr.
+	var loaded, wg sync.WaitGroup
+	loaded.Add(100)
 	for range 100 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.serve(func(w http.ResponseWriter, r *http.Request) { _, _ = FromContext(r.Context()).Incr("n", 1) }, nc)
+			e.serve(func(w http.ResponseWriter, r *http.Request) {
+				loaded.Done()
+				loaded.Wait()
+				_, _ = FromContext(r.Context()).Incr("n", 1)
+			}, nc)
 		}()
 	}
 	wg.Wait()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -257,7 +259,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		switch code {
 		case saveOK:
 			i := 1
-			for _, k := range sortedKeys(s.incr) {
+			for _, k := range slices.Sorted(maps.Keys(s.incr)) {
 				if i < len(res) {
 					if n, ok := res[i].(int64); ok {
 						s.values[k] = strconv.FormatInt(n, 10)
@@ -313,17 +315,17 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) *op 
 	}
 	var sets, dels, incrs []any
 	if create {
-		for _, k := range sortedKeys(s.values) {
+		for _, k := range slices.Sorted(maps.Keys(s.values)) {
 			sets = append(sets, valuePrefix+k, s.values[k])
 		}
 	} else {
-		for _, k := range sortedKeys(s.dirty) {
+		for _, k := range slices.Sorted(maps.Keys(s.dirty)) {
 			sets = append(sets, valuePrefix+k, s.values[k])
 		}
-		for _, k := range sortedKeys(s.removed) {
+		for _, k := range slices.Sorted(maps.Keys(s.removed)) {
 			dels = append(dels, valuePrefix+k)
 		}
-		for _, k := range sortedKeys(s.incr) {
+		for _, k := range slices.Sorted(maps.Keys(s.incr)) {
 			incrs = append(incrs, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
 		}
 	}

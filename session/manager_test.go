@@ -3,7 +3,9 @@ package session
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,7 +164,7 @@ func TestTypedValues(t *testing.T) {
 	}
 }
 
-func keysOf(m map[string]string) []string { return sortedKeys(m) }
+func keysOf(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
 
 func TestMetaFieldsCannotCollide(t *testing.T) {
 	e := newEnv(t, Options{})
