@@ -987,3 +987,39 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 		t.Fatal("the long-lived variant survived PurgeTags")
 	}
 }
+
+// TestRevalidation304ForAnotherRepresentation: a 304 whose ETag is not the
+// stored one's does not freshen the entry (RFC 9111 §4.3.4); the cache asks
+// again without conditions and stores what comes.
+func TestRevalidation304ForAnotherRepresentation(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	var version atomic.Value
+	version.Store(`"v1"`)
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		et := version.Load().(string)
+		w.Header().Set("Cache-Control", "max-age=10")
+		w.Header().Set("ETag", et)
+		if r.Header.Get("If-None-Match") != "" {
+			w.WriteHeader(http.StatusNotModified) // wrongly: it names the new ETag
+			return
+		}
+		_, _ = w.Write([]byte(et))
+	}}
+	h := c.Middleware(origin)
+	const url = "http://example.com/reval-other"
+	httpTestDo(h, "GET", url)
+	clock.Add(time.Minute)
+	version.Store(`"v2"`)
+	w := httpTestDo(h, "GET", url)
+	if w.Code != 200 || w.Body.String() != `"v2"` || w.Header().Get("Etag") != `"v2"` {
+		t.Fatalf("after a 304 for another representation: %d %q ETag %q", w.Code, w.Body.String(), w.Header().Get("Etag"))
+	}
+	if n := origin.calls.Load(); n != 3 {
+		t.Fatalf("handler ran %d times, want 3 (fill, conditional, unconditional)", n)
+	}
+	if w := httpTestDo(h, "GET", url); w.Body.String() != `"v2"` || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+		t.Fatalf("next request: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+}

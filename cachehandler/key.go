@@ -84,13 +84,18 @@ func (k httpKeys) forVariant(vkey string) httpKeys {
 }
 
 // variantKey is the key of the variant of k selected by r's values of the
-// (normalised) header names.
+// (normalised) header names. An absent field selects another variant than
+// an empty one (RFC 9111 §4.1); no field value holds a NUL to confuse them.
 func (k httpKeys) variantKey(names []string, r *http.Request) string {
 	var b strings.Builder
 	for _, n := range names {
 		b.WriteString(n)
-		b.WriteByte(':')
-		b.WriteString(httpVaryValue(r.Header.Values(n)))
+		if vs := r.Header.Values(n); len(vs) == 0 {
+			b.WriteByte(0)
+		} else {
+			b.WriteByte(':')
+			b.WriteString(httpVaryValue(vs))
+		}
 		b.WriteByte('\n')
 	}
 	return k.base + ":v:" + keys.Hash(b.String())

@@ -49,3 +49,33 @@ func TestHTTPVaryNames(t *testing.T) {
 		}
 	}
 }
+
+func TestVariantKey(t *testing.T) {
+	k := (&Cache{opt: Options{Prefix: "p:"}}).keysFor("http://example.com/")
+	names := []string{"accept", "accept-encoding"}
+	key := func(kv ...string) string {
+		r := httptest.NewRequest("GET", "/", nil)
+		for i := 0; i+1 < len(kv); i += 2 {
+			r.Header.Add(kv[i], kv[i+1])
+		}
+		return k.variantKey(names, r)
+	}
+	tests := []struct {
+		name string
+		a, b []string
+		same bool
+	}{
+		{"whitespace around commas", []string{"Accept", "a,b"}, []string{"Accept", " a , b"}, true},
+		{"field lines combined", []string{"Accept", "a, b"}, []string{"Accept", "a", "Accept", "b"}, true},
+		{"other value", []string{"Accept", "a"}, []string{"Accept", "b"}, false},
+		{"absent is not empty", nil, []string{"Accept", ""}, false},
+		{"value is not another field's", []string{"Accept", "gzip"}, []string{"Accept-Encoding", "gzip"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := key(tt.a...) == key(tt.b...); got != tt.same {
+				t.Fatalf("same key = %v, want %v", got, tt.same)
+			}
+		})
+	}
+}

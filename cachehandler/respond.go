@@ -81,6 +81,23 @@ func httpNotModified(r *http.Request, h http.Header) bool {
 	return !lm.After(since)
 }
 
+// httpSelects reports whether a 304 with header h304 validates the stored
+// response with header stored (RFC 9111 §4.3.4): its ETag, if any, matches
+// the stored one; else its Last-Modified, if any, equals the stored one. A
+// 304 without validators (common, if against RFC 9110 §15.4.5) answers the
+// conditional request the cache made, so it selects the stored response.
+func httpSelects(h304, stored http.Header) bool {
+	if et := h304.Get("Etag"); et != "" {
+		return httpWeakMatch(et, stored.Get("Etag"))
+	}
+	if lm := h304.Get("Last-Modified"); lm != "" {
+		a, errA := http.ParseTime(lm)
+		b, errB := http.ParseTime(stored.Get("Last-Modified"))
+		return errA == nil && errB == nil && a.Equal(b)
+	}
+	return true
+}
+
 // httpWeakMatch is the weak comparison of two entity tags.
 func httpWeakMatch(a, b string) bool {
 	a = strings.TrimPrefix(a, "W/")

@@ -434,6 +434,16 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 		now := c.opt.Now()
 		if gate.status == http.StatusNotModified {
 			h304 := httpOwnHeader(gate.header, outer)
+			if !httpSelects(h304, f.stale.header) {
+				// RFC 9111 §4.3.4: a 304 naming another representation
+				// updates nothing, and the stored body may not answer r.
+				// Ask again without conditions (the retry owns the lock).
+				released = true
+				g := *f
+				g.stale = nil
+				c.forward(w, r, rt, &g)
+				return
+			}
 			if len(tagLines) > 0 {
 				h304["Cache-Tag"] = tagLines
 			}
