@@ -185,8 +185,9 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 // Load puts the limiter's script into Redis' script cache (on every shard
 // of a Cluster), so no decision pays for loading it. Calling it is
 // optional: without it the first decision sends the script whole (still
-// one round trip), and a decision that finds the cache flushed resends it
-// (two round trips, once).
+// one round trip), and a decision that finds the script missing (a flushed
+// cache, or on a Cluster a shard that has not seen it yet) resends it: two
+// round trips, once.
 func (l *Limiter) Load(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
 	defer cancel()
