@@ -231,7 +231,10 @@ func (a *Aside) Close() error {
 // ErrNotFound with AsideOptions.NotFoundTTL set: then ErrNotFound is cached
 // and returned. fetch runs with a context that keeps ctx's values but not
 // its cancellation, since callers that share the fetch still wait for it;
-// a caller whose ctx ends stops waiting and gets ctx.Err().
+// a caller whose ctx ends stops waiting and gets ctx.Err(). A panic in
+// fetch is logged with its stack and returned as an error to every caller
+// sharing the fetch (it runs on a goroutine of its own, where it would
+// otherwise end the process).
 //
 // A hit costs one Redis round trip, and none when the local tier holds the
 // key; a miss three (on Redis Cluster five, as the key and its lock may
