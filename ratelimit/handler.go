@@ -51,8 +51,10 @@ func (l *Limiter) Handler(keyFn middleware.KeyFunc, limits ...Limit) func(http.H
 			h["Ratelimit-Policy"] = []string{policy}
 			if err != nil && !errors.Is(err, ErrUnavailable) {
 				// Only ErrCostExceedsBurst gets here: the request can
-				// never pass, so there is no Retry-After to give.
-				slog.WarnContext(r.Context(), "ratelimit: request denied", "err", err)
+				// never pass, so there is no Retry-After to give. Debug,
+				// as for a key error: a cost taken from the request
+				// (its size, say) would let clients flood a Warn log.
+				slog.DebugContext(r.Context(), "ratelimit: request denied", "err", err)
 				l.limited(w, r, &res)
 				return
 			}

@@ -119,8 +119,8 @@ const maxTolerance = 2 * int64(maxPeriod/time.Microsecond)
 // ValidateLimits reports why limits cannot be used together, or nil. It
 // needs at least one limit and at most MaxLimits; each must have a count,
 // burst and period above zero (a period of at least 1 µs and at most a
-// year, and no more than one unit per microsecond), and a valid name unique
-// among them.
+// year, no more than one unit per microsecond, and a burst the rate pays
+// back within two years), and a valid name unique among them.
 func ValidateLimits(limits ...Limit) error {
 	if len(limits) == 0 {
 		return fmt.Errorf("%w: no limits given", ErrInvalidLimit)
