@@ -28,6 +28,7 @@ type Cache struct {
 	bg    sync.WaitGroup
 
 	mu         sync.Mutex
+	closed     bool                        // Close was called: no new background refreshes
 	hints      map[string][]string         // URL hash → Vary names last seen
 	pending    map[string]*httpPendingFill // URL hash → this process's fill
 	refreshing map[string]bool             // URL hash → background refresh running
@@ -86,10 +87,14 @@ func (c *Cache) WithTTL(ttl time.Duration) func(http.Handler) http.Handler {
 	}
 }
 
-// Close stops the fill subscription and waits for background refreshes.
-// The middleware keeps working afterwards, without waiting for other
-// instances' fills.
+// Close stops the fill subscription, wakes the requests waiting for other
+// instances' fills and waits for background refreshes. The middleware
+// keeps working afterwards, without waiting for other instances' fills and
+// without refreshing stale-while-revalidate hits in the background.
 func (c *Cache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
 	err := c.fills.close()
 	c.bg.Wait()
 	return err

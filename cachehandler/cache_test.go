@@ -550,6 +550,10 @@ func TestUnsafeMethodInvalidates(t *testing.T) {
 			[]string{"/items", "/items/7?v=1"}, []string{"/other"}},
 		{"DELETE ignores another origin", "DELETE", 204, []string{"Location", "http://elsewhere.example/other"},
 			[]string{"/items"}, []string{"/other"}},
+		{"DELETE ignores another scheme", "DELETE", 204, []string{"Location", "https://example.com/other"},
+			[]string{"/items"}, []string{"/other"}},
+		{"default port and case are the same origin", "POST", 303, []string{"Location", "HTTP://Example.COM:80/other"},
+			[]string{"/items", "/other"}, nil},
 		{"failed PATCH invalidates nothing", "PATCH", 500, nil, nil, []string{"/items", "/other"}},
 	}
 	for _, tt := range tests {
@@ -777,21 +781,25 @@ func TestUpstreamAgeAndDate(t *testing.T) {
 	b := redistest.Start(t)
 	clock := httpTestNewClock()
 	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	start := clock.Now()
 	tests := []struct {
 		name   string
 		resp   []string
 		status string
 		age    string
 	}{
-		{"Age from upstream counts", []string{"Cache-Control", "max-age=60", "Age", "30"}, "redisware; hit; ttl=30", "30"},
-		{"Date in the past counts", []string{"Cache-Control", "max-age=60", "Date", clock.Now().Add(-20 * time.Second).Format(http.TimeFormat)}, "redisware; hit; ttl=40", "20"},
-		{"Expires relative to Date", []string{"Date", clock.Now().Format(http.TimeFormat), "Expires", clock.Now().Add(90 * time.Second).Format(http.TimeFormat)}, "redisware; hit; ttl=90", "0"},
+		{"Age from upstream counts", []string{"Cache-Control", "max-age=60", "Age", "30"}, "redisware; hit; ttl=29", "31"},
+		{"Date in the past counts", []string{"Cache-Control", "max-age=60", "Date", clock.Now().Add(-20 * time.Second).Format(http.TimeFormat)}, "redisware; hit; ttl=39", "21"},
+		{"Date centuries back is stale", []string{"Cache-Control", "max-age=60, stale-if-error=60", "Date", "Mon, 01 Jan 0001 00:00:00 GMT"}, "redisware; fwd=stale; fwd-status=200; stored", ""},
+		{"Expires relative to Date", []string{"Date", clock.Now().Format(http.TimeFormat), "Expires", clock.Now().Add(90 * time.Second).Format(http.TimeFormat)}, "redisware; hit; ttl=89", "1"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			clock.Set(start)
 			h := c.Middleware(httpTestStatic(200, "x", tt.resp...))
 			url := "http://example.com/age/" + strconv.Itoa(i)
 			httpTestDo(h, "GET", url)
+			clock.Add(time.Second) // the entry has been resident a second
 			w := httpTestDo(h, "GET", url)
 			if w.Header().Get("Cache-Status") != tt.status || w.Header().Get("Age") != tt.age {
 				t.Fatalf("Cache-Status %q Age %q, want %q %q", w.Header().Get("Cache-Status"), w.Header().Get("Age"), tt.status, tt.age)

@@ -3,6 +3,7 @@ package cachehandler
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -51,13 +52,15 @@ type cacheEntry struct {
 	fresh, swr, sie time.Duration
 }
 
-// age is the entry's current_age at now.
+// age is the entry's current_age at now. It saturates instead of
+// overflowing: an entry whose Date lay centuries back is very old, not
+// fresh.
 func (e *cacheEntry) age(now time.Time) time.Duration {
-	a := e.initialAge + now.Sub(e.responseTime)
-	if a < 0 {
-		return 0
+	resident := now.Sub(e.responseTime)
+	if resident > 0 && e.initialAge > math.MaxInt64-resident {
+		return math.MaxInt64
 	}
-	return a
+	return max(e.initialAge+resident, 0)
 }
 
 // ttl is how much freshness is left at now; negative once stale.

@@ -16,7 +16,8 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry
 			h[k] = v
 		}
 	}
-	h.Set("Age", strconv.FormatInt(int64(e.age(now)/time.Second), 10))
+	// RFC 9111 §1.2.2: delta-seconds past 2^31 are sent as 2^31.
+	h.Set("Age", strconv.FormatInt(min(int64(e.age(now)/time.Second), ccMaxDelta), 10))
 	h.Set("Cache-Status", status)
 	if e.status == http.StatusOK && httpNotModified(r, e.header) {
 		h.Del("Content-Length")

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -497,7 +496,7 @@ func httpOwnHeader(h, outer http.Header) http.Header {
 // it one across all instances.
 func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntry) {
 	c.mu.Lock()
-	if c.refreshing[k.fill] {
+	if c.refreshing[k.fill] || c.closed {
 		c.mu.Unlock()
 		return
 	}
@@ -581,7 +580,7 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 			continue
 		}
 		abs := u.ResolveReference(ref)
-		if strings.EqualFold(abs.Scheme, u.Scheme) && strings.EqualFold(abs.Host, u.Host) {
+		if httpOrigin(abs) == httpOrigin(u) { // RFC 9111 §4.4: same origin only
 			ks = append(ks, c.keysFor(httpNormalURL(abs)))
 		}
 	}
