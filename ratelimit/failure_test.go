@@ -194,6 +194,9 @@ func TestTimeoutStuckRedis(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if l.ctxDeadlines != honours {
+				t.Fatalf("calls the client directly = %v, want %v", l.ctxDeadlines, honours)
+			}
 			done := make(chan error, 1)
 			go func() {
 				_, err := l.Allow(context.Background(), "k", PerSecond(1))
