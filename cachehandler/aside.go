@@ -56,8 +56,9 @@ type AsideOptions struct {
 	LocalSize int
 	// LocalTTL bounds how long an entry stays in the local tier (never
 	// longer than it has left in Redis). It also bounds staleness if an
-	// invalidation is lost while the subscription reconnects. Zero means
-	// 5 s.
+	// invalidation is lost while the subscription reconnects, and so sets
+	// how often a quiet subscription connection is checked with a ping:
+	// every LocalTTL, kept between 100 ms and 3 s. Zero means 5 s.
 	LocalTTL time.Duration
 	// Channel is the pub/sub channel of invalidations. Zero means
 	// Prefix + "cache:aside:invalidate".
@@ -121,6 +122,7 @@ type Aside struct {
 	bg         sync.WaitGroup
 
 	ps        *redis.PubSub
+	subStop   chan struct{} // closed by Close, before ps
 	subDone   chan struct{}
 	ready     chan struct{} // closed once the invalidation subscription is confirmed
 	closeOnce sync.Once
@@ -212,6 +214,7 @@ func (a *Aside) Close() error {
 		a.closed = true
 		a.mu.Unlock()
 		if a.ps != nil {
+			close(a.subStop)
 			a.closeErr = a.ps.Close()
 			<-a.subDone
 		}
