@@ -63,12 +63,9 @@ func FuzzHandlerKey(f *testing.F) {
 	for _, s := range []string{"alice", "", " ", "{x}", "a:b:c", "\x00\xff", string(make([]byte, 4096)), "ключ"} {
 		f.Add(s)
 	}
-	e := newEnvB(f)
+	e := newEnv(f)
 	c := e.b.Client()
-	l, err := New(c, Options{Prefix: e.b.Prefix + "ratelimit:", Now: e.clock.Now, Timeout: 5 * time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
+	l := e.limiterOn(f, c, Options{})
 	h := l.Handler(middleware.KeyByHeader("X-Key"), PerSecond(2), PerHour(100))(ok)
 	f.Fuzz(func(t *testing.T, key string) {
 		r := httptest.NewRequest("GET", "/", nil)

@@ -21,9 +21,7 @@ type env struct {
 // t0 is a fixed instant with a fractional second, so rounding is tested.
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 250_000_000, time.UTC)
 
-func newEnv(t *testing.T) *env { return newEnvB(t) }
-
-func newEnvB(t testing.TB) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	b := redistest.Start(t)
 	e := &env{b: b, clock: redistest.NewClock(t0)}
@@ -42,9 +40,7 @@ func (e *env) advance(d time.Duration) {
 
 // limiter returns a Limiter on a new client of the backend, with keys under
 // the test's prefix and the test clock.
-func (e *env) limiter(t *testing.T, o Options) *Limiter { return e.limiterB(t, o) }
-
-func (e *env) limiterB(t testing.TB, o Options) *Limiter {
+func (e *env) limiter(t testing.TB, o Options) *Limiter {
 	t.Helper()
 	return e.limiterOn(t, e.b.Client(), o)
 }

@@ -25,8 +25,8 @@ func BenchmarkAllow(b *testing.B) {
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnvB(b)
-			l := e.limiterB(b, bc.o)
+			e := newEnv(b)
+			l := e.limiter(b, bc.o)
 			_, _ = l.Allow(ctx, "bench", bc.limits...) // load the script, spend the burst
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -53,8 +53,8 @@ func BenchmarkHandler(b *testing.B) {
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {
-			e := newEnvB(b)
-			l := e.limiterB(b, bc.o)
+			e := newEnv(b)
+			l := e.limiter(b, bc.o)
 			h := l.Handler(middleware.KeyByIP, bc.limits...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = "192.0.2.7:1000"
