@@ -410,4 +410,15 @@ func TestAllowRemembersPolicySets(t *testing.T) {
 	if len(l.sets) != 2 {
 		t.Fatal("an invalid set was remembered")
 	}
+	// Code that passes ever new sets (per-customer quotas, say) cannot grow
+	// the memory without bound: past maxSets, sets are built per call.
+	for i := range maxSets + 100 {
+		ps, err := l.policySetFor([]Limit{PerMinute(i + 1)})
+		if err != nil || ps.limits[0].Count() != i+1 {
+			t.Fatalf("set %d: %v", i, err)
+		}
+	}
+	if len(l.sets) != maxSets {
+		t.Fatalf("%d sets remembered, want the bound %d", len(l.sets), maxSets)
+	}
 }
