@@ -56,10 +56,13 @@
 // (singleflight). On a miss the first request of each process takes the
 // lead and the others wait for it in memory; the leaders race for the fill
 // lock (SET NX PX) of the URL or, once its Vary names are known, of their
-// variant, so clients asking for different variants do not queue; the winner runs the handler and stores, the losers wait
-// for the fill announcement on one Pub/Sub channel (one connection per
-// Cache, no polling), then serve the new entry with "collapsed". A waiter
-// gives up after Options.FillWait and runs the handler itself.
+// variant, so clients asking for different variants do not queue. The
+// winner runs the handler and stores; the losers wait for the fill
+// announcement on one Pub/Sub channel (one connection per Cache, no
+// polling), then serve the new entry with "collapsed". Waiters whose
+// variant the fill of a cold URL did not store wait once more, on their
+// own variant's fill. A waiter gives up after Options.FillWait and runs
+// the handler itself; Close wakes every waiter.
 //
 // # Invalidation
 //

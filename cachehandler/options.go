@@ -58,10 +58,10 @@ type Options struct {
 
 	// ErrorHandler is told about every Redis failure and every corrupt
 	// entry (but not about the calls skipped while the circuit breaker is
-	// open after consecutive failures: those bypass Redis silently). The cache never fails a request because of them: it serves
-	// from the handler (or a stale copy) regardless, so ErrorHandler must
-	// not write a response. Nil means the error is logged at Warn level with
-	// Logger.
+	// open after consecutive failures: those bypass Redis silently). The
+	// cache never fails a request because of them: it serves from the
+	// handler (or a stale copy) regardless, so ErrorHandler must not write
+	// a response. Nil means the error is logged at Warn level with Logger.
 	ErrorHandler func(r *http.Request, err error)
 }
 
