@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,6 +367,56 @@ func TestCorruptState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLongestLimit runs the largest valid limit, one unit per year with a
+// burst of two (a TAT two years ahead), through the script on both
+// backends: microsecond TATs near 2^51 stay exact in Lua's doubles, are
+// stored as plain integers, expire when they pass, and the denial's
+// RetryAfter is one interval to the microsecond (on miniredis, whose
+// clock stands still).
+func TestLongestLimit(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.b.Client()
+	l := e.limiterOn(t, c, Options{CacheSize: -1})
+	lim := Per(1, maxPeriod).WithBurst(2)
+	if err := ValidateLimits(lim); err != nil {
+		t.Fatal(err)
+	}
+	iv := time.Duration(lim.interval()) * time.Microsecond
+	before := e.b.Now(ctx)
+	for i, want := range []bool{true, true, false} {
+		res := mustAllow(t, l, "long", 1, lim)
+		if res.Allowed != want {
+			t.Fatalf("request %d: allowed = %v", i+1, res.Allowed)
+		}
+		if !want {
+			elapsed := e.b.Now(ctx).Sub(before)
+			if res.RetryAfter > iv || res.RetryAfter < iv-elapsed-time.Microsecond {
+				t.Fatalf("RetryAfter = %v, want within [%v, %v]", res.RetryAfter, iv-elapsed, iv)
+			}
+			if e.fixed && res.RetryAfter != iv {
+				t.Fatalf("RetryAfter = %v, want exactly %v", res.RetryAfter, iv)
+			}
+		}
+	}
+	rk := e.b.Prefix + "ratelimit:{" + keys.Hash("long") + "}:" + lim.Name()
+	v, err := c.Get(ctx, rk).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tat, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		t.Fatalf("stored TAT %q is not an integer: %v", v, err)
+	}
+	if want := before.Add(2 * iv).UnixMicro(); tat < want || (e.fixed && tat != want) {
+		t.Fatalf("stored TAT %d, want %d (two intervals after the first request)", tat, want)
+	}
+	ttl, err := c.PTTL(ctx, rk).Result()
+	if err != nil || ttl <= 2*iv-time.Minute || ttl > 2*iv {
+		t.Fatalf("PTTL %v, %v; want just under %v", ttl, err, 2*iv)
 	}
 }
 
