@@ -412,7 +412,11 @@ func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 		derr := decode(raw)
 		if asideUsable(derr) {
 			a.local.put(full, raw, pttl, epoch)
-			a.maybeRefresh(ctx, full, ttl, pttl, fill)
+			life := ttl // what the entry was written with, before jitter
+			if derr != nil {
+				life = a.o.NotFoundTTL // zero (no refresh) if not ours
+			}
+			a.maybeRefresh(ctx, full, ttl, life, pttl, fill)
 			return derr
 		}
 		a.log.LogAttrs(ctx, slog.LevelWarn, "cachehandler: aside: cached value does not decode; refetching",
@@ -595,10 +599,11 @@ func (a *Aside) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 	return asideFilled{raw: raw, life: exp}, nil
 }
 
-// maybeRefresh starts a background refresh of a value close to expiry,
-// unless one is running or the Aside is closed.
-func (a *Aside) maybeRefresh(ctx context.Context, full string, ttl, pttl time.Duration, fill func(context.Context) ([]byte, error)) {
-	if a.o.EarlyRefresh == 0 || pttl <= 0 || pttl > time.Duration(a.o.EarlyRefresh*float64(ttl)) {
+// maybeRefresh starts a background refresh of an entry written for life
+// that has pttl left, when that is close to expiry, unless one is running
+// or the Aside is closed. The refreshed value is stored for ttl.
+func (a *Aside) maybeRefresh(ctx context.Context, full string, ttl, life, pttl time.Duration, fill func(context.Context) ([]byte, error)) {
+	if a.o.EarlyRefresh == 0 || pttl <= 0 || pttl > time.Duration(a.o.EarlyRefresh*float64(life)) {
 		return
 	}
 	a.mu.Lock()

@@ -239,3 +239,35 @@ func TestAsideNegativeMarkerIsNotAValue(t *testing.T) {
 		t.Fatalf("marker decoded as %q, %v", s, err)
 	}
 }
+
+// TestAsideEarlyRefreshOfNotFound: a negative-cache entry is refreshed
+// early relative to NotFoundTTL, not to the value ttl (against which every
+// not-found answer is always "close to expiry", so each hit would fetch).
+func TestAsideEarlyRefreshOfNotFound(t *testing.T) {
+	b := redistest.Start(t)
+	ctx := context.Background()
+	a, _ := asideNew(t, b.Client(), b, AsideOptions{EarlyRefresh: 0.5, NotFoundTTL: time.Minute})
+	f := &asideFetcher{err: ErrNotFound}
+	for range 3 {
+		if _, err := GetOrSet(ctx, a, "gone", time.Hour, f.fetch); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err %v", err)
+		}
+		a.bg.Wait()
+	}
+	if n := f.n.Load(); n != 1 {
+		t.Fatalf("fetch ran %d times for a cached not-found answer, want 1", n)
+	}
+	// Close to its own expiry, it is refreshed.
+	if !b.FastForward(40 * time.Second) {
+		if err := b.Client().PExpire(ctx, a.o.Prefix+"gone", 20*time.Second).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := GetOrSet(ctx, a, "gone", time.Hour, f.fetch); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err %v", err)
+	}
+	a.bg.Wait()
+	if n := f.n.Load(); n != 2 {
+		t.Fatalf("fetch ran %d times, want a refresh near NotFoundTTL's end", n)
+	}
+}
