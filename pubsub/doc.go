@@ -32,7 +32,9 @@
 //
 // Redis pub/sub is fire-and-forget: a message published while a subscriber
 // is disconnected is lost for it. go-redis reconnects and resubscribes; the
-// stream yields the connection error meanwhile and then goes on.
+// stream yields the connection error meanwhile and then goes on. A
+// connection that goes silent without closing (half-open) is found by a
+// ping left unanswered (SubscribeOptions.PingInterval) and replaced.
 //
 // # Server-Sent Events
 //
