@@ -102,22 +102,6 @@ func TestFillWaitBounded(t *testing.T) {
 	}
 }
 
-// httpTestGateGets blocks GETs until open is closed.
-type httpTestGateGets struct{ open chan struct{} }
-
-func (h *httpTestGateGets) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *httpTestGateGets) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if cmd.Name() == "get" {
-			<-h.open
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h *httpTestGateGets) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 func TestRoundTrips(t *testing.T) {
 	b := redistest.Start(t)
 	clock := httpTestNewClock()
@@ -158,19 +142,21 @@ func TestRoundTrips(t *testing.T) {
 
 	t.Run("100 concurrent hits", func(t *testing.T) {
 		gated := b.Client()
-		gate := &httpTestGateGets{open: make(chan struct{})}
+		gate := &httpTestGateAll{}
 		gated.AddHook(gate)
 		gatedCount := redistest.Count(gated)
 		if err := gated.Ping(context.Background()).Err(); err != nil {
 			t.Fatal(err)
 		}
+		open := make(chan struct{})
+		gate.gate.Store(&open)
 		gc, _ := httpTestCache(t, gated, b.Prefix, clock, nil)
 		hc := gc.Middleware(origin)
 		const n = 100
 		var arrived atomic.Int64
 		front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if arrived.Add(1) == n {
-				close(gate.open) // the first GET was held until every request came in
+				close(open) // the first GET was held until every request came in
 			}
 			hc.ServeHTTP(w, r)
 		})
@@ -378,5 +364,85 @@ func TestCloseReleasesSubscription(t *testing.T) {
 			t.Fatal("the fill subscription outlived Close")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// httpTestGateAll holds every command and pipeline while a gate is set,
+// until that gate is closed.
+type httpTestGateAll struct{ gate atomic.Pointer[chan struct{}] }
+
+func (h *httpTestGateAll) wait() {
+	if g := h.gate.Load(); g != nil {
+		<-*g
+	}
+}
+
+func (h *httpTestGateAll) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *httpTestGateAll) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.wait()
+		return next(ctx, cmd)
+	}
+}
+func (h *httpTestGateAll) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.wait()
+		return next(ctx, cmds)
+	}
+}
+
+// TestConcurrentHitsKeepVariants: concurrent hits on two variants of one
+// URL share Redis reads only within a variant; nobody gets the other's,
+// whether the instance still has to learn the URL's Vary names (first
+// round) or knows them and reads index and variant together (second).
+func TestConcurrentHitsKeepVariants(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "Accept-Encoding")
+		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding")))
+	}}
+	const url = "http://example.com/hot-variants"
+	filler, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	for _, enc := range []string{"gzip", "br"} {
+		httpTestDo(filler.Middleware(origin), "GET", url, "Accept-Encoding", enc)
+	}
+	gated := b.Client()
+	hook := &httpTestGateAll{}
+	gated.AddHook(hook)
+	c, _ := httpTestCache(t, gated, b.Prefix, clock, nil)
+	h := c.Middleware(origin)
+	for round := 1; round <= 2; round++ {
+		const n = 100
+		open := make(chan struct{})
+		hook.gate.Store(&open)
+		var arrived atomic.Int64
+		front := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if arrived.Add(1) == n {
+				close(open) // Redis answers once every request is in
+			}
+			h.ServeHTTP(w, r)
+		})
+		var wg sync.WaitGroup
+		var wrong, hits atomic.Int64
+		for i := 0; i < n; i++ {
+			enc := []string{"gzip", "br"}[i%2]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w := httpTestDo(front, "GET", url, "Accept-Encoding", enc)
+				if w.Body.String() != enc {
+					wrong.Add(1)
+				}
+				if strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+					hits.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if wrong.Load() != 0 || hits.Load() != n || origin.calls.Load() != 2 {
+			t.Fatalf("round %d: %d wrong bodies, %d of %d hits, handler ran %d times", round, wrong.Load(), hits.Load(), n, origin.calls.Load())
+		}
 	}
 }
