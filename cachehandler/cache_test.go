@@ -190,7 +190,8 @@ func TestFreshnessAgeAndStaleness(t *testing.T) {
 	b := redistest.Start(t)
 	clock := httpTestNewClock()
 	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	origin := httpTestStatic(200, "hello", "Cache-Control", "max-age=60", "Connection", "X-Hop", "X-Hop", "secret", "Keep-Alive", "timeout=5")
+	origin := httpTestStatic(200, "hello", "Cache-Control", "max-age=60", "Connection", "X-Hop", "X-Hop", "secret", "Keep-Alive", "timeout=5",
+		"Proxy-Authentication-Info", "nextnonce=x")
 	h := c.Middleware(origin)
 	const url = "http://example.com/age"
 	steps := []struct {
@@ -229,7 +230,7 @@ func TestFreshnessAgeAndStaleness(t *testing.T) {
 			t.Fatalf("%s: body %q", s.name, w.Body.String())
 		}
 		if s.age != "" { // a hit: hop-by-hop fields are not replayed
-			for _, n := range []string{"X-Hop", "Keep-Alive", "Connection"} {
+			for _, n := range []string{"X-Hop", "Keep-Alive", "Connection", "Proxy-Authentication-Info"} {
 				if w.Header().Get(n) != "" {
 					t.Errorf("%s: hit replays hop-by-hop %s", s.name, n)
 				}

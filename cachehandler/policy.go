@@ -7,10 +7,12 @@ import (
 	"time"
 )
 
-// httpHopByHop are the hop-by-hop fields (RFC 9110 §7.6.1), never stored.
+// httpHopByHop are the hop-by-hop fields (RFC 9110 §7.6.1) and the fields
+// specific to one proxy hop (RFC 9111 §3.1), never stored.
 var httpHopByHop = []string{
-	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authentication-Info",
+	"Proxy-Authorization", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding",
+	"Upgrade",
 }
 
 // httpNotStored are fields a cache never keeps: recomputed on every use.
