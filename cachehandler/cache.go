@@ -43,7 +43,7 @@ type Cache struct {
 // this process that misses leads it, the others wait on done.
 type httpPendingFill struct{ done chan struct{} }
 
-// httpMaxHints bounds the Vary hint map; past it the map starts afresh.
+// httpMaxHints bounds the Vary hint map; past it a new URL evicts another.
 const httpMaxHints = 10000
 
 // New returns a cache storing in rdb. It reports an error for a nil client
@@ -231,8 +231,11 @@ func (c *Cache) hint(hash string) []string {
 func (c *Cache) setHint(hash string, names []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.hints) >= httpMaxHints {
-		c.hints = map[string][]string{}
+	if _, ok := c.hints[hash]; !ok && len(c.hints) >= httpMaxHints {
+		for h := range c.hints { // evict one, in map order: random enough
+			delete(c.hints, h)
+			break
+		}
 	}
 	c.hints[hash] = names
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"testing"
 )
 
@@ -77,5 +78,15 @@ func TestVariantKey(t *testing.T) {
 				t.Fatalf("same key = %v, want %v", got, tt.same)
 			}
 		})
+	}
+}
+
+func TestHintsBounded(t *testing.T) {
+	c := &Cache{hints: map[string][]string{}}
+	for i := 0; i <= httpMaxHints; i++ {
+		c.setHint(strconv.Itoa(i), []string{"accept"})
+	}
+	if len(c.hints) != httpMaxHints || c.hint(strconv.Itoa(httpMaxHints)) == nil {
+		t.Fatalf("%d hints; newest kept: %v", len(c.hints), c.hint(strconv.Itoa(httpMaxHints)) != nil)
 	}
 }
