@@ -483,6 +483,9 @@ func (a *Aside) fillLocked(ctx context.Context, full string, ttl time.Duration,
 		acquired, raw, err := a.lockAndGet(ctx, full, lock, token)
 		if err != nil {
 			a.logRedis(ctx, "lock", full, err)
+			if acquired { // the read failed after the lock was taken
+				a.unlock(ctx, lock, token)
+			}
 			raw, err := fill(ctx) // Redis is failing: fetch, do not store
 			return asideFilled{raw: raw}, err
 		}

@@ -271,3 +271,40 @@ func TestAsideEarlyRefreshOfNotFound(t *testing.T) {
 		t.Fatalf("fetch ran %d times, want a refresh near NotFoundTTL's end", n)
 	}
 }
+
+// asideFailGet is a go-redis hook that fails every GET of key once it has
+// run, as a connection lost between the lock and the read would.
+type asideFailGet struct{ key string }
+
+func (h asideFailGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h asideFailGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (h asideFailGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if args := c.Args(); c.Name() == "get" && args[1] == h.key && len(cmds) == 2 && cmds[0].Name() == "set" {
+				c.SetErr(errors.New("connection lost"))
+			}
+		}
+		return err
+	}
+}
+
+// TestAsideLockReleasedWhenReadFails: a lock taken just before the read
+// failed is released, not left to block other instances for LockTTL.
+func TestAsideLockReleasedWhenReadFails(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx := context.Background()
+	a, _ := asideNew(t, rdb, b, AsideOptions{})
+	rdb.AddHook(asideFailGet{key: a.o.Prefix + "k"})
+	f := &asideFetcher{item: asideItem{ID: 4}}
+	if got, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil || got.ID != 4 {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	if rdb.Exists(ctx, a.o.Prefix+"k:lock").Val() != 0 {
+		t.Fatal("lock left behind after the read failed")
+	}
+}
