@@ -1032,3 +1032,43 @@ func TestRevalidation304ForAnotherRepresentation(t *testing.T) {
 		t.Fatalf("next request: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 	}
 }
+
+// TestFreshnessPrecedence: s-maxage, then max-age, then Expires, then (on
+// a WithTTL route only) the route's TTL (RFC 9111 §4.2.1).
+func TestFreshnessPrecedence(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	start := clock.Now()
+	expires := start.Add(90 * time.Second).Format(http.TimeFormat)
+	date := start.Format(http.TimeFormat)
+	tests := []struct {
+		name     string
+		routeTTL time.Duration
+		resp     []string
+		status   string
+	}{
+		{"s-maxage over max-age", 0, []string{"Cache-Control", "max-age=60, s-maxage=30"}, "redisware; hit; ttl=30"},
+		{"max-age over Expires", 0, []string{"Cache-Control", "max-age=30", "Date", date, "Expires", expires}, "redisware; hit; ttl=30"},
+		{"Expires", 0, []string{"Date", date, "Expires", expires}, "redisware; hit; ttl=90"},
+		{"invalid Expires is stale", time.Hour, []string{"Date", date, "Expires", "0", "ETag", `"e"`}, "redisware; fwd=stale; fwd-status=200; stored"},
+		{"explicit freshness over the route TTL", time.Hour, []string{"Cache-Control", "max-age=30"}, "redisware; hit; ttl=30"},
+		{"route TTL", time.Hour, nil, "redisware; hit; ttl=3600"},
+		{"no route TTL, no freshness", 0, nil, "redisware; fwd=uri-miss"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock.Set(start)
+			origin := httpTestStatic(200, "x", tt.resp...)
+			var h http.Handler = c.Middleware(origin)
+			if tt.routeTTL > 0 {
+				h = c.WithTTL(tt.routeTTL)(origin)
+			}
+			url := "http://example.com/precedence/" + strconv.Itoa(i)
+			httpTestDo(h, "GET", url)
+			if w := httpTestDo(h, "GET", url); w.Header().Get("Cache-Status") != tt.status {
+				t.Fatalf("Cache-Status %q, want %q", w.Header().Get("Cache-Status"), tt.status)
+			}
+		})
+	}
+}
