@@ -30,14 +30,16 @@ func httpRequestURL(r *http.Request) *url.URL {
 // query with its parameters sorted by name. A query that does not parse is
 // kept as sent, so two different malformed queries never share a key.
 func httpNormalURL(u *url.URL) string {
-	origin := httpOrigin(u)
+	scheme, host := httpSchemeHost(u)
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
 	var b strings.Builder
-	b.Grow(len(origin) + len(path) + len(u.RawQuery) + 1)
-	b.WriteString(origin)
+	b.Grow(len(scheme) + len(host) + len(path) + len(u.RawQuery) + 5)
+	b.WriteString(scheme)
+	b.WriteString("://")
+	b.WriteString(host)
 	b.WriteString(path)
 	if u.RawQuery != "" {
 		b.WriteByte('?')
@@ -50,15 +52,23 @@ func httpNormalURL(u *url.URL) string {
 	return b.String()
 }
 
-// httpOrigin is u's origin as keys name it: lower-case scheme and host,
+// httpSchemeHost returns u's scheme and host as keys name them: lower case,
 // without a default port.
-func httpOrigin(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Host)
+func httpSchemeHost(u *url.URL) (scheme, host string) {
+	scheme = strings.ToLower(u.Scheme)
+	host = strings.ToLower(u.Host)
 	if p := u.Port(); (p == "80" && scheme == "http") || (p == "443" && scheme == "https") {
 		host = strings.TrimSuffix(host, ":"+p)
 	}
-	return scheme + "://" + host
+	return scheme, host
+}
+
+// httpSameOrigin reports whether a and b have one origin (scheme, host and
+// port, normalised as keys are).
+func httpSameOrigin(a, b *url.URL) bool {
+	sa, ha := httpSchemeHost(a)
+	sb, hb := httpSchemeHost(b)
+	return sa == sb && ha == hb
 }
 
 // httpKeys are the Redis keys of one URL. They all share the {hash tag}, so

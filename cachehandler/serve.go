@@ -580,7 +580,7 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 			continue
 		}
 		abs := u.ResolveReference(ref)
-		if httpOrigin(abs) == httpOrigin(u) { // RFC 9111 §4.4: same origin only
+		if httpSameOrigin(abs, u) { // RFC 9111 §4.4: same origin only
 			ks = append(ks, c.keysFor(httpNormalURL(abs)))
 		}
 	}
