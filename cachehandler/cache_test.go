@@ -1072,3 +1072,42 @@ func TestFreshnessPrecedence(t *testing.T) {
 		})
 	}
 }
+
+// TestConditionalMissIsStored: a cold URL asked for conditionally (browsers
+// revalidating after a purge) is filled with a full response, so the next
+// conditional requests get 304 from the cache instead of each running the
+// handler.
+func TestConditionalMissIsStored(t *testing.T) {
+	b := redistest.Start(t)
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	var sawConditional atomic.Bool
+	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
+			sawConditional.Store(true)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write([]byte("body"))
+	}}
+	h := c.Middleware(origin)
+	const url = "http://example.com/conditional-miss"
+	cond := []string{"If-None-Match", `"v1"`, "If-Modified-Since", "Sun, 01 Mar 2026 11:00:00 GMT"}
+	w := httpTestDo(h, "GET", url, cond...)
+	if w.Code != 200 || w.Body.String() != "body" || w.Header().Get("Cache-Status") != "redisware; fwd=uri-miss; stored" {
+		t.Fatalf("filling request: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
+	}
+	w = httpTestDo(h, "GET", url, cond...)
+	if w.Code != http.StatusNotModified || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+		t.Fatalf("next conditional request: %d %q", w.Code, w.Header().Get("Cache-Status"))
+	}
+	if sawConditional.Load() || origin.calls.Load() != 1 {
+		t.Fatalf("handler ran %d times, saw the client's conditions: %v", origin.calls.Load(), sawConditional.Load())
+	}
+	// A request that will not be stored keeps its conditions.
+	w = httpTestDo(h, "GET", "http://example.com/conditional-no-store", append(cond, "Cache-Control", "no-store")...)
+	if w.Code != http.StatusNotModified || !sawConditional.Load() {
+		t.Fatalf("no-store request: %d, handler saw the conditions: %v", w.Code, sawConditional.Load())
+	}
+}

@@ -36,7 +36,10 @@
 // no-store, no-cache and max-age=0 (revalidate), max-age, max-stale,
 // min-fresh and only-if-cached (504 when nothing usable is stored);
 // Options.IgnoreClientNoCache shields an origin from clients that force
-// refills. A miss whose request is itself conditional is forwarded as is.
+// refills. A request that fills the cache reaches the handler without its
+// own If-None-Match and If-Modified-Since, so a full response is stored: it
+// gets that response whole, and the requests that waited for the fill get
+// their 304 from the entry.
 //
 // # Revalidation and stale responses
 //

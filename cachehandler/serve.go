@@ -369,10 +369,16 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 	}()
 	req := r
 	revalidating := f.stale != nil && f.store && f.stale.hasValidator()
-	if revalidating {
+	// A fill asks with the cache's validators or none: the client's own
+	// would get it a 304 that cannot be stored, and every request waiting
+	// for the fill would then run the handler. The client gets the full
+	// response instead; the waiters get their 304s from the entry.
+	if f.store && (revalidating || r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "") {
 		req = r.Clone(r.Context())
 		req.Header.Del("If-None-Match")
 		req.Header.Del("If-Modified-Since")
+	}
+	if revalidating {
 		if et := f.stale.header.Get("Etag"); et != "" {
 			req.Header.Set("If-None-Match", et)
 		}
