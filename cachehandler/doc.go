@@ -86,10 +86,11 @@
 //
 // # Round trips
 //
-// A fresh hit costs one round trip (two on the first hit of a Vary'd URL in
-// a process, which then remembers its Vary names); a miss that stores costs
-// three: the lookup, the lock, and one pipeline that stores the entry, adds
-// its tags, releases the lock and announces the fill.
+// A fresh hit costs one round trip; a miss that stores costs three: the
+// lookup, the lock, and one pipeline that stores the entry, adds its tags,
+// releases the lock and announces the fill. The first lookup of a Vary'd
+// URL in a process costs one more (it reads the URL's Vary names, then the
+// variant); the process then remembers the names for up to 10000 URLs.
 //
 // # Redis keys
 //
