@@ -140,6 +140,33 @@ func TestRoundTrips(t *testing.T) {
 		})
 	}
 
+	t.Run("an instance learning a URL's Vary names", func(t *testing.T) {
+		rdb2 := b.Client()
+		counter2 := redistest.Count(rdb2)
+		c2, _ := httpTestCache(t, rdb2, b.Prefix, clock, nil)
+		h2 := c2.Middleware(origin)
+		c3, _ := httpTestCache(t, rdb2, b.Prefix, clock, nil)
+		counter2.Reset()
+		httpTestDo(c3.Middleware(origin), "GET", "http://example.com/rt-vary", "Accept-Encoding", "gzip")
+		if got := counter2.N(); got != 2 {
+			t.Fatalf("first hit in an instance: %d round trips, want 2 (index, then variant): %v", got, counter2.Commands())
+		}
+		for _, step := range []struct {
+			name, enc string
+			want      int64
+		}{
+			{"first lookup misses: index, variant, lock, store", "br", 4},
+			{"hit of it: index and variant at once", "br", 1},
+			{"hit of another variant", "gzip", 1},
+		} {
+			counter2.Reset()
+			httpTestDo(h2, "GET", "http://example.com/rt-vary", "Accept-Encoding", step.enc)
+			if got := counter2.N(); got != step.want {
+				t.Fatalf("%s: %d round trips, want %d: %v", step.name, got, step.want, counter2.Commands())
+			}
+		}
+	})
+
 	t.Run("100 concurrent hits", func(t *testing.T) {
 		gated := b.Client()
 		gate := &httpTestGateAll{}
