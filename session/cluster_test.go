@@ -46,17 +46,15 @@ func TestCluster(t *testing.T) {
 	}
 
 	// All 100 load before any saves, as in TestConcurrentIncr.
-	var loaded, wg sync.WaitGroup
-	loaded.Add(100)
+	b := newBarrier(100)
+	var wg sync.WaitGroup
 	for range 100 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.serve(func(w http.ResponseWriter, r *http.Request) {
-				loaded.Done()
-				loaded.Wait()
-				_, _ = FromContext(r.Context()).Incr("n", 1)
-			}, nc)
+			if rec := b.serve(e, func(w http.ResponseWriter, r *http.Request) { _, _ = FromContext(r.Context()).Incr("n", 1) }, nc); rec.Code != http.StatusOK {
+				t.Errorf("increment: status %d", rec.Code)
+			}
 		}()
 	}
 	wg.Wait()

@@ -174,3 +174,31 @@ func (e *env) cookieID(c *http.Cookie) string {
 }
 
 func httptestRequest() *http.Request { return httptest.NewRequest(http.MethodGet, "/", nil) }
+
+// barrier holds concurrent requests in their handlers until all of them
+// have loaded their session, so their saves start from the same view. A
+// request that never reaches its handler (its load failed) is counted when
+// it returns: the test then fails on its status instead of hanging.
+type barrier struct{ loaded sync.WaitGroup }
+
+func newBarrier(n int) *barrier {
+	b := &barrier{}
+	b.loaded.Add(n)
+	return b
+}
+
+// serve runs h under e's middleware with cookie c once every request of
+// the barrier has loaded, and returns the recorder.
+func (b *barrier) serve(e *env, h http.HandlerFunc, c *http.Cookie) *httptest.ResponseRecorder {
+	ran := false
+	rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
+		ran = true
+		b.loaded.Done()
+		b.loaded.Wait()
+		h(w, r)
+	}, c)
+	if !ran {
+		b.loaded.Done()
+	}
+	return rec
+}

@@ -179,21 +179,15 @@ func TestMetaFieldsCannotCollide(t *testing.T) {
 func TestConcurrentWritersToDifferentKeys(t *testing.T) {
 	e := newEnv(t, Options{})
 	c := e.newSessionCookie("start", 0)
-	var loaded sync.WaitGroup
-	loaded.Add(2)
-	writer := func(key string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			loaded.Done()
-			loaded.Wait() // both requests have loaded the session before either saves
-			_ = FromContext(r.Context()).Put(key, key)
-		}
-	}
+	b := newBarrier(2) // both requests load the session before either saves
 	var done sync.WaitGroup
 	for _, k := range []string{"a", "b"} {
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			e.serve(writer(k), c)
+			if rec := b.serve(e, func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put(k, k) }, c); rec.Code != http.StatusOK {
+				t.Errorf("writer %s: status %d", k, rec.Code)
+			}
 		}()
 	}
 	done.Wait()
@@ -208,21 +202,21 @@ func TestConcurrentWritersToDifferentKeys(t *testing.T) {
 // save that wrote the value it computed instead of adding in Redis would
 // leave 1, not 500.
 func TestConcurrentIncr(t *testing.T) {
-	e := newEnv(t, Options{})
+	// 500 loads at once queue for the client's pool: a generous timeout
+	// keeps a slow machine from failing them.
+	e := newEnv(t, Options{Timeout: 30 * time.Second})
 	e.warm()
 	c := e.newSessionCookie("other", "x")
 	const n = 500
-	var loaded, done sync.WaitGroup
-	loaded.Add(n)
+	b := newBarrier(n)
+	var done sync.WaitGroup
 	var failed sync.Map
 	e.n.Reset()
 	for range n {
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {
-				loaded.Done()
-				loaded.Wait()
+			rec := b.serve(e, func(w http.ResponseWriter, r *http.Request) {
 				if _, err := FromContext(r.Context()).Incr("hits", 1); err != nil {
 					failed.Store(err.Error(), true)
 				}
@@ -262,7 +256,11 @@ func TestNoResurrectionAfterDestroy(t *testing.T) {
 		}, c)
 		res <- ck
 	}()
-	<-loaded
+	select {
+	case <-loaded:
+	case <-res:
+		t.Fatal("the slow request never reached its handler")
+	}
 	rec, gone := e.serve(func(w http.ResponseWriter, r *http.Request) { FromContext(r.Context()).Destroy() }, c)
 	close(destroyed)
 	late := <-res
@@ -346,7 +344,11 @@ func TestConcurrentRequestKeepsLoginCookie(t *testing.T) {
 		}, c)
 		res <- ck
 	}()
-	<-loaded
+	select {
+	case <-loaded:
+	case <-res:
+		t.Fatal("the slow request never reached its handler")
+	}
 	_, nc := e.serve(func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Login("ann") }, c)
 	close(renewed)
 	if late := <-res; late != nil {
