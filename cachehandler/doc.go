@@ -19,7 +19,8 @@
 // Authorization unless they say public, s-maxage or must-revalidate,
 // Vary: *, 206 and 304, bodies over Options.MaxBodyBytes (those stream on
 // unbuffered), and requests with no-store. Hop-by-hop fields (and those
-// Connection names) are neither stored nor replayed.
+// Connection names) and the Proxy-Authenticate, Proxy-Authentication-Info
+// and Proxy-Authorization fields are neither stored nor replayed.
 //
 // # Serving
 //
@@ -45,13 +46,15 @@
 //
 // A stale entry with an ETag or Last-Modified is revalidated by calling the
 // handler with If-None-Match / If-Modified-Since; a 304 freshens the stored
-// header fields (RFC 9111 §4.3.4) instead of refilling the body.
-// Within stale-while-revalidate the stale entry is served at once and one
-// background refresh runs across all instances (its context ends after
-// Options.LockTTL; Close waits for running refreshes). Within stale-if-error the
-// stale entry is served when the handler answers 5xx or Redis fails while
-// the request is being filled. must-revalidate, proxy-revalidate and
-// s-maxage disable serving stale.
+// header fields (RFC 9111 §4.3.4) instead of refilling the body; a 304
+// whose validator names another representation freshens nothing, and the
+// handler is asked again without conditions. Within stale-while-revalidate
+// the stale entry is served at once and one background refresh runs across
+// all instances (its context ends after Options.LockTTL; Close waits for
+// running refreshes). Within stale-if-error the stale entry is served when
+// the handler answers 5xx or Redis fails while the request is being
+// filled. must-revalidate, proxy-revalidate and s-maxage disable serving
+// stale, and no-cache disables stale-if-error.
 //
 // # Stampedes and hot keys
 //
