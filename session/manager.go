@@ -28,8 +28,9 @@ type Manager struct {
 
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
 // or o is invalid: no Keys, a hash key shorter than 32 bytes, a block key
-// that is not an AES key size, a "__Host-" cookie that is not Secure with
-// Path=/ and no Domain, or Lifetime shorter than IdleTimeout.
+// that is not an AES key size, an invalid cookie name, path or domain, a
+// "__Host-" cookie that is not Secure with Path=/ and no Domain, or
+// Lifetime shorter than IdleTimeout.
 func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if rdb == nil {
 		return nil, errors.New("session: nil Redis client")

@@ -31,6 +31,9 @@ func TestNewValidates(t *testing.T) {
 		{"host prefix domain", Options{Keys: testKeys, CookieName: "__Host-s", Domain: "example.com"}, "__Host-"},
 		{"host prefix path", Options{Keys: testKeys, CookieName: "__Host-s", Path: "/app"}, "__Host-"},
 		{"bad cookie name", Options{Keys: testKeys, CookieName: "a b"}, "cookie name"},
+		{"bad path", Options{Keys: testKeys, Path: "/a;b"}, "cookie path"},
+		{"bad domain", Options{Keys: testKeys, Domain: "exa mple.com"}, "cookie domain"},
+		{"domain", Options{Keys: testKeys, Domain: "example.com"}, ""},
 		{"lifetime below idle", Options{Keys: testKeys, IdleTimeout: time.Hour, Lifetime: time.Minute}, "shorter"},
 		{"samesite none insecure", Options{Keys: testKeys, SameSite: http.SameSiteNoneMode, Insecure: true}, "SameSite=None"},
 	}

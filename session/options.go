@@ -123,6 +123,16 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Path == "" {
 		o.Path = "/"
 	}
+	for i := 0; i < len(o.Path); i++ {
+		if c := o.Path[i]; c < 0x20 || c >= 0x7f || c == ';' {
+			return o, fmt.Errorf("session: Options.Path %q is not a valid cookie path", o.Path)
+		}
+	}
+	// net/http drops an invalid Domain when writing the cookie, which
+	// would silently make it host-only.
+	if o.Domain != "" && !strings.Contains((&http.Cookie{Name: "n", Domain: o.Domain}).String(), "; Domain=") {
+		return o, fmt.Errorf("session: Options.Domain %q is not a valid cookie domain", o.Domain)
+	}
 	if strings.HasPrefix(o.CookieName, hostPrefix) && (o.Insecure || o.Path != "/" || o.Domain != "") {
 		return o, fmt.Errorf("session: a %s cookie needs Secure, Path=/ and no Domain", hostPrefix)
 	}
