@@ -473,3 +473,30 @@ func TestConcurrentHitsKeepVariants(t *testing.T) {
 		}
 	}
 }
+
+// TestNoRefreshAfterClose: once closed, a stale-while-revalidate hit is
+// still served but starts no background refresh for Close to miss.
+func TestNoRefreshAfterClose(t *testing.T) {
+	b := redistest.Start(t)
+	clock := httpTestNewClock()
+	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	c.testHookRefresh = func(bool) { t.Error("a refresh ran after Close") }
+	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=10, stale-while-revalidate=60")
+	h := c.Middleware(origin)
+	const url = "http://example.com/closed-swr"
+	httpTestDo(h, "GET", url)
+	clock.Add(20 * time.Second)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w := httpTestDo(h, "GET", url)
+	if w.Header().Get("Cache-Status") != "redisware; hit; ttl=-10; detail=stale-while-revalidate" {
+		t.Fatalf("Cache-Status %q", w.Header().Get("Cache-Status"))
+	}
+	if err := c.Close(); err != nil { // waits for any refresh; there must be none
+		t.Fatal(err)
+	}
+	if n := origin.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+}
