@@ -278,7 +278,10 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			s.id, s.stored, s.user = "", false, ""
 			s.values = map[string]string{}
 		case saveNotInt:
-			f, _ := res[1].(string)
+			var f string
+			if len(res) > 1 {
+				f, _ = res[1].(string)
+			}
 			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer, or the sum overflows", strings.TrimPrefix(f, valuePrefix))
 		default:
 			return fmt.Errorf("session: save: unexpected reply %v", res)
