@@ -1,9 +1,11 @@
 package session
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/redisware/redisware/internal/httpwrap"
@@ -15,7 +17,8 @@ import (
 // after that are saved when next returns, unless they need a new cookie
 // (those are reported to Options.ErrorHandler wrapped in
 // ErrHeadersWritten). Flush, Hijack and the other http.ResponseController
-// features keep working through it.
+// features keep working through it; after a Hijack the session is saved as
+// after the headers, since the handler's own response carries no cookie.
 //
 // When Redis fails (or the breaker is open) the session fails closed:
 // Options.ErrorHandler answers instead of next, or replaces next's response
@@ -29,8 +32,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		}
 		c := &committer{m: m, s: s, r: r, ctx: context.WithoutCancel(r.Context())}
 		hw := httpwrap.New(w, httpwrap.Options{BeforeHeader: c.beforeHeader})
-		next.ServeHTTP(hw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
-		if !hw.WroteHeader() {
+		c.hj = hijacker{Writer: hw, c: c}
+		next.ServeHTTP(&c.hj, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
+		if !hw.WroteHeader() && !c.hijacked {
 			// next wrote nothing; net/http sends the header after we return.
 			c.done = true
 			addVary(w.Header(), "Cookie")
@@ -60,8 +64,29 @@ type committer struct {
 	ctx context.Context // the request's values, not its cancellation: a
 	// client that hangs up must not lose a change its request made
 
-	done   bool
-	failed bool
+	hj       hijacker
+	done     bool
+	failed   bool
+	hijacked bool // the handler took the connection: no cookie can be sent
+}
+
+// hijacker is the ResponseWriter handlers see: the httpwrap.Writer, plus a
+// Hijack that notes the connection was taken, so the session is then saved
+// as after the headers (a change that needs a cookie is reported, not
+// silently dropped with a cookie nobody receives).
+type hijacker struct {
+	*httpwrap.Writer
+	c *committer
+}
+
+// Hijack implements http.Hijacker through http.ResponseController, so it
+// returns http.ErrNotSupported where the connection cannot be hijacked.
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(h.Writer.Unwrap()).Hijack()
+	if err == nil {
+		h.c.hijacked = true
+	}
+	return conn, rw, err
 }
 
 func (c *committer) beforeHeader(w *httpwrap.Writer, _ int) {

@@ -63,9 +63,21 @@ func TestFlushThroughMiddleware(t *testing.T) {
 	}
 }
 
+// TestHijackThroughMiddleware: Hijack works through the middleware; a
+// change to a stored session is saved, and one that would need a cookie
+// (a new session) is reported as after the headers, not dropped.
 func TestHijackThroughMiddleware(t *testing.T) {
-	e := newEnv(t, Options{Insecure: true})
-	srv := httptest.NewServer(e.m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var mu sync.Mutex
+	var reported []error
+	e := newEnv(t, Options{Insecure: true, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		mu.Lock()
+		reported = append(reported, err)
+		mu.Unlock()
+	}})
+	stored := e.newSessionCookie("a", 1)
+	finished := make(chan struct{}, 1)
+	mw := e.m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = FromContext(r.Context()).Put("b", 2)
 		conn, buf, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			t.Errorf("Hijack: %v", err)
@@ -74,16 +86,46 @@ func TestHijackThroughMiddleware(t *testing.T) {
 		defer conn.Close()
 		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhijacked")
 		_ = buf.Flush()
-	})))
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(w, r)
+		finished <- struct{}{}
+	}))
 	t.Cleanup(srv.Close)
-	res, err := http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		name     string
+		cookie   *http.Cookie
+		reported int
+	}{
+		{"stored session", stored, 0},
+		{"new session", nil, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+			if tt.cookie != nil {
+				req.AddCookie(tt.cookie)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			<-finished
+			if string(body) != "hijacked" || len(res.Cookies()) != 0 {
+				t.Fatalf("body %q, cookies %v", body, res.Cookies())
+			}
+			mu.Lock()
+			got := reported
+			reported = nil
+			mu.Unlock()
+			if len(got) != tt.reported || (len(got) == 1 && !errors.Is(got[0], ErrHeadersWritten)) {
+				t.Fatalf("reported %v, want %d ErrHeadersWritten", got, tt.reported)
+			}
+		})
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	if string(body) != "hijacked" {
-		t.Fatalf("body %q", body)
+	if vals, _, _ := e.read(stored); vals["b"] != "2" {
+		t.Fatalf("change before Hijack not saved: %v", vals)
 	}
 }
 
