@@ -44,12 +44,16 @@
 // cookie can still be set; changes made after that are saved when the
 // handler returns, unless they need a new cookie, which is reported to
 // Options.ErrorHandler (wrapping ErrHeadersWritten). Flush and Hijack work
-// through the middleware: streaming (Server-Sent Events) handlers work.
+// through the middleware: streaming (Server-Sent Events) handlers work; a
+// hijacked connection counts as headers sent.
 //
 // A save happens only when something changed. Its script writes only the
 // changed and removed fields, applies Incr with HINCRBY, and refuses to
 // write a session that no longer exists, so a slow request cannot
-// resurrect a session another request destroyed.
+// resurrect a session another request destroyed (nor does it expire the
+// cookie, which a concurrent Login may just have replaced). When an
+// increment fails (the field holds a non-integer, or the sum overflows)
+// the save writes nothing and the ErrorHandler answers.
 //
 // # Expiry
 //
