@@ -100,14 +100,14 @@ func TestAsideCluster(t *testing.T) {
 		if err := Set(ctx, a1, "item", "v2", time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		asideWaitFor(t, "eviction on instance 2", func() bool { _, ok := a2.local.get(prefix + "item"); return !ok })
+		redistest.Eventually(t, "eviction on instance 2", func() bool { _, ok := a2.local.get(prefix + "item"); return !ok })
 		if got, _ := GetOrSet(ctx, a2, "item", time.Hour, fetch); got != "v2" {
 			t.Fatalf("instance 2 after Set: %q", got)
 		}
 		if err := a2.Delete(ctx, "item"); err != nil {
 			t.Fatal(err)
 		}
-		asideWaitFor(t, "eviction on instance 1", func() bool { _, ok := a1.local.get(prefix + "item"); return !ok })
+		redistest.Eventually(t, "eviction on instance 1", func() bool { _, ok := a1.local.get(prefix + "item"); return !ok })
 	})
 	t.Run("early refresh", func(t *testing.T) {
 		if err := Set(ctx, a1, "old", "old", time.Minute); err != nil {

@@ -74,17 +74,6 @@ func (f *asideFetcher) fetch(context.Context) (asideItem, error) {
 	return f.item, f.err
 }
 
-func asideWaitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestAsideHitMissCorrupt(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
@@ -411,7 +400,7 @@ func TestAsideLocalTierInvalidation(t *testing.T) {
 		if err := a1.Delete(ctx, "item"); err != nil {
 			t.Fatal(err)
 		}
-		asideWaitFor(t, "eviction on instance 2", func() bool { _, ok := a2.local.get(a2.o.Prefix + "item"); return !ok })
+		redistest.Eventually(t, "eviction on instance 2", func() bool { _, ok := a2.local.get(a2.o.Prefix + "item"); return !ok })
 		f.item.Name = "v2"
 		if got, _ := GetOrSet(ctx, a2, "item", time.Hour, f.fetch); got.Name != "v2" {
 			t.Fatalf("instance 2 served %+v after Delete on instance 1", got)
@@ -424,7 +413,7 @@ func TestAsideLocalTierInvalidation(t *testing.T) {
 		if err := Set(ctx, a2, "item", asideItem{ID: 1, Name: "v3"}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		asideWaitFor(t, "eviction on instance 1", func() bool { _, ok := a1.local.get(a1.o.Prefix + "item"); return !ok })
+		redistest.Eventually(t, "eviction on instance 1", func() bool { _, ok := a1.local.get(a1.o.Prefix + "item"); return !ok })
 		for i, a := range []*Aside{a1, a2} {
 			if got, _ := GetOrSet(ctx, a, "item", time.Hour, f.fetch); got.Name != "v3" {
 				t.Fatalf("instance %d: %+v after Set", i+1, got)
@@ -592,8 +581,8 @@ func TestAsideCloseReleasesSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = a.Close() // twice is fine
-	asideWaitFor(t, "subscription released", func() bool { return rdb.PubSubNumSub(ctx, channel).Val()[channel] == 0 })
-	asideWaitFor(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	redistest.Eventually(t, "subscription released", func() bool { return rdb.PubSubNumSub(ctx, channel).Val()[channel] == 0 })
+	redistest.Eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
 	// Still usable, without the local tier kept in sync.
 	if got, err := GetOrSet(ctx, a, "k", time.Minute, func(context.Context) (int, error) { return 3, nil }); err != nil || got != 3 {
 		t.Fatalf("after Close: %d, %v", got, err)

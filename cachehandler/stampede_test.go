@@ -386,12 +386,7 @@ func TestCloseReleasesSubscription(t *testing.T) {
 	}
 	// The server drops the subscriber when it sees the connection close,
 	// which it does on its own time: wait for it, bounded.
-	for deadline := time.Now().Add(5 * time.Second); numsub() != 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the fill subscription outlived Close")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	redistest.Eventually(t, "the fill subscription to end after Close", func() bool { return numsub() == 0 })
 }
 
 // httpTestGateAll holds every command and pipeline while a gate is set,

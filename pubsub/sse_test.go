@@ -210,7 +210,7 @@ func TestSSEClientDisconnect(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler still running after the client left")
 	}
-	waitFor(t, "subscription released", func() bool { return numSub(t, rdb, ch) == 0 })
+	redistest.Eventually(t, "subscription released", func() bool { return numSub(t, rdb, ch) == 0 })
 }
 
 // gateWriter blocks every body write until gate is closed: a client whose
@@ -282,7 +282,7 @@ func TestSSESlowClientCutOff(t *testing.T) {
 	if n := bytes.Count(rest, []byte("event: ")); n > 1 {
 		t.Fatalf("client got %d events after the cut-off, want at most 1:\n%s", n, rest)
 	}
-	waitFor(t, "subscription released", func() bool { return numSub(t, rdb, ch) == 0 })
+	redistest.Eventually(t, "subscription released", func() bool { return numSub(t, rdb, ch) == 0 })
 }
 
 func TestSSERefusals(t *testing.T) {

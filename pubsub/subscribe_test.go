@@ -18,19 +18,6 @@ type order struct {
 	Items []string `json:"items,omitempty"`
 }
 
-// waitFor polls cond until it holds, for things that are truly
-// asynchronous (a connection closing on the server side, say).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func numSub(t *testing.T, rdb redis.UniversalClient, channel string) int64 {
 	t.Helper()
 	m, err := rdb.PubSubNumSub(context.Background(), channel).Result()
@@ -120,7 +107,7 @@ func TestSubscribeLazyAndPattern(t *testing.T) {
 		ch := b.Prefix + "lazy"
 		msgs, _ := collect(Subscribe[int](ctx, rdb, ch))
 		// The loop subscribes when it starts: wait until Redis counts it.
-		waitFor(t, "subscriber", func() bool { return numSub(t, rdb, ch) == 1 })
+		redistest.Eventually(t, "subscriber", func() bool { return numSub(t, rdb, ch) == 1 })
 		if err := Publish(ctx, rdb, ch, 42); err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +134,7 @@ func TestSubscribeLazyAndPattern(t *testing.T) {
 	t.Run("psubscribe lazy", func(t *testing.T) {
 		pat := b.Prefix + "p:*"
 		msgs, _ := collect(PSubscribe[string](ctx, rdb, pat))
-		waitFor(t, "pattern subscriber", func() bool {
+		redistest.Eventually(t, "pattern subscriber", func() bool {
 			n, err := rdb.PubSubNumPat(ctx).Result()
 			return err == nil && n >= 1
 		})
@@ -256,8 +243,8 @@ func TestSubscribeReleasesConnection(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("loop did not end")
 			}
-			waitFor(t, "server to drop the subscriber", func() bool { return numSub(t, rdb, ch) == 0 })
-			waitFor(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+			redistest.Eventually(t, "server to drop the subscriber", func() bool { return numSub(t, rdb, ch) == 0 })
+			redistest.Eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
 		})
 	}
 }
@@ -284,7 +271,7 @@ func TestSubscribeSurvivesReconnect(t *testing.T) {
 		t.Fatal("still subscribed while the proxy is down")
 	}
 	p.Up()
-	waitFor(t, "resubscription", func() bool { return numSub(t, direct, ch) == 1 })
+	redistest.Eventually(t, "resubscription", func() bool { return numSub(t, direct, ch) == 1 })
 	if err := Publish(ctx, direct, ch, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -372,8 +359,8 @@ func TestSubscribePingsQuietConnection(t *testing.T) {
 func TestSubscribeDetectsHalfOpenConnection(t *testing.T) {
 	b := redistest.Start(t)
 	direct := b.Client()
-	p := newStallProxy(t, b.Addr())
-	rdb := b.ClientAt(p.addr())
+	p := b.NewProxy()
+	rdb := b.ClientAt(p.Addr())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := b.Prefix + "c"
@@ -382,7 +369,7 @@ func TestSubscribeDetectsHalfOpenConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs, _ := collect(sub.Messages())
-	p.stall()
+	p.Stall()
 	r := next(t, msgs)
 	if r.err == nil || !strings.Contains(r.err.Error(), "no answer to ping") {
 		t.Fatalf("got %+v, %v; want the dead connection reported", r.msg, r.err)

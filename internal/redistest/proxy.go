@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -10,16 +9,18 @@ import (
 // Proxy is a TCP proxy in front of a backend that a test can cut and
 // restore, to simulate a Redis outage on a shared real server as well as on
 // miniredis. While down, it refuses new connections and has closed the open
-// ones.
+// ones. Stall instead turns the open connections into black holes, the way
+// a server or network path that vanishes without a FIN or RST does.
 type Proxy struct {
 	t      testing.TB
 	target string
 	ln     net.Listener
 
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	down    bool
+	conns   map[net.Conn]struct{}
+	stalled map[net.Conn]bool // client side of each open pair → stalled
+	wg      sync.WaitGroup
 }
 
 // NewProxy starts a proxy to b on a free local port; it stops when the test
@@ -30,7 +31,7 @@ func (b *Backend) NewProxy() *Proxy {
 	if err != nil {
 		b.t.Fatalf("redistest: proxy listen: %v", err)
 	}
-	p := &Proxy{t: b.t, target: b.addr, ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{t: b.t, target: b.addr, ln: ln, conns: map[net.Conn]struct{}{}, stalled: map[net.Conn]bool{}}
 	p.wg.Add(1)
 	go p.accept()
 	b.t.Cleanup(func() {
@@ -52,6 +53,23 @@ func (p *Proxy) Down() {
 		_ = c.Close()
 	}
 	p.mu.Unlock()
+}
+
+// Stall makes every connection open at this moment swallow what is sent
+// in either direction without closing it: a half-open connection.
+// Connections opened later work normally.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	for c := range p.stalled {
+		p.stalled[c] = true
+	}
+	p.mu.Unlock()
+}
+
+func (p *Proxy) isStalled(client net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stalled[client]
 }
 
 // Up lets connections through again.
@@ -82,20 +100,35 @@ func (p *Proxy) accept() {
 		}
 		p.conns[c] = struct{}{}
 		p.conns[up] = struct{}{}
+		p.stalled[c] = false
 		p.wg.Add(2)
 		p.mu.Unlock()
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, c)
+		go p.pipe(up, c, c)
 	}
 }
 
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst until either side closes, dropping what it reads
+// while the pair (known by its client side) is stalled.
+func (p *Proxy) pipe(dst, src, client net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.isStalled(client) {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 	p.mu.Lock()
 	delete(p.conns, dst)
 	delete(p.conns, src)
+	delete(p.stalled, client)
 	p.mu.Unlock()
 }

@@ -2,6 +2,8 @@ package redistest
 
 import (
 	"context"
+	"errors"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -133,6 +135,31 @@ func TestProxyDownUp(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("after Up: %v", err)
+	}
+}
+
+func TestProxyStall(t *testing.T) {
+	b := Start(t)
+	p := b.NewProxy()
+	o := b.Options()
+	o.Addr = p.Addr()
+	o.PoolSize = 1
+	o.ReadTimeout = 50 * time.Millisecond
+	o.MaxRetries = -1
+	stuck := redis.NewClient(o)
+	t.Cleanup(func() { _ = stuck.Close() })
+	ctx := context.Background()
+	if err := stuck.Ping(ctx).Err(); err != nil {
+		t.Fatalf("through proxy: %v", err)
+	}
+	p.Stall()
+	var ne net.Error
+	if err := stuck.Ping(ctx).Err(); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("PING on a stalled connection: %v, want a read timeout", err)
+	}
+	// A connection opened after the stall works.
+	if err := b.ClientAt(p.Addr()).Ping(ctx).Err(); err != nil {
+		t.Fatalf("new connection after Stall: %v", err)
 	}
 }
 
