@@ -64,10 +64,17 @@ func (b *Breaker) Open() bool {
 }
 
 // Done records the outcome of a call Allow let through. Only outage-like
-// errors count (see Failure); nil or anything else is a success.
+// errors count (see Failure); the caller's own cancellation says nothing
+// about Redis, so it neither counts nor closes the breaker (a cancelled
+// probe frees the way for the next one); nil or anything else is a
+// success.
 func (b *Breaker) Done(err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if errors.Is(err, context.Canceled) {
+		b.probing = false
+		return
+	}
 	if !Failure(err) {
 		b.failures = 0
 		b.openUntil = time.Time{}

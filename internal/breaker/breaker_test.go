@@ -51,6 +51,38 @@ func TestBreakerOpensProbesAndCloses(t *testing.T) {
 	}
 }
 
+func TestCancellationNeitherCountsNorCloses(t *testing.T) {
+	now := time.Unix(1000, 0)
+	b := &Breaker{Threshold: 2, Cooldown: time.Second, Now: func() time.Time { return now }}
+	down := io.ErrUnexpectedEOF
+	cancelled := fmt.Errorf("eval: %w", context.Canceled)
+
+	// Closed: a cancellation between two failures does not reset the count.
+	_ = b.Do(func() error { return down })
+	_ = b.Do(func() error { return cancelled })
+	_ = b.Do(func() error { return down })
+	if !b.Open() {
+		t.Fatal("a cancelled call reset the failure count")
+	}
+
+	// Half-open: a cancelled probe leaves the breaker open and lets the
+	// next call probe.
+	now = now.Add(time.Second)
+	if err := b.Do(func() error { return cancelled }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("probe: %v", err)
+	}
+	if !b.Open() {
+		t.Fatal("a cancelled probe closed the breaker")
+	}
+	if !b.Allow() {
+		t.Fatal("no new probe after a cancelled one")
+	}
+	b.Done(down)
+	if !b.Open() || b.Allow() {
+		t.Fatal("a failed probe after a cancelled one did not reopen the breaker")
+	}
+}
+
 func TestFailure(t *testing.T) {
 	tests := []struct {
 		name string
