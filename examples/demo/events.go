@@ -40,14 +40,16 @@ type asideDemoItem struct {
 //	POST /events/publish   publishes form field "text" on demo:events
 //	GET  /aside/item?id=N  an item behind GetOrSet with a slow (300 ms) fetch
 //	POST /aside/item?id=N  deletes it from the cache (every instance)
-func mountEvents(mux *http.ServeMux, rdb redis.UniversalClient) error {
+//
+// The stream ends when its client leaves or when streams is done.
+func mountEvents(mux *http.ServeMux, rdb redis.UniversalClient, streams context.Context) error {
 	stream, err := pubsub.NewSSE(rdb, func(*http.Request) ([]string, error) {
 		return []string{eventsChannel}, nil
 	}, pubsub.SSEOptions{Retry: 2 * time.Second})
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET /events/stream", stream)
+	mux.Handle("GET /events/stream", endWith(streams, stream))
 	mux.HandleFunc("GET /events/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(eventsPage))
@@ -166,3 +168,14 @@ document.getElementById("f").addEventListener("submit", async (e) => {
 });
 </script>
 `
+
+// endWith runs h with a request context that also ends when done does.
+func endWith(done context.Context, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		stop := context.AfterFunc(done, cancel)
+		defer stop()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
+}

@@ -36,9 +36,15 @@ func run() error {
 	}
 	defer closeRedis()
 
+	// Event streams never finish on their own, so a graceful shutdown
+	// would wait them out: streams ends them as soon as shutdown begins,
+	// while ordinary requests get the grace period.
+	streams, endStreams := context.WithCancel(context.Background())
+	defer endStreams()
+
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", middleware.Health(rdb, time.Second))
-	if err := mountAll(mux, rdb); err != nil {
+	if err := mountAll(mux, rdb, streams); err != nil {
 		return err
 	}
 
@@ -51,6 +57,7 @@ func run() error {
 		Handler:           middleware.ClientIP()(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
+	srv.RegisterOnShutdown(endStreams)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	slog.Info("demo listening", "addr", addr)
@@ -88,13 +95,14 @@ func connect() (redis.UniversalClient, func(), error) {
 	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 }
 
-// mountAll registers each package's demo routes.
-func mountAll(mux *http.ServeMux, rdb redis.UniversalClient) error {
+// mountAll registers each package's demo routes; streams ends the
+// long-lived event streams when it is done.
+func mountAll(mux *http.ServeMux, rdb redis.UniversalClient, streams context.Context) error {
 	mux.HandleFunc("GET /{$}", index)
 	for _, mount := range []func(*http.ServeMux, redis.UniversalClient) error{
 		mountRatelimit,
 		mountSession,
-		mountEvents,
+		func(mux *http.ServeMux, rdb redis.UniversalClient) error { return mountEvents(mux, rdb, streams) },
 		mountCache,
 	} {
 		if err := mount(mux, rdb); err != nil {
