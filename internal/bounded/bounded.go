@@ -1,0 +1,100 @@
+// Package bounded makes a Redis call end at its timeout, whatever the
+// client's own timeouts are.
+//
+// A go-redis client stops its socket I/O at a context's deadline only with
+// ContextTimeoutEnabled. Without it (the default), a call on a hung or
+// half-open connection waits out the client's ReadTimeout (3 s by default)
+// whatever the context says. Call runs such a call in a goroutine of its
+// own and stops waiting for it at the deadline; the goroutine ends when the
+// client gives up, and its result is dropped. A client that honours
+// deadlines is called directly, costing nothing more than the timeout.
+package bounded
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// HonoursDeadlines reports whether rdb stops its network I/O at a context's
+// deadline: a *redis.Client, *redis.ClusterClient or *redis.Ring does when
+// its options have ContextTimeoutEnabled. Any other implementation (a
+// wrapper, an instrumented client, a fake) is reported false: nothing says
+// it honours deadlines, and a call wrongly taken to be bounded could hang a
+// request, where one wrongly taken to be unbounded only costs a goroutine.
+func HonoursDeadlines(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// Call runs fn(ctx, arg) with ctx bounded by timeout and returns what fn
+// returns. With direct (see HonoursDeadlines) fn runs in the caller's
+// goroutine and the client itself ends it at the deadline. Otherwise fn
+// runs in a goroutine of its own and Call returns at the deadline, or when
+// ctx ends first, with an error wrapping ctx.Err(); fn then runs on until
+// the client gives up, and what it returns is dropped.
+//
+// So fn must hand its results back by returning them, never by writing to
+// variables the caller reads after Call returns. And fn should take what
+// it needs from arg rather than capture it: fn escapes to the heap, so a
+// closure that captures variables costs allocations on every call, direct
+// ones too, where a function literal that captures nothing costs none.
+func Call[A, T any](ctx context.Context, timeout time.Duration, direct bool, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if direct {
+		return fn(ctx, arg)
+	}
+	ch := make(chan reply[T], 1) // never blocks the goroutine, which may outlive the wait
+	go func() {
+		v, err := fn(ctx, arg)
+		ch <- reply[T]{v, err}
+	}()
+	return await(ctx, ch)
+}
+
+// Do is Call for a function that returns only an error.
+func Do[A any](ctx context.Context, timeout time.Duration, direct bool, fn func(context.Context, A) error, arg A) error {
+	// Not a Call of an adapter: in generic code a function value of an
+	// instantiated generic function is a closure, one allocation per call.
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if direct {
+		return fn(ctx, arg)
+	}
+	ch := make(chan reply[struct{}], 1)
+	go func() { ch <- reply[struct{}]{err: fn(ctx, arg)} }()
+	_, err := await(ctx, ch)
+	return err
+}
+
+type reply[T any] struct {
+	v   T
+	err error
+}
+
+// await returns the reply on ch, or an error wrapping ctx.Err() once ctx
+// is done without one.
+func await[T any](ctx context.Context, ch <-chan reply[T]) (T, error) {
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		select {
+		case r := <-ch: // it answered just in time: keep the answer
+			return r.v, r.err
+		default:
+		}
+		var zero T
+		return zero, fmt.Errorf("stopped waiting for redis: %w", ctx.Err())
+	}
+}

@@ -1,0 +1,192 @@
+package bounded
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+)
+
+func TestHonoursDeadlines(t *testing.T) {
+	client := func(on bool) redis.UniversalClient {
+		c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: on})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	cluster := func(on bool) redis.UniversalClient {
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: on})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ring := func(on bool) redis.UniversalClient {
+		c := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}, ContextTimeoutEnabled: on})
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	type wrapper struct{ redis.UniversalClient }
+	tests := []struct {
+		name string
+		rdb  redis.UniversalClient
+		want bool
+	}{
+		{"client, default options", client(false), false},
+		{"client, ContextTimeoutEnabled", client(true), true},
+		{"cluster, default options", cluster(false), false},
+		{"cluster, ContextTimeoutEnabled", cluster(true), true},
+		{"ring, default options", ring(false), false},
+		{"ring, ContextTimeoutEnabled", ring(true), true},
+		{"unknown wrapper of a client that honours them", wrapper{client(true)}, false},
+		{"nil", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := HonoursDeadlines(tt.rdb); got != tt.want {
+				t.Fatalf("HonoursDeadlines = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCall covers both paths with functions that answer, fail, or never
+// answer; a function that never answers stands for a client that ignores
+// the context.
+func TestCall(t *testing.T) {
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name    string
+		direct  bool
+		cancel  bool // the caller's context is cancelled before the call
+		fn      func(ctx context.Context, release <-chan struct{}) (int, error)
+		want    int
+		wantErr error
+	}{
+		{"direct answer", true, false, func(context.Context, <-chan struct{}) (int, error) { return 7, nil }, 7, nil},
+		{"goroutine answer", false, false, func(context.Context, <-chan struct{}) (int, error) { return 7, nil }, 7, nil},
+		{"direct error", true, false, func(context.Context, <-chan struct{}) (int, error) { return 0, errBoom }, 0, errBoom},
+		{"goroutine error", false, false, func(context.Context, <-chan struct{}) (int, error) { return 0, errBoom }, 0, errBoom},
+		{"direct: the function sees the deadline", true, false, func(ctx context.Context, _ <-chan struct{}) (int, error) {
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}, 0, context.DeadlineExceeded},
+		{"goroutine: a function that ignores the deadline is abandoned", false, false, func(_ context.Context, release <-chan struct{}) (int, error) {
+			<-release
+			return 7, nil
+		}, 0, context.DeadlineExceeded},
+		{"goroutine: the caller's cancellation is reported", false, true, func(_ context.Context, release <-chan struct{}) (int, error) {
+			<-release
+			return 7, nil
+		}, 0, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				cancel()
+			}
+			release := make(chan struct{})
+			done := make(chan struct{})
+			type arg struct {
+				release <-chan struct{}
+				done    chan<- struct{}
+				fn      func(context.Context, <-chan struct{}) (int, error)
+			}
+			got, err := Call(ctx, 20*time.Millisecond, tt.direct, func(ctx context.Context, a arg) (int, error) {
+				defer close(a.done)
+				return a.fn(ctx, a.release)
+			}, arg{release, done, tt.fn})
+			close(release)
+			<-done // an abandoned call still ends, and its send does not block
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got != tt.want {
+				t.Fatalf("got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDo(t *testing.T) {
+	errBoom := errors.New("boom")
+	for _, direct := range []bool{true, false} {
+		var got string
+		err := Do(context.Background(), time.Second, direct, func(_ context.Context, s string) error {
+			got = s
+			return errBoom
+		}, "arg")
+		if !errors.Is(err, errBoom) || got != "arg" {
+			t.Fatalf("direct=%v: err %v, fn got %q", direct, err, got)
+		}
+	}
+}
+
+// TestStalledServer: on a half-open connection a default go-redis client
+// waits out its ReadTimeout, a minute here, so returning at all (with the
+// context's error) shows Call ends the call at its own timeout.
+func TestStalledServer(t *testing.T) {
+	tests := []struct {
+		name                  string
+		contextTimeoutEnabled bool
+	}{
+		{"default client, through a goroutine", false},
+		{"ContextTimeoutEnabled client, directly", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := redistest.Start(t)
+			p := b.NewProxy()
+			o := b.Options()
+			o.Addr = p.Addr()
+			o.ReadTimeout = time.Minute
+			o.WriteTimeout = time.Minute
+			o.ContextTimeoutEnabled = tt.contextTimeoutEnabled
+			c := redis.NewClient(o)
+			t.Cleanup(func() { _ = c.Close() })
+			ctx := context.Background()
+			if err := c.Ping(ctx).Err(); err != nil { // opens the connection the stall will catch
+				t.Fatal(err)
+			}
+			p.Stall()
+			direct := HonoursDeadlines(c)
+			if direct != tt.contextTimeoutEnabled {
+				t.Fatalf("HonoursDeadlines = %v", direct)
+			}
+			err := Do(ctx, 50*time.Millisecond, direct, func(ctx context.Context, c *redis.Client) error {
+				return c.Ping(ctx).Err()
+			}, c)
+			var ne net.Error
+			if !errors.Is(err, context.DeadlineExceeded) && !(tt.contextTimeoutEnabled && errors.As(err, &ne) && ne.Timeout()) {
+				t.Fatalf("PING on a stalled connection: %v, want a deadline error", err)
+			}
+		})
+	}
+}
+
+// TestDirectAllocs: the direct path costs what the timeout costs, nothing
+// more, when fn captures nothing.
+func TestDirectAllocs(t *testing.T) {
+	ctx := context.Background()
+	timeoutOnly := testing.AllocsPerRun(100, func() {
+		_, cancel := context.WithTimeout(ctx, time.Second)
+		cancel()
+	})
+	type arg struct {
+		s string
+		n int
+	}
+	call := testing.AllocsPerRun(100, func() {
+		_, _ = Call(ctx, time.Second, true, func(_ context.Context, a arg) (int, error) { return a.n + len(a.s), nil }, arg{"k", 1})
+	})
+	do := testing.AllocsPerRun(100, func() {
+		_ = Do(ctx, time.Second, true, func(_ context.Context, a arg) error { return nil }, arg{"k", 1})
+	})
+	if call != timeoutOnly || do != timeoutOnly {
+		t.Fatalf("allocations: Call %v, Do %v; context.WithTimeout alone %v", call, do, timeoutOnly)
+	}
+}
