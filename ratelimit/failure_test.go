@@ -194,8 +194,8 @@ func TestTimeoutStuckRedis(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if l.ctxDeadlines != honours {
-				t.Fatalf("calls the client directly = %v, want %v", l.ctxDeadlines, honours)
+			if l.direct != honours {
+				t.Fatalf("calls the client directly = %v, want %v", l.direct, honours)
 			}
 			done := make(chan error, 1)
 			go func() {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
 )
@@ -50,10 +51,10 @@ type Options struct {
 	// hash tag follows it.
 	Prefix string
 	// Timeout bounds each Redis call. Zero means DefaultTimeout (100 ms);
-	// negative is an error. It holds whatever the client's own timeouts
-	// are; a go-redis client with ContextTimeoutEnabled also stops its
-	// network I/O at the deadline, which spares the limiter a goroutine
-	// per call.
+	// negative is an error. It holds for any client, whatever its own
+	// timeouts; a go-redis client with ContextTimeoutEnabled stops its
+	// network I/O at the deadline itself, which spares the limiter a
+	// goroutine per call.
 	Timeout time.Duration
 	// Failure is the policy when Redis cannot be asked. The zero value is
 	// FailOpen.
@@ -123,8 +124,9 @@ type Limiter struct {
 	local  *tatLRU // in-process limiter for FailLocal
 	epoch  time.Time
 	loaded atomic.Bool // the script is known to be in Redis' cache
-	// ctxDeadlines: rdb itself stops at a context's deadline (see eval).
-	ctxDeadlines bool
+	// direct: rdb itself stops at a context's deadline, so calls need no
+	// goroutine to be bounded (bounded.HonoursDeadlines).
+	direct bool
 
 	setsMu sync.RWMutex
 	sets   map[string]*policySet // by appendSig, for Allow
@@ -167,7 +169,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), ctxDeadlines: honoursDeadlines(rdb)}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), direct: bounded.HonoursDeadlines(rdb)}
 	l.br = &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now}
 	size := o.CacheSize
 	if size == 0 {
@@ -189,9 +191,10 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 // cache, or on a Cluster a shard that has not seen it yet) resends it: two
 // round trips, once.
 func (l *Limiter) Load(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
-	defer cancel()
-	if err := gcraScript.Load(ctx, l.rdb).Err(); err != nil {
+	err := bounded.Do(ctx, l.o.Timeout, l.direct, func(ctx context.Context, rdb redis.UniversalClient) error {
+		return gcraScript.Load(ctx, rdb).Err()
+	}, l.rdb)
+	if err != nil {
 		return fmt.Errorf("ratelimit: load script: %w", err)
 	}
 	l.loaded.Store(true)
@@ -349,47 +352,25 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 	return res, nil
 }
 
-// eval runs the script within Options.Timeout. A client that bounds its
-// socket I/O by the context's deadline is called directly; any other (a
-// go-redis client without ContextTimeoutEnabled waits out its own
-// ReadTimeout, 3 s by default) is called from a goroutine that the
-// decision stops waiting for at the deadline.
+// eval runs the script within Options.Timeout, whatever the client's own
+// timeouts (see bounded.Call).
 func (l *Limiter) eval(ctx context.Context, ps *policySet, h string, cost int) ([]int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.o.Timeout)
-	defer cancel()
-	if l.ctxDeadlines {
-		return l.run(ctx, ps, h, cost)
+	d, err := bounded.Call(ctx, l.o.Timeout, l.direct, func(ctx context.Context, a evalArgs) ([]int64, error) {
+		return a.l.run(ctx, a.ps, a.h, a.cost)
+	}, evalArgs{l, ps, h, cost})
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: script: %w", err)
 	}
-	type reply struct {
-		d   []int64
-		err error
-	}
-	ch := make(chan reply, 1) // never blocks the goroutine, which may outlive the wait
-	go func() {
-		d, err := l.run(ctx, ps, h, cost)
-		ch <- reply{d, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.d, r.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("ratelimit: script: %w", ctx.Err())
-	}
+	return d, nil
 }
 
-// honoursDeadlines reports whether rdb bounds its network I/O by a
-// context's deadline, which go-redis clients do only with
-// ContextTimeoutEnabled.
-func honoursDeadlines(rdb redis.UniversalClient) bool {
-	switch c := rdb.(type) {
-	case *redis.Client:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.ClusterClient:
-		return c.Options().ContextTimeoutEnabled
-	case *redis.Ring:
-		return c.Options().ContextTimeoutEnabled
-	}
-	return false
+// evalArgs are run's arguments, passed to bounded.Call rather than
+// captured, so the call allocates no closure.
+type evalArgs struct {
+	l    *Limiter
+	ps   *policySet
+	h    string
+	cost int
 }
 
 // run runs the script with one round trip: EVALSHA once the script is
@@ -417,10 +398,10 @@ func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int) ([
 	}
 	d, err := cmd.Int64Slice()
 	if err != nil {
-		return nil, fmt.Errorf("ratelimit: script: %w", err)
+		return nil, err
 	}
 	if len(d) != 1+len(ps.limits) {
-		return nil, fmt.Errorf("ratelimit: script returned %d values, want %d", len(d), 1+len(ps.limits))
+		return nil, fmt.Errorf("returned %d values, want %d", len(d), 1+len(ps.limits))
 	}
 	l.loaded.Store(true)
 	return d, nil
