@@ -43,11 +43,13 @@ func HonoursDeadlines(rdb redis.UniversalClient) bool {
 // ctx ends first, with an error wrapping ctx.Err(); fn then runs on until
 // the client gives up, and what it returns is dropped.
 //
-// So fn must hand its results back by returning them, never by writing to
-// variables the caller reads after Call returns. And fn should take what
-// it needs from arg rather than capture it: fn escapes to the heap, so a
-// closure that captures variables costs allocations on every call, direct
-// ones too, where a function literal that captures nothing costs none.
+// So once Call has given up, the caller must not touch what fn may still
+// write: fn hands its results back by returning them. (When Call returns
+// fn's own result, everything fn did happened before.) And fn should take
+// what it needs from arg rather than capture it: fn escapes to the heap,
+// so a closure that captures variables costs allocations on every call,
+// direct ones too, where a function literal that captures nothing costs
+// none.
 func Call[A, T any](ctx context.Context, timeout time.Duration, direct bool, fn func(context.Context, A) (T, error), arg A) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
