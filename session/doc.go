@@ -86,12 +86,12 @@
 // # Failures
 //
 // Sessions fail closed. When Redis is down, slow (Options.Timeout, default
-// 1 s, bounds every call) or the circuit breaker is open after repeated
-// failures, Options.ErrorHandler answers instead of the handler; its default
-// logs with slog and answers 503. If the save before the first byte fails,
-// the handler's response is replaced by the ErrorHandler's. Data in Redis
-// that is not a session (another type, missing metadata) is a miss plus a
-// log line.
+// 1 s, bounds every call, whatever the client's own timeouts) or the
+// circuit breaker is open after repeated failures, Options.ErrorHandler
+// answers instead of the handler; its default logs with slog and answers
+// 503. If the save before the first byte fails, the handler's response is
+// replaced by the ErrorHandler's. Data in Redis that is not a session
+// (another type, missing metadata) is a miss plus a log line.
 //
 // # Redis keys
 //

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
 )
@@ -24,6 +25,9 @@ type Manager struct {
 	o     Options
 	codec *codec
 	br    *breaker.Breaker
+	// direct: rdb itself stops at a context's deadline, so calls need no
+	// goroutine to be bounded (bounded.HonoursDeadlines).
+	direct bool
 }
 
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
@@ -43,7 +47,7 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{rdb: rdb, o: o, codec: c, br: &breaker.Breaker{}}, nil
+	return &Manager{rdb: rdb, o: o, codec: c, br: &breaker.Breaker{}, direct: bounded.HonoursDeadlines(rdb)}, nil
 }
 
 // key is the Redis key of a session ID. IDs are base64url and never contain
@@ -63,14 +67,25 @@ func fromMS(s string) (time.Time, bool) {
 	return time.UnixMilli(n), true
 }
 
-// do makes one bounded Redis call through the breaker.
-func (m *Manager) do(parent context.Context, fn func(ctx context.Context) error) error {
+// call makes one Redis call, fn(ctx, arg), through the breaker and bounded
+// by Options.Timeout whatever the client (see bounded.Call: fn returns its
+// results, and takes what it needs from arg so that it allocates nothing).
+func call[A, T any](m *Manager, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	if !m.br.Allow() {
+		var zero T
+		return zero, breaker.ErrOpen
+	}
+	v, err := bounded.Call(ctx, m.o.Timeout, m.direct, fn, arg)
+	m.br.Done(err)
+	return v, err
+}
+
+// do is call for a function that returns only an error.
+func do[A any](m *Manager, ctx context.Context, fn func(context.Context, A) error, arg A) error {
 	if !m.br.Allow() {
 		return breaker.ErrOpen
 	}
-	ctx, cancel := context.WithTimeout(parent, m.o.Timeout)
-	defer cancel()
-	err := fn(ctx)
+	err := bounded.Do(ctx, m.o.Timeout, m.direct, fn, arg)
 	m.br.Done(err)
 	return err
 }
@@ -86,17 +101,15 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		return s, nil
 	}
 	s.hadCookie = true
-	now := m.o.Now()
-	var h []string
-	err := m.do(r.Context(), func(ctx context.Context) error {
-		var err error
-		h, err = loadScript.Run(ctx, m.rdb, []string{m.key(id)},
-			ms(now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
+	h, err := call(m, r.Context(), func(ctx context.Context, a loadArgs) ([]string, error) {
+		m := a.m
+		h, err := loadScript.Run(ctx, m.rdb, []string{m.key(a.id)},
+			ms(a.now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
 		if errors.Is(err, redis.Nil) {
-			h, err = nil, nil
+			return nil, nil
 		}
-		return err
-	})
+		return h, err
+	}, loadArgs{m, id, m.o.Now()})
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
@@ -112,6 +125,13 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		return newSession(m).withCookie(), nil
 	}
 	return s, nil
+}
+
+// loadArgs are what load's Redis call needs.
+type loadArgs struct {
+	m   *Manager
+	id  string
+	now time.Time
 }
 
 func (s *Session) withCookie() *Session { s.hadCookie = true; return s }
@@ -162,9 +182,12 @@ func isNoScript(err error) bool {
 
 // exec runs ops in one round trip (a pipeline of single-key commands, so it
 // works on Redis Cluster), plus one more for the scripts Redis did not have
-// cached.
+// cached. Each op's cmd holds its reply once exec returns nil; after an
+// error they must not be read, as a call given up at the timeout may still
+// be writing them.
 func (m *Manager) exec(parent context.Context, ops []*op) error {
-	return m.do(parent, func(ctx context.Context) error {
+	return do(m, parent, func(ctx context.Context, a execArgs) error {
+		m, ops := a.m, a.ops
 		if len(ops) == 1 && ops[0].script != nil {
 			o := ops[0]
 			o.cmd = o.script.Run(ctx, m.rdb, o.keys, o.args...)
@@ -200,7 +223,13 @@ func (m *Manager) exec(parent context.Context, ops []*op) error {
 			}
 		}
 		return nil
-	})
+	}, execArgs{m, ops})
+}
+
+// execArgs are what exec's Redis call needs.
+type execArgs struct {
+	m   *Manager
+	ops []*op
 }
 
 // commit saves s. With open, the response headers are still unsent: h gets
@@ -392,9 +421,16 @@ func noCacheCookie(h http.Header) {
 // round trip the first time a server runs it.
 func (m *Manager) Preload(ctx context.Context) error {
 	for _, s := range []*redis.Script{loadScript, saveScript, indexScript} {
-		if err := m.do(ctx, func(ctx context.Context) error { return s.Load(ctx, m.rdb).Err() }); err != nil {
+		err := do(m, ctx, func(ctx context.Context, a scriptArgs) error { return a.s.Load(ctx, a.rdb).Err() }, scriptArgs{m.rdb, s})
+		if err != nil {
 			return fmt.Errorf("session: preload: %w", err)
 		}
 	}
 	return nil
+}
+
+// scriptArgs are what Preload's Redis calls need.
+type scriptArgs struct {
+	rdb redis.UniversalClient
+	s   *redis.Script
 }

@@ -274,6 +274,32 @@ func TestFailClosedOnLoad(t *testing.T) {
 	}
 }
 
+// TestFailClosedOnStalledRedis: on a half-open connection the client would
+// wait out its own timeouts, an hour; the request instead fails closed
+// once Options.Timeout has passed.
+func TestFailClosedOnStalledRedis(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	var got error
+	e := newEnvOn(t, b, b.PatientClientAt(p.Addr()), Options{
+		Timeout: 50 * time.Millisecond,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			got = err
+			w.WriteHeader(http.StatusServiceUnavailable)
+		},
+	})
+	c := e.newSessionCookie("a", 1) // also opens the connection the stall catches
+	p.Stall()
+	ran := false
+	var rec *httptest.ResponseRecorder
+	redistest.Within(t, 10*time.Second, "a request on a stalled Redis", func() {
+		rec, _ = e.serve(func(w http.ResponseWriter, r *http.Request) { ran = true }, c)
+	})
+	if rec.Code != http.StatusServiceUnavailable || ran || !errors.Is(got, context.DeadlineExceeded) {
+		t.Fatalf("status %d, handler ran %v, err %v; want 503 from ErrorHandler with a deadline error", rec.Code, ran, got)
+	}
+}
+
 func TestFailClosedOnSave(t *testing.T) {
 	e, p := outage(t, Options{})
 	c := e.newSessionCookie("a", 1)

@@ -65,7 +65,10 @@ type Options struct {
 	// Prefix starts every Redis key the Manager writes. Empty means
 	// "session:".
 	Prefix string
-	// Timeout bounds each Redis round trip. Zero means 1 s.
+	// Timeout bounds each Redis round trip. Zero means 1 s. It holds for
+	// any client, whatever its own timeouts; a go-redis client with
+	// ContextTimeoutEnabled stops its network I/O at the deadline itself,
+	// which spares the Manager a goroutine per call.
 	Timeout time.Duration
 
 	// ErrorHandler answers a request when the session cannot be loaded or

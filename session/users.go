@@ -29,26 +29,24 @@ type Info struct {
 // user's index on the way. It costs two round trips, three when it prunes.
 func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 	uk := m.userKey(userID)
-	var ids []string
-	if err := m.do(ctx, func(ctx context.Context) (err error) {
-		ids, err = m.rdb.SMembers(ctx, uk).Result()
-		return err
-	}); err != nil {
+	ids, err := call(m, ctx, smembers, keysArgs{m: m, key: uk})
+	if err != nil {
 		return nil, fmt.Errorf("session: sessions: %w", err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	cmds := make([]*redis.SliceCmd, len(ids))
-	if err := m.do(ctx, func(ctx context.Context) error {
-		_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				cmds[i] = p.HMGet(ctx, m.key(id), fieldCreated, fieldSeen, fieldUser)
+	cmds, err := call(m, ctx, func(ctx context.Context, a keysArgs) ([]*redis.SliceCmd, error) {
+		cmds := make([]*redis.SliceCmd, len(a.ids))
+		_, err := a.m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range a.ids {
+				cmds[i] = p.HMGet(ctx, a.m.key(id), fieldCreated, fieldSeen, fieldUser)
 			}
 			return nil
 		})
-		return err
-	}); err != nil {
+		return cmds, err
+	}, keysArgs{m: m, ids: ids})
+	if err != nil {
 		return nil, fmt.Errorf("session: sessions: %w", err)
 	}
 	now := m.o.Now()
@@ -67,14 +65,29 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 		out = append(out, Info{ID: id, Created: created, LastSeen: seen})
 	}
 	if len(stale) > 0 {
-		if err := m.do(ctx, func(ctx context.Context) error {
-			return m.rdb.SRem(ctx, uk, stale...).Err()
-		}); err != nil {
+		err := do(m, ctx, func(ctx context.Context, a keysArgs) error {
+			return a.m.rdb.SRem(ctx, a.key, a.members...).Err()
+		}, keysArgs{m: m, key: uk, members: stale})
+		if err != nil {
 			m.o.Logger.WarnContext(ctx, "session: pruning a user's expired sessions", "err", err)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].LastSeen.After(out[j].LastSeen) })
 	return out, nil
+}
+
+// keysArgs are what a Redis call about a user's index needs: its key and
+// the IDs or members it concerns.
+type keysArgs struct {
+	m       *Manager
+	key     string
+	ids     []string
+	members []any
+}
+
+// smembers reads the set at a.key.
+func smembers(ctx context.Context, a keysArgs) ([]string, error) {
+	return a.m.rdb.SMembers(ctx, a.key).Result()
 }
 
 func str(v []any, i int) string {
@@ -91,32 +104,30 @@ func str(v []any, i int) string {
 // what a login after "log out everywhere" should do.
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	uk := m.userKey(userID)
-	var ids []string
-	if err := m.do(ctx, func(ctx context.Context) (err error) {
-		ids, err = m.rdb.SMembers(ctx, uk).Result()
-		return err
-	}); err != nil {
+	ids, err := call(m, ctx, smembers, keysArgs{m: m, key: uk})
+	if err != nil {
 		return 0, fmt.Errorf("session: destroy user: %w", err)
 	}
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	dels := make([]*redis.IntCmd, len(ids))
-	members := make([]any, len(ids))
-	if err := m.do(ctx, func(ctx context.Context) error {
+	dels, err := call(m, ctx, func(ctx context.Context, a keysArgs) ([]*redis.IntCmd, error) {
 		// One DEL per key: on Redis Cluster the keys live in other slots.
 		// SREM of what was read, not DEL of the set, so a concurrent
 		// Login's new ID stays indexed.
-		_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range ids {
-				dels[i] = p.Del(ctx, m.key(id))
+		dels := make([]*redis.IntCmd, len(a.ids))
+		members := make([]any, len(a.ids))
+		_, err := a.m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range a.ids {
+				dels[i] = p.Del(ctx, a.m.key(id))
 				members[i] = id
 			}
-			p.SRem(ctx, uk, members...)
+			p.SRem(ctx, a.key, members...)
 			return nil
 		})
-		return err
-	}); err != nil {
+		return dels, err
+	}, keysArgs{m: m, key: uk, ids: ids})
+	if err != nil {
 		return 0, fmt.Errorf("session: destroy user: %w", err)
 	}
 	n := 0
