@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -52,5 +53,26 @@ func TestHealth(t *testing.T) {
 	}
 	if !ok {
 		t.Fatalf("not healthy again after Redis came back: %d", code)
+	}
+}
+
+// TestHealthStalledRedis: on a half-open connection the client would wait
+// out its own timeouts, an hour; Health answers 503 once its own timeout
+// has passed.
+func TestHealthStalledRedis(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	rdb := b.PatientClientAt(p.Addr())
+	if err := rdb.Ping(context.Background()).Err(); err != nil { // opens the connection the stall catches
+		t.Fatal(err)
+	}
+	p.Stall()
+	h := middleware.Health(rdb, 50*time.Millisecond)
+	rec := httptest.NewRecorder()
+	redistest.Within(t, 10*time.Second, "a health check on a stalled Redis", func() {
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+	})
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, body %q; want 503", rec.Code, rec.Body)
 	}
 }
