@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 )
 
@@ -23,6 +24,9 @@ type Cache struct {
 	opt Options
 	brk *breaker.Breaker
 	sf  singleflight.Group
+	// direct: rdb itself stops at a context's deadline, so calls need no
+	// goroutine to be bounded (bounded.HonoursDeadlines).
+	direct bool
 
 	fills httpFills
 	bg    sync.WaitGroup
@@ -60,6 +64,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		rdb:        rdb,
 		opt:        opt,
 		brk:        &breaker.Breaker{},
+		direct:     bounded.HonoursDeadlines(rdb),
 		hints:      map[string][]string{},
 		pending:    map[string]*httpPendingFill{},
 		refreshing: map[string]bool{},

@@ -735,6 +735,36 @@ func TestRedisDownBypasses(t *testing.T) {
 	}
 }
 
+// TestRedisStalledBypasses: on a half-open connection the client would wait
+// out its own timeouts, an hour; the handler serves the request instead
+// once Options.Timeout has passed.
+func TestRedisStalledBypasses(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	c, errs := httpTestCache(t, b.PatientClientAt(p.Addr()), b.Prefix, httpTestNewClock(), func(o *Options) { o.Timeout = 50 * time.Millisecond })
+	origin := httpTestStatic(200, "origin", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	const url = "http://example.com/stalled"
+	// Storing the response also opens the connection the stall catches.
+	if w := httpTestDo(h, "GET", url); !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+		t.Fatalf("not stored: Cache-Status %q", w.Header().Get("Cache-Status"))
+	}
+	p.Stall()
+	var w *httptest.ResponseRecorder
+	redistest.Within(t, 10*time.Second, "a request on a stalled Redis", func() { w = httpTestDo(h, "GET", url) })
+	if w.Code != 200 || w.Body.String() != "origin" || origin.calls.Load() != 2 {
+		t.Fatalf("%d %q, handler ran %d times; want the handler's answer", w.Code, w.Body.String(), origin.calls.Load())
+	}
+	if got := w.Header().Get("Cache-Status"); got != "redisware; fwd=miss; detail=redis-error" {
+		t.Fatalf("Cache-Status %q", got)
+	}
+	errs.mu.Lock()
+	defer errs.mu.Unlock()
+	if len(errs.errs) != 1 || !errors.Is(errs.errs[0], context.DeadlineExceeded) {
+		t.Fatalf("errors reported: %v; want one deadline error", errs.errs)
+	}
+}
+
 func TestFlushThroughCache(t *testing.T) {
 	b := redistest.Start(t)
 	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)

@@ -81,8 +81,9 @@
 //
 // # Failures
 //
-// Every Redis call has Options.Timeout, and a circuit breaker skips Redis
-// for a short cool-down after consecutive failures. A Redis error never
+// Every Redis call a request makes is bounded by Options.Timeout, whatever
+// the client's own timeouts, and a circuit breaker skips Redis for a short
+// cool-down after consecutive failures. A Redis error never
 // fails a request: the handler serves it (or a stale copy, see above), and
 // Options.ErrorHandler is told. Corrupt or foreign data is a miss and an
 // ErrorHandler call, never a panic.

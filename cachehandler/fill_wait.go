@@ -39,16 +39,10 @@ func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, err
 		return nil, httpErrClosed
 	}
 	if f.ps == nil {
-		var ps *redis.PubSub
-		err := f.c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-			ps = f.c.rdb.Subscribe(ctx, f.c.fillChannel())
-			_, err := ps.Receive(ctx)
-			return err
-		})
-		if err != nil {
-			if ps != nil {
-				_ = ps.Close()
-			}
+		h := &httpSubscribing{}
+		err := redisDo(f.c, context.WithoutCancel(ctx), subscribeFills, subscribeArgs{f.c, h})
+		ps := h.take() // a call that succeeded just after the timeout counts too
+		if ps == nil {
 			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)
 		}
 		f.ps = ps
@@ -64,6 +58,55 @@ func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, err
 		f.waiters[hash] = ch
 	}
 	return ch, nil
+}
+
+// subscribeArgs are what subscribeFills needs.
+type subscribeArgs struct {
+	c *Cache
+	h *httpSubscribing
+}
+
+// subscribeFills opens the fill subscription and hands it over through
+// a.h once Redis has confirmed it.
+func subscribeFills(ctx context.Context, a subscribeArgs) error {
+	ps := a.c.rdb.Subscribe(ctx, a.c.fillChannel())
+	if _, err := ps.Receive(ctx); err != nil {
+		_ = ps.Close()
+		return err
+	}
+	a.h.put(ps)
+	return nil
+}
+
+// httpSubscribing hands a subscription from the call that opens it to the
+// waiter that asked for it. A call given up at the timeout runs on (see
+// bounded.Call) and may still succeed; the subscription it opens then must
+// be closed, not leaked. Only the call can close it: the waiter has no
+// handle on it, and PubSub.Close would wait for the stalled call anyway.
+type httpSubscribing struct {
+	mu    sync.Mutex
+	ps    *redis.PubSub
+	taken bool
+}
+
+// put hands ps over, or closes it if the waiter is gone.
+func (h *httpSubscribing) put(ps *redis.PubSub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.taken {
+		_ = ps.Close()
+		return
+	}
+	h.ps = ps
+}
+
+// take returns the subscription if it was handed over, and makes any
+// later one be closed.
+func (h *httpSubscribing) take() *redis.PubSub {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.taken = true
+	return h.ps
 }
 
 func (f *httpFills) run(msgs <-chan *redis.Message, done chan struct{}) {

@@ -24,7 +24,11 @@ type Options struct {
 	// 1 MiB; negative is an error.
 	MaxBodyBytes int
 
-	// Timeout bounds each Redis call. Zero means 250 ms.
+	// Timeout bounds each Redis call a request or background refresh
+	// makes. Zero means 250 ms. It holds for any client, whatever its own
+	// timeouts; a go-redis client with ContextTimeoutEnabled stops its
+	// network I/O at the deadline itself, which spares the cache a
+	// goroutine per call.
 	Timeout time.Duration
 
 	// LockTTL is the expiry of the fill lock that lets one request across

@@ -590,12 +590,18 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 			ks = append(ks, c.keysFor(httpNormalURL(abs)))
 		}
 	}
-	err := c.redisDo(context.WithoutCancel(r.Context()), func(ctx context.Context) error {
-		return c.purgeKeys(ctx, ks)
-	})
+	err := redisDo(c, context.WithoutCancel(r.Context()), func(ctx context.Context, a purgeArgs) error {
+		return a.c.purgeKeys(ctx, a.ks)
+	}, purgeArgs{c, ks})
 	if err != nil {
 		c.fail(r, fmt.Errorf("cachehandler: invalidate: %w", err))
 	}
+}
+
+// purgeArgs are what a Redis call of purgeKeys needs.
+type purgeArgs struct {
+	c  *Cache
+	ks []httpKeys
 }
 
 // httpComplete reports whether a captured body is whole: the request was

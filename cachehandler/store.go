@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 )
 
@@ -108,17 +109,49 @@ for i = 1, #vs do redis.call('DEL', vs[i]) end
 return redis.call('DEL', KEYS[1], KEYS[2]) + #vs
 `)
 
-// redisDo runs fn with the per-call timeout, through the breaker.
-func (c *Cache) redisDo(ctx context.Context, fn func(ctx context.Context) error) error {
+// redisCall makes one Redis call of c, fn(ctx, arg), through the breaker
+// and bounded by Options.Timeout whatever the client (see bounded.Call: fn
+// returns its results, and takes what it needs from arg so that it
+// allocates nothing).
+func redisCall[A, T any](c *Cache, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	if !c.brk.Allow() {
+		var zero T
+		return zero, breaker.ErrOpen
+	}
+	v, err := bounded.Call(ctx, c.opt.Timeout, c.direct, fn, arg)
+	c.brk.Done(err)
+	return v, err
+}
+
+// redisDo is redisCall for a function that returns only an error.
+func redisDo[A any](c *Cache, ctx context.Context, fn func(context.Context, A) error, arg A) error {
 	if !c.brk.Allow() {
 		return breaker.ErrOpen
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
-	defer cancel()
-	err := fn(ctx)
+	err := bounded.Do(ctx, c.opt.Timeout, c.direct, fn, arg)
 	c.brk.Done(err)
 	return err
 }
+
+// keysArgs are what a Redis call about some keys needs.
+type keysArgs struct {
+	c    *Cache
+	keys []string
+}
+
+// lockArgs are what a Redis call about a fill lock needs.
+type lockArgs struct {
+	c           *Cache
+	lock, token string
+}
+
+// scriptsArgs are what a Redis call of runScripts needs.
+type scriptsArgs struct {
+	c     *Cache
+	calls []httpScriptCall
+}
+
+func runScripts(ctx context.Context, a scriptsArgs) error { return a.c.runScripts(ctx, a.calls) }
 
 // httpScriptCall is one script call queued in a pipeline.
 type httpScriptCall struct {
@@ -141,35 +174,35 @@ func (c *Cache) runScripts(ctx context.Context, calls []httpScriptCall) error {
 // round trip with requests of the same ns.
 func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, error) {
 	do := func() ([][]byte, error) {
-		out := make([][]byte, len(keys))
-		err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-			if len(keys) == 1 {
-				b, err := c.rdb.Get(ctx, keys[0]).Bytes()
+		out, err := redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a keysArgs) ([][]byte, error) {
+			out := make([][]byte, len(a.keys))
+			if len(a.keys) == 1 {
+				b, err := a.c.rdb.Get(ctx, a.keys[0]).Bytes()
 				if errors.Is(err, redis.Nil) {
-					return nil
+					return out, nil
 				}
 				out[0] = b
-				return err
+				return out, err
 			}
-			cmds := make([]*redis.StringCmd, len(keys))
-			_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i, k := range keys {
+			cmds := make([]*redis.StringCmd, len(a.keys))
+			_, err := a.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i, k := range a.keys {
 					cmds[i] = p.Get(ctx, k)
 				}
 				return nil
 			})
 			if err != nil && !errors.Is(err, redis.Nil) {
-				return err
+				return nil, err
 			}
 			for i, cmd := range cmds {
 				b, err := cmd.Bytes()
 				if err != nil && !errors.Is(err, redis.Nil) {
-					return err
+					return nil, err
 				}
 				out[i] = b
 			}
-			return nil
-		})
+			return out, nil
+		}, keysArgs{c, keys})
 		if err != nil {
 			return nil, fmt.Errorf("cachehandler: lookup: %w", err)
 		}
@@ -191,10 +224,9 @@ func (c *Cache) tryLock(ctx context.Context, k httpKeys) (token string, won bool
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token = hex.EncodeToString(b[:])
-	err = c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		won, err = c.rdb.SetNX(ctx, k.lock, token, c.opt.LockTTL).Result()
-		return err
-	})
+	won, err = redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a lockArgs) (bool, error) {
+		return a.c.rdb.SetNX(ctx, a.lock, a.token, a.c.opt.LockTTL).Result()
+	}, lockArgs{c, k.lock, token})
 	if err != nil {
 		return "", false, fmt.Errorf("cachehandler: lock: %w", err)
 	}
@@ -206,10 +238,8 @@ func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
 	if token == "" {
 		return nil
 	}
-	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return c.runScripts(ctx, []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.fill}}})
-	})
-	if err != nil {
+	calls := []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.fill}}}
+	if err := redisDo(c, context.WithoutCancel(ctx), runScripts, scriptsArgs{c, calls}); err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
 	}
 	return nil
@@ -236,10 +266,7 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 	for _, t := range tags {
 		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base, httpTagGrace.Milliseconds()}})
 	}
-	err := c.redisDo(context.WithoutCancel(ctx), func(ctx context.Context) error {
-		return c.runScripts(ctx, calls)
-	})
-	if err != nil {
+	if err := redisDo(c, context.WithoutCancel(ctx), runScripts, scriptsArgs{c, calls}); err != nil {
 		return fmt.Errorf("cachehandler: store: %w", err)
 	}
 	if len(names) > 0 {
