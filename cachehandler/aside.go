@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 )
 
@@ -69,7 +70,10 @@ type AsideOptions struct {
 	// LockWait is how long a caller waits for another instance's fill
 	// before it fetches itself. Zero means 5 s.
 	LockWait time.Duration
-	// Timeout bounds each Redis call. Zero means 1 s.
+	// Timeout bounds each Redis call. Zero means 1 s. It holds for any
+	// client, whatever its own timeouts; a go-redis client with
+	// ContextTimeoutEnabled stops its network I/O at the deadline itself,
+	// which spares the Aside a goroutine per call.
 	Timeout time.Duration
 	// Logger receives Redis failures and corrupt values. Nil means
 	// slog.Default().
@@ -111,6 +115,9 @@ type Aside struct {
 	log     *slog.Logger
 	cluster bool
 	id      string
+	// direct: rdb itself stops at a context's deadline, so calls need no
+	// goroutine to be bounded (bounded.HonoursDeadlines).
+	direct bool
 
 	br    breaker.Breaker
 	fills singleflight.Group
@@ -193,6 +200,7 @@ func NewAside(rdb redis.UniversalClient, o AsideOptions) *Aside {
 		o:          o,
 		log:        o.Logger,
 		id:         hex.EncodeToString(id),
+		direct:     bounded.HonoursDeadlines(rdb),
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}
@@ -316,9 +324,17 @@ func Set[T any](ctx context.Context, a *Aside, key string, v T, ttl time.Duratio
 	if err != nil {
 		return fmt.Errorf("cachehandler: Set %q: encode: %w", key, err)
 	}
-	full := a.o.Prefix + key
-	exp := a.jitter(ttl)
-	err = a.redis(ctx, func(ctx context.Context) error {
+	if err := a.setRaw(ctx, a.o.Prefix+key, raw, a.jitter(ttl)); err != nil {
+		return fmt.Errorf("cachehandler: Set %q: %w", key, err)
+	}
+	return nil
+}
+
+// setRaw is Set of an encoded value, under its full key, for exp. It is
+// not generic, so its Redis call allocates no closure.
+func (a *Aside) setRaw(ctx context.Context, full string, raw []byte, exp time.Duration) error {
+	err := asideDo(a, ctx, func(ctx context.Context, x asideArgs) error {
+		a, full, raw, exp := x.a, x.full, x.raw, x.exp
 		if a.cluster {
 			if err := a.rdb.Set(ctx, full, raw, exp).Err(); err != nil {
 				return err
@@ -331,14 +347,14 @@ func Set[T any](ctx context.Context, a *Aside, key string, v T, ttl time.Duratio
 			return nil
 		})
 		return err
-	})
+	}, asideArgs{a: a, full: full, raw: raw, exp: exp})
 	// The local tier changes only once Redis has: a GetOrSet of this
 	// process that read the old value before the write must not put it
 	// back afterwards (replace and remove bump the tier's epoch), and this
 	// instance ignores its own invalidation message.
 	if err != nil {
 		a.local.remove(full)
-		return fmt.Errorf("cachehandler: Set %q: %w", key, err)
+		return err
 	}
 	a.local.replace(full, raw, exp)
 	return nil
@@ -352,7 +368,8 @@ func (a *Aside) Delete(ctx context.Context, key string) error {
 		return errors.New("cachehandler: Delete: empty key")
 	}
 	full := a.o.Prefix + key
-	err := a.redis(ctx, func(ctx context.Context) error {
+	err := asideDo(a, ctx, func(ctx context.Context, x asideArgs) error {
+		a, full := x.a, x.full
 		if a.cluster {
 			if err := a.rdb.Del(ctx, full).Err(); err != nil {
 				return err
@@ -365,7 +382,7 @@ func (a *Aside) Delete(ctx context.Context, key string) error {
 			return nil
 		})
 		return err
-	})
+	}, asideArgs{a: a, full: full})
 	// After the DEL, not before: a GetOrSet of this process that read
 	// the value before the DEL must not put it back (see Set).
 	a.local.remove(full)
@@ -448,10 +465,11 @@ func (a *Aside) getOrSet(ctx context.Context, full string, ttl time.Duration,
 // read gets the value (and its remaining life when the early refresh or
 // the local tier needs it) in one round trip. A missing key is nil, nil.
 func (a *Aside) read(ctx context.Context, full string) (raw []byte, pttl time.Duration, err error) {
-	err = a.redis(ctx, func(ctx context.Context) error {
+	r, err := asideCall(a, ctx, func(ctx context.Context, x asideArgs) (asideRead, error) {
+		a, full := x.a, x.full
 		if a.o.EarlyRefresh == 0 && a.local == nil {
-			raw, err = a.rdb.Get(ctx, full).Bytes()
-			return err
+			raw, err := a.rdb.Get(ctx, full).Bytes()
+			return asideRead{raw: raw}, err
 		}
 		var get *redis.StringCmd
 		var ttl *redis.DurationCmd
@@ -460,14 +478,13 @@ func (a *Aside) read(ctx context.Context, full string) (raw []byte, pttl time.Du
 			ttl = p.PTTL(ctx, full)
 			return nil
 		})
-		raw, err = get.Bytes()
-		pttl = ttl.Val()
-		return err
-	})
+		raw, err := get.Bytes()
+		return asideRead{raw: raw, pttl: ttl.Val()}, err
+	}, asideArgs{a: a, full: full})
 	if errors.Is(err, redis.Nil) {
 		return nil, 0, nil
 	}
-	return raw, pttl, err
+	return r.raw, r.pttl, err
 }
 
 // fillLocked takes the fill lock or waits for whoever holds it. It runs
@@ -522,16 +539,16 @@ func (a *Aside) fillLocked(ctx context.Context, full string, ttl time.Duration,
 // matters: a filler writes the value before it releases the lock, so if
 // the lock was free, the value read after taking it is the newest.
 func (a *Aside) lockAndGet(ctx context.Context, full, lock, token string) (acquired bool, raw []byte, err error) {
-	err = a.redis(ctx, func(ctx context.Context) error {
+	r, err := asideCall(a, ctx, func(ctx context.Context, x asideArgs) (asideRead, error) {
+		a, full, lock, token := x.a, x.full, x.lock, x.token
 		if a.cluster {
 			// The two keys may live on different nodes: keep the order.
 			ok, err := a.rdb.SetNX(ctx, lock, token, a.o.LockTTL).Result()
 			if err != nil {
-				return err
+				return asideRead{}, err
 			}
-			acquired = ok
-			raw, err = a.rdb.Get(ctx, full).Bytes()
-			return err
+			raw, err := a.rdb.Get(ctx, full).Bytes()
+			return asideRead{raw: raw, acquired: ok}, err
 		}
 		var setnx *redis.BoolCmd
 		var get *redis.StringCmd
@@ -541,22 +558,21 @@ func (a *Aside) lockAndGet(ctx context.Context, full, lock, token string) (acqui
 			return nil
 		})
 		if err := setnx.Err(); err != nil {
-			return err
+			return asideRead{}, err
 		}
-		acquired = setnx.Val()
-		raw, err = get.Bytes()
-		return err
-	})
+		raw, err := get.Bytes()
+		return asideRead{raw: raw, acquired: setnx.Val()}, err
+	}, asideArgs{a: a, full: full, lock: lock, token: token})
 	if errors.Is(err, redis.Nil) {
-		return acquired, nil, nil
+		return r.acquired, nil, nil
 	}
-	return acquired, raw, err
+	return r.acquired, r.raw, err
 }
 
 func (a *Aside) unlock(ctx context.Context, lock, token string) {
-	err := a.redis(ctx, func(ctx context.Context) error {
-		return asideUnlockScript.Run(ctx, a.rdb, []string{lock}, token).Err()
-	})
+	err := asideDo(a, ctx, func(ctx context.Context, x asideArgs) error {
+		return asideUnlockScript.Run(ctx, x.a.rdb, []string{x.lock}, x.token).Err()
+	}, asideArgs{a: a, lock: lock, token: token})
 	if err != nil {
 		a.logRedis(ctx, "unlock", lock, err)
 	}
@@ -577,7 +593,8 @@ func (a *Aside) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 		}
 		raw, exp = []byte(asideNegative), a.jitter(a.o.NotFoundTTL)
 	}
-	err = a.redis(ctx, func(ctx context.Context) error {
+	err = asideDo(a, ctx, func(ctx context.Context, x asideArgs) error {
+		a, full, raw, exp, lock, token := x.a, x.full, x.raw, x.exp, x.lock, x.token
 		if a.cluster || lock == "" {
 			if err := a.rdb.Set(ctx, full, raw, exp).Err(); err != nil {
 				return err
@@ -594,7 +611,7 @@ func (a *Aside) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 			return nil
 		})
 		return err
-	})
+	}, asideArgs{a: a, full: full, raw: raw, exp: exp, lock: lock, token: token})
 	if err != nil {
 		a.logRedis(ctx, "store", full, err)
 		return asideFilled{raw: raw}, nil
@@ -628,12 +645,9 @@ func (a *Aside) maybeRefresh(ctx context.Context, full string, ttl, life, pttl t
 		defer cancel()
 		lock := full + ":lock"
 		token := strconv.FormatUint(mrand.Uint64(), 36)
-		var acquired bool
-		err := a.redis(rctx, func(ctx context.Context) error {
-			var err error
-			acquired, err = a.rdb.SetNX(ctx, lock, token, a.o.LockTTL).Result()
-			return err
-		})
+		acquired, err := asideCall(a, rctx, func(ctx context.Context, x asideArgs) (bool, error) {
+			return x.a.rdb.SetNX(ctx, x.lock, x.token, x.a.o.LockTTL).Result()
+		}, asideArgs{a: a, lock: lock, token: token})
 		if err != nil {
 			a.logRedis(rctx, "refresh lock", full, err)
 			return
@@ -664,14 +678,44 @@ func (a *Aside) jitter(ttl time.Duration) time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// redis runs fn under the breaker and the timeout.
-func (a *Aside) redis(ctx context.Context, fn func(ctx context.Context) error) error {
+// asideArgs are what an Aside's Redis call needs: the Aside, the key and,
+// as the call requires, a value and its expiry, the fill lock and its
+// token. They are passed to the call rather than captured by it (see
+// bounded.Call).
+type asideArgs struct {
+	a           *Aside
+	full        string
+	raw         []byte
+	exp         time.Duration
+	lock, token string
+}
+
+// asideRead is what a read of a key returns: the value, its remaining
+// life, and whether the fill lock was taken on the way.
+type asideRead struct {
+	raw      []byte
+	pttl     time.Duration
+	acquired bool
+}
+
+// asideCall makes one Redis call of a, fn(ctx, arg), through the breaker
+// and bounded by AsideOptions.Timeout whatever the client.
+func asideCall[T any](a *Aside, ctx context.Context, fn func(context.Context, asideArgs) (T, error), arg asideArgs) (T, error) {
+	if !a.br.Allow() {
+		var zero T
+		return zero, breaker.ErrOpen
+	}
+	v, err := bounded.Call(ctx, a.o.Timeout, a.direct, fn, arg)
+	a.br.Done(err)
+	return v, err
+}
+
+// asideDo is asideCall for a function that returns only an error.
+func asideDo(a *Aside, ctx context.Context, fn func(context.Context, asideArgs) error, arg asideArgs) error {
 	if !a.br.Allow() {
 		return breaker.ErrOpen
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
-	defer cancel()
-	err := fn(ctx)
+	err := bounded.Do(ctx, a.o.Timeout, a.direct, fn, arg)
 	a.br.Done(err)
 	return err
 }

@@ -563,6 +563,33 @@ func TestAsideRedisDown(t *testing.T) {
 	}
 }
 
+// TestAsideRedisStalled: on a half-open connection the client would wait
+// out its own timeouts, an hour; GetOrSet fetches instead once
+// AsideOptions.Timeout has passed.
+func TestAsideRedisStalled(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	a, logs := asideNew(t, b.PatientClientAt(p.Addr()), b, AsideOptions{Timeout: 50 * time.Millisecond})
+	f := &asideFetcher{item: asideItem{ID: 5, Name: "x"}}
+	ctx := context.Background()
+	// Storing the value also opens the connection the stall catches.
+	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
+		t.Fatal(err)
+	}
+	p.Stall()
+	var got asideItem
+	var err error
+	redistest.Within(t, 10*time.Second, "GetOrSet on a stalled Redis", func() {
+		got, err = GetOrSet(ctx, a, "cached", time.Hour, f.fetch)
+	})
+	if err != nil || got != f.item || f.n.Load() != 2 {
+		t.Fatalf("%+v, %v, fetch ran %d times; want the fetched item", got, err, f.n.Load())
+	}
+	if !strings.Contains(logs.String(), context.DeadlineExceeded.Error()) {
+		t.Fatalf("the timeout is not logged:\n%s", logs)
+	}
+}
+
 func TestAsideCloseReleasesSubscription(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
