@@ -111,6 +111,10 @@ func (c *Cache) Close() error {
 // when the server itself terminated TLS), so Purge removes the URL under
 // both http and https: behind a TLS-terminating proxy the entries are
 // keyed http.
+//
+// Purge takes no Options.Timeout and bypasses the breaker: an
+// administrative call is bounded by ctx alone, with any client (one that
+// ignores deadlines is abandoned when ctx ends, and its error returned).
 func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -122,7 +126,10 @@ func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 		other = "http://" + strings.TrimPrefix(norm, "https://")
 	}
 	ks := []httpKeys{c.keysFor(norm), c.keysFor(other)}
-	if err := c.purgeKeys(ctx, ks); err != nil {
+	err = bounded.Until(ctx, c.direct, func(ctx context.Context, a purgeArgs) error {
+		return a.c.purgeKeys(ctx, a.ks)
+	}, purgeArgs{c, ks})
+	if err != nil {
 		return fmt.Errorf("cachehandler: purge: %w", err)
 	}
 	return nil
@@ -133,11 +140,24 @@ func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 // and never scans the keyspace: one pipeline reads the tag sets, a second
 // runs one purge script per URL (each inside that URL's hash slot, so it
 // runs on Cluster) and removes the purged members from the tag sets.
-// Tag sets span hash slots, so no single script could do both.
+// Tag sets span hash slots, so no single script could do both. Like Purge,
+// it is bounded by ctx alone.
 func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
+	return bounded.Until(ctx, c.direct, func(ctx context.Context, a purgeTagsArgs) error {
+		return a.c.purgeTags(ctx, a.tags)
+	}, purgeTagsArgs{c, tags})
+}
+
+// purgeTagsArgs are what a Redis call of purgeTags needs.
+type purgeTagsArgs struct {
+	c    *Cache
+	tags []string
+}
+
+func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
 	tagKeys := make([]string, len(tags))
 	cmds := make([]*redis.StringSliceCmd, len(tags))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {

@@ -765,6 +765,36 @@ func TestRedisStalledBypasses(t *testing.T) {
 	}
 }
 
+// TestPurgeStalledRedis: purges are bounded by their context with a
+// client that ignores deadlines (an hour-long ReadTimeout here).
+func TestPurgeStalledRedis(t *testing.T) {
+	tests := []struct {
+		name  string
+		purge func(context.Context, *Cache) error
+	}{
+		{"Purge", func(ctx context.Context, c *Cache) error { return c.Purge(ctx, "http://example.com/x") }},
+		{"PurgeTags", func(ctx context.Context, c *Cache) error { return c.PurgeTags(ctx, "t") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := redistest.Start(t)
+			p := b.NewProxy()
+			c, _ := httpTestCache(t, b.PatientClientAt(p.Addr()), b.Prefix, httpTestNewClock(), nil)
+			if err := tt.purge(context.Background(), c); err != nil { // opens the connection the stall catches
+				t.Fatal(err)
+			}
+			p.Stall()
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			var err error
+			redistest.Within(t, 10*time.Second, tt.name+" on a stalled Redis", func() { err = tt.purge(ctx, c) })
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("%v, want a deadline error", err)
+			}
+		})
+	}
+}
+
 func TestFlushThroughCache(t *testing.T) {
 	b := redistest.Start(t)
 	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)

@@ -79,6 +79,20 @@ func Do[A any](ctx context.Context, timeout time.Duration, direct bool, fn func(
 	return err
 }
 
+// Until is Do without a timeout of its own: fn runs until ctx ends, for
+// calls whose bound is the caller's (an administrative purge, say). With
+// direct it costs nothing; otherwise a stalled client is abandoned when
+// ctx ends, as in Call.
+func Until[A any](ctx context.Context, direct bool, fn func(context.Context, A) error, arg A) error {
+	if direct || ctx.Done() == nil {
+		return fn(ctx, arg) // nothing could end the wait earlier than fn does
+	}
+	ch := make(chan reply[struct{}], 1)
+	go func() { ch <- reply[struct{}]{err: fn(ctx, arg)} }()
+	_, err := await(ctx, ch)
+	return err
+}
+
 type reply[T any] struct {
 	v   T
 	err error

@@ -175,6 +175,25 @@ func TestStalledServer(t *testing.T) {
 	}
 }
 
+// TestUntil: the caller's context alone bounds the call, for any client.
+func TestUntil(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	c := b.PatientClientAt(p.Addr())
+	ping := func(ctx context.Context, c redis.UniversalClient) error { return c.Ping(ctx).Err() }
+	if err := Until(context.Background(), false, ping, c); err != nil { // no Done: runs in place
+		t.Fatal(err)
+	}
+	p.Stall()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var err error
+	redistest.Within(t, 10*time.Second, "PING on a stalled connection", func() { err = Until(ctx, false, ping, c) })
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("PING on a stalled connection: %v, want a deadline error", err)
+	}
+}
+
 // TestDirectAllocs: the direct path costs what the timeout costs, nothing
 // more, when fn captures nothing.
 func TestDirectAllocs(t *testing.T) {
