@@ -99,6 +99,7 @@ func connect() (redis.UniversalClient, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware\'s timeouts itself
 		rdb := redis.NewClient(opt)
 		return rdb, func() { _ = rdb.Close() }, nil
 	}
@@ -107,6 +108,6 @@ func connect() (redis.UniversalClient, func(), error) {
 		return nil, nil, err
 	}
 	slog.Info("REDIS_URL is unset: using an embedded miniredis", "addr", mr.Addr())
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 }

@@ -82,6 +82,7 @@ func connect() (redis.UniversalClient, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware\'s timeouts itself
 		rdb := redis.NewClient(opt)
 		slog.Info("using Redis from REDIS_URL", "addr", opt.Addr)
 		return rdb, func() { _ = rdb.Close() }, nil
@@ -90,7 +91,7 @@ func connect() (redis.UniversalClient, func(), error) {
 	if err := mr.Start(); err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
 	slog.Info("REDIS_URL is unset: using an embedded miniredis", "addr", mr.Addr())
 	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 }

@@ -32,6 +32,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware's timeouts itself
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 
