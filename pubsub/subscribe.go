@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"iter"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/psloop"
 )
 
 // Message is one message received by a subscription.
@@ -61,14 +62,14 @@ type SubscribeOptions struct {
 // context, or the end of a loop over Messages.
 type Subscription[T any] struct {
 	ps      *redis.PubSub
-	ctx     context.Context
+	ctx     context.Context    // the caller's, also ended by Close
+	cancel  context.CancelFunc // ends ctx
 	ping    time.Duration
 	pending []*redis.Message
 	stop    func() bool
 
 	closeOnce sync.Once
 	closeErr  error
-	done      chan struct{} // closed by Close
 	used      bool
 }
 
@@ -92,7 +93,8 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 		o.PingInterval = 30 * time.Second
 	}
 	ps := rdb.Subscribe(ctx)
-	s := &Subscription[T]{ps: ps, ctx: ctx, ping: o.PingInterval, done: make(chan struct{})}
+	s := &Subscription[T]{ps: ps, ping: o.PingInterval}
+	s.ctx, s.cancel = context.WithCancel(ctx)
 	// Closing the PubSub unblocks a Receive in progress: that is how the
 	// end of ctx stops a subscription waiting for its confirmation or for
 	// the next message.
@@ -138,22 +140,13 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 // than once and concurrently with Messages.
 func (s *Subscription[T]) Close() error {
 	s.closeOnce.Do(func() {
-		close(s.done)
+		s.cancel() // before the PubSub closes: the receive loop stops, not retries
 		if s.stop != nil {
 			s.stop()
 		}
 		s.closeErr = s.ps.Close()
 	})
 	return s.closeErr
-}
-
-func (s *Subscription[T]) isClosed() bool {
-	select {
-	case <-s.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // Messages returns the stream of messages. It yields each message with a
@@ -177,70 +170,13 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 			}
 		}
 		s.pending = nil
-		const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
-		backoff := minBackoff
-		pinged := false // a ping is unanswered
-		for {
-			m, err := s.receive(pinged)
-			if s.ctx.Err() != nil || s.isClosed() {
-				return
-			}
-			if err != nil {
-				var ne net.Error
-				if !pinged && errors.As(err, &ne) && ne.Timeout() {
-					// Quiet connection: ping it, and expect an answer.
-					if err = s.ps.Ping(s.ctx); err == nil {
-						pinged = true
-						continue
-					}
-				} else if pinged {
-					err = fmt.Errorf("no answer to ping: %w", err)
-				}
-				pinged = false
-				if !yield(Message[T]{}, fmt.Errorf("pubsub: receive: %w", err)) {
-					return
-				}
-				t := time.NewTimer(backoff)
-				select {
-				case <-s.ctx.Done():
-					t.Stop()
-					return
-				case <-s.done:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-				backoff = min(2*backoff, maxBackoff)
-				continue
-			}
-			backoff, pinged = minBackoff, false
-			if msg, ok := m.(*redis.Message); ok {
-				if !s.yieldMessage(msg, yield) {
-					return
-				}
-			}
-			// Subscription confirmations (after a reconnect) and pongs
-			// carry nothing for the caller.
-		}
+		psloop.Run(s.ctx, s.ps, s.ping, psloop.Handler{
+			Message: func(m *redis.Message) bool { return s.yieldMessage(m, yield) },
+			Failed: func(err error, _ int) bool {
+				return yield(Message[T]{}, fmt.Errorf("pubsub: receive: %w", err))
+			},
+		})
 	}
-}
-
-// receive waits for the next message, pong or confirmation: PingInterval
-// long, or, when a ping is unanswered, as long as its answer may take.
-//
-// The two waits differ in how go-redis treats running out of time. With a
-// timeout of its own, ReceiveTimeout keeps the connection (a quiet one is
-// fine); with none and the deadline set by the context, it drops the
-// connection as broken and the next receive reconnects and resubscribes.
-// That is what a half-open connection needs: writes (the ping) still
-// succeed there, and without an answer nothing else would ever fail.
-func (s *Subscription[T]) receive(pinged bool) (any, error) {
-	if !pinged {
-		return s.ps.ReceiveTimeout(s.ctx, s.ping)
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, max(s.ping, time.Second))
-	defer cancel()
-	return s.ps.ReceiveTimeout(ctx, 0)
 }
 
 func (s *Subscription[T]) yieldMessage(m *redis.Message, yield func(Message[T], error) bool) bool {
