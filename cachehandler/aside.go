@@ -129,7 +129,7 @@ type Aside struct {
 	bg         sync.WaitGroup
 
 	ps        *redis.PubSub
-	subStop   chan struct{} // closed by Close, before ps
+	subStop   context.CancelFunc // ends the invalidation subscriber; called by Close, before ps closes
 	subDone   chan struct{}
 	ready     chan struct{} // closed once the invalidation subscription is confirmed
 	closeOnce sync.Once
@@ -222,7 +222,7 @@ func (a *Aside) Close() error {
 		a.closed = true
 		a.mu.Unlock()
 		if a.ps != nil {
-			close(a.subStop)
+			a.subStop()
 			a.closeErr = a.ps.Close()
 			<-a.subDone
 		}

@@ -3,14 +3,14 @@ package cachehandler
 import (
 	"container/list"
 	"context"
-	"errors"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/psloop"
 )
 
 // asideLocal is the bounded in-process tier: raw JSON by key, least
@@ -154,94 +154,53 @@ func (l *asideLocal) len() int {
 // reconnects and resubscribes; every (re)subscription purges the tier,
 // since invalidations published while disconnected are lost.
 //
-// A quiet connection is pinged, and one that leaves the ping unanswered is
-// dropped: on a half-open connection (a server or network gone without
-// closing it) the ping is only written and succeeds, so without awaiting
-// its answer invalidations would stop arriving, unnoticed, until TCP gives
-// up many minutes later. go-redis' own Channel health check has that gap.
-// The check runs every LocalTTL (between 100 ms and 3 s): lost
-// invalidations are bounded by LocalTTL anyway.
+// psloop pings a quiet connection and drops one that leaves the ping
+// unanswered, so a half-open connection (a server or network gone without
+// closing it) cannot stop invalidations unnoticed until TCP gives up many
+// minutes later. The check runs every LocalTTL (between 100 ms and 3 s):
+// lost invalidations are bounded by LocalTTL anyway.
 //
 // This uses go-redis directly rather than the pubsub package: feature
 // packages do not import each other.
 func (a *Aside) subscribe() {
 	a.ps = a.rdb.Subscribe(context.Background(), a.o.Channel)
-	a.subStop = make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	a.subStop = stop
 	a.subDone = make(chan struct{})
 	every := min(max(a.o.LocalTTL, 100*time.Millisecond), 3*time.Second)
 	go func() {
 		defer close(a.subDone)
-		ctx := context.Background()
-		const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
-		backoff := minBackoff
-		confirmed, pinged := false, false
-		for {
-			m, err := asideReceive(ctx, a.ps, every, pinged)
-			select {
-			case <-a.subStop:
-				return
-			default:
-			}
-			if err != nil {
-				var ne net.Error
-				if !pinged && errors.As(err, &ne) && ne.Timeout() {
-					if err = a.ps.Ping(ctx); err == nil {
-						pinged = true
-						continue
-					}
-				}
-				pinged = false
-				if backoff == minBackoff { // once per outage
-					a.log.LogAttrs(ctx, slog.LevelWarn, "cachehandler: aside: invalidation subscription interrupted; reconnecting",
-						slog.String("channel", a.o.Channel), slog.Any("err", err))
-				}
-				t := time.NewTimer(backoff)
-				select {
-				case <-a.subStop:
-					t.Stop()
-					return
-				case <-t.C:
-				}
-				backoff = min(2*backoff, maxBackoff)
-				continue
-			}
-			backoff, pinged = minBackoff, false
-			switch m := m.(type) {
-			case *redis.Subscription:
-				if m.Kind != "subscribe" {
-					continue
-				}
+		confirmed := false
+		psloop.Run(ctx, a.ps, every, psloop.Handler{
+			Message: a.invalidate,
+			Subscribed: func(*redis.Subscription) {
 				a.local.purge()
 				if !confirmed {
 					confirmed = true
 					close(a.ready)
 				}
-			case *redis.Message:
-				id, key, ok := strings.Cut(m.Payload, " ")
-				if !ok {
-					a.log.LogAttrs(ctx, slog.LevelWarn, "cachehandler: aside: foreign message on the invalidation channel",
-						slog.String("channel", m.Channel))
-					continue
+			},
+			Failed: func(err error, n int) bool {
+				if n == 1 { // once per outage
+					a.log.LogAttrs(ctx, slog.LevelWarn, "cachehandler: aside: invalidation subscription interrupted; reconnecting",
+						slog.String("channel", a.o.Channel), slog.Any("err", err))
 				}
-				if id != a.id {
-					a.local.remove(key)
-				}
-			}
-		}
+				return true
+			},
+		})
 	}()
 }
 
-// asideReceive waits for the next message, pong or confirmation: every
-// long, or, when a ping is unanswered, as long as its answer may take. With
-// a timeout of its own, ReceiveTimeout keeps the connection when time runs
-// out (a quiet one is fine); with none and the deadline set by the context,
-// it drops the connection as broken, and the next receive reconnects and
-// resubscribes.
-func asideReceive(ctx context.Context, ps *redis.PubSub, every time.Duration, pinged bool) (any, error) {
-	if !pinged {
-		return ps.ReceiveTimeout(ctx, every)
+// invalidate handles a message on the invalidation channel.
+func (a *Aside) invalidate(m *redis.Message) bool {
+	id, key, ok := strings.Cut(m.Payload, " ")
+	if !ok {
+		a.log.LogAttrs(context.Background(), slog.LevelWarn, "cachehandler: aside: foreign message on the invalidation channel",
+			slog.String("channel", m.Channel))
+		return true
 	}
-	ctx, cancel := context.WithTimeout(ctx, max(every, time.Second))
-	defer cancel()
-	return ps.ReceiveTimeout(ctx, 0)
+	if id != a.id {
+		a.local.remove(key)
+	}
+	return true
 }
