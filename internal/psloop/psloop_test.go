@@ -188,69 +188,74 @@ func TestRunPingsQuietConnection(t *testing.T) {
 	}
 }
 
+// proxied is a subscription to one channel read by Run through a proxy
+// that a test cuts or stalls.
+type proxied struct {
+	*recorder
+	p      *redistest.Proxy
+	ch     string
+	direct redis.UniversalClient // around the proxy
+}
+
+// startProxied subscribes through a proxy, runs Run with ping and waits
+// for the subscription's confirmation.
+func startProxied(t *testing.T, ping time.Duration) proxied {
+	t.Helper()
+	b := redistest.Start(t)
+	s := proxied{p: b.NewProxy(), ch: b.Prefix + "c", direct: b.Client()}
+	ps := b.ClientAt(s.p.Addr()).Subscribe(context.Background(), s.ch)
+	s.recorder = start(t, ps, ping)
+	subscribed(t, s.subs, "subscribe", s.ch)
+	return s
+}
+
+// delivers publishes around the proxy and checks that Run passes the
+// message on.
+func (s proxied) delivers(t *testing.T, payload string) {
+	t.Helper()
+	if err := s.direct.Publish(context.Background(), s.ch, payload).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m := next(t, s.msgs, "message"); m.Payload != payload {
+		t.Fatalf("got %+v, want %q", m, payload)
+	}
+}
+
 // TestRunDetectsHalfOpenConnection: when the connection stops answering
 // without being closed, pings alone would go on succeeding (they are only
 // written); the unanswered ping must drop it, and the subscription must
 // come back on a new connection.
 func TestRunDetectsHalfOpenConnection(t *testing.T) {
-	b := redistest.Start(t)
-	direct := b.Client()
-	p := b.NewProxy()
-	rdb := b.ClientAt(p.Addr())
-	ctx := context.Background()
-	ch := b.Prefix + "c"
-	ps := rdb.Subscribe(ctx, ch)
-	r := start(t, ps, 20*time.Millisecond)
-	subscribed(t, r.subs, "subscribe", ch)
-
-	p.Stall()
-	f := next(t, r.fails, "failure")
+	s := startProxied(t, 20*time.Millisecond)
+	s.p.Stall()
+	f := next(t, s.fails, "failure")
 	if !errors.Is(f.err, ErrNoAnswer) || f.n != 1 {
 		t.Fatalf("failure %v (n = %d), want ErrNoAnswer first", f.err, f.n)
 	}
-	subscribed(t, r.subs, "subscribe", ch) // on the new connection
-	if err := direct.Publish(ctx, ch, "back").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if m := next(t, r.msgs, "message"); m.Payload != "back" {
-		t.Fatalf("got %+v", m)
-	}
+	subscribed(t, s.subs, "subscribe", s.ch) // on the new connection
+	s.delivers(t, "back")
 }
 
 // TestRunCountsFailuresPerOutage: failures in a row are numbered from 1,
 // and a successful receive starts the count again.
 func TestRunCountsFailuresPerOutage(t *testing.T) {
-	b := redistest.Start(t)
-	direct := b.Client()
-	p := b.NewProxy()
-	rdb := b.ClientAt(p.Addr())
-	ctx := context.Background()
-	ch := b.Prefix + "c"
-	ps := rdb.Subscribe(ctx, ch)
-	r := start(t, ps, time.Minute)
-	subscribed(t, r.subs, "subscribe", ch)
-
+	s := startProxied(t, time.Minute)
 	for outage := range 2 {
-		p.Down()
+		s.p.Down()
 		for want := 1; want <= 2; want++ {
-			if f := next(t, r.fails, "failure"); f.n != want {
+			if f := next(t, s.fails, "failure"); f.n != want {
 				t.Fatalf("outage %d: failure %v numbered %d, want %d", outage, f.err, f.n, want)
 			}
 		}
-		p.Up()
-		subscribed(t, r.subs, "subscribe", ch)
+		s.p.Up()
+		subscribed(t, s.subs, "subscribe", s.ch)
 		// Failures reported between the two reads above and the
 		// reconnect belong to this outage.
-		for len(r.fails) > 0 {
-			<-r.fails
+		for len(s.fails) > 0 {
+			<-s.fails
 		}
 	}
-	if err := direct.Publish(ctx, ch, "back").Err(); err != nil {
-		t.Fatal(err)
-	}
-	if m := next(t, r.msgs, "message"); m.Payload != "back" {
-		t.Fatalf("got %+v", m)
-	}
+	s.delivers(t, "back")
 }
 
 // stopEnv is what a TestRunStops case may act on.
