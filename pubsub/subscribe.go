@@ -66,7 +66,6 @@ type Subscription[T any] struct {
 	cancel  context.CancelFunc // ends ctx
 	ping    time.Duration
 	pending []*redis.Message
-	stop    func() bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,8 +96,10 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	// Closing the PubSub unblocks a Receive in progress: that is how the
 	// end of ctx stops a subscription waiting for its confirmation or for
-	// the next message.
-	s.stop = context.AfterFunc(ctx, func() { _ = s.Close() })
+	// the next message. Registered on s.ctx, which Close ends too, the
+	// function needs no unregistering, so nothing it reads is written
+	// after it may have run (as with a ctx that has already ended).
+	context.AfterFunc(s.ctx, func() { _ = s.Close() })
 	fail := func(err error) (*Subscription[T], error) {
 		_ = s.Close()
 		if ctx.Err() != nil {
@@ -141,9 +142,6 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 func (s *Subscription[T]) Close() error {
 	s.closeOnce.Do(func() {
 		s.cancel() // before the PubSub closes: the receive loop stops, not retries
-		if s.stop != nil {
-			s.stop()
-		}
 		s.closeErr = s.ps.Close()
 	})
 	return s.closeErr

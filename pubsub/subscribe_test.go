@@ -397,3 +397,19 @@ func TestSubscribeDetectsHalfOpenConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWithEndedContext: Open with a context that has already ended
+// fails with its error. The end of the context closes the subscription
+// from another goroutine at once, so repeated calls give the race
+// detector a chance to catch what that goroutine reads.
+func TestOpenWithEndedContext(t *testing.T) {
+	b := redistest.Start(t)
+	rdb := b.Client()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 20 {
+		if _, err := Open[int](ctx, rdb, SubscribeOptions{Channels: []string{b.Prefix + "c"}}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Open: %v, want context.Canceled", err)
+		}
+	}
+}
