@@ -10,7 +10,8 @@ import (
 // restore, to simulate a Redis outage on a shared real server as well as on
 // miniredis. While down, it refuses new connections and has closed the open
 // ones. Stall instead turns the open connections into black holes, the way
-// a server or network path that vanishes without a FIN or RST does.
+// a server or network path that vanishes without a FIN or RST does; Hang
+// does it to new connections too.
 type Proxy struct {
 	t      testing.TB
 	target string
@@ -18,6 +19,7 @@ type Proxy struct {
 
 	mu      sync.Mutex
 	down    bool
+	hung    bool // new connections are stalled from the start
 	conns   map[net.Conn]struct{}
 	stalled map[net.Conn]bool // client side of each open pair → stalled
 	wg      sync.WaitGroup
@@ -66,16 +68,28 @@ func (p *Proxy) Stall() {
 	p.mu.Unlock()
 }
 
+// Hang stalls every open connection, as Stall does, and every connection
+// opened later, until Up: a server that accepts connections and never
+// answers, as one whose process hangs does. A client's handshake on a new
+// connection then waits as long as the client's own timeouts allow.
+func (p *Proxy) Hang() {
+	p.mu.Lock()
+	p.hung = true
+	p.mu.Unlock()
+	p.Stall()
+}
+
 func (p *Proxy) isStalled(client net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stalled[client]
 }
 
-// Up lets connections through again.
+// Up lets new connections through again after Down or Hang; connections
+// stalled before stay so.
 func (p *Proxy) Up() {
 	p.mu.Lock()
-	p.down = false
+	p.down, p.hung = false, false
 	p.mu.Unlock()
 }
 
@@ -100,7 +114,7 @@ func (p *Proxy) accept() {
 		}
 		p.conns[c] = struct{}{}
 		p.conns[up] = struct{}{}
-		p.stalled[c] = false
+		p.stalled[c] = p.hung
 		p.wg.Add(2)
 		p.mu.Unlock()
 		go p.pipe(c, up, c)

@@ -163,6 +163,30 @@ func TestProxyStall(t *testing.T) {
 	}
 }
 
+func TestProxyHang(t *testing.T) {
+	b := Start(t)
+	p := b.NewProxy()
+	client := func() *redis.Client {
+		o := b.Options()
+		o.Addr = p.Addr()
+		o.ReadTimeout = 50 * time.Millisecond
+		o.MaxRetries = -1
+		c := redis.NewClient(o)
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ctx := context.Background()
+	p.Hang()
+	var ne net.Error
+	if err := client().Ping(ctx).Err(); !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("PING on a new connection to a hung proxy: %v, want a read timeout", err)
+	}
+	p.Up()
+	if err := client().Ping(ctx).Err(); err != nil {
+		t.Fatalf("new connection after Up: %v", err)
+	}
+}
+
 func TestClock(t *testing.T) {
 	start := time.Unix(1000, 0)
 	c := NewClock(start)
