@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/psloop"
 )
 
@@ -75,6 +76,12 @@ type Subscription[T any] struct {
 // Open subscribes to o's channels and patterns and returns once Redis has
 // confirmed every one of them, so a message published after Open returns is
 // received. The subscription ends when ctx ends or Close is called.
+//
+// Open returns when ctx ends, whatever the client's timeouts: on a server
+// that accepts connections and never answers, go-redis would hold the
+// subscription's handshake for its ReadTimeout regardless of ctx. The
+// abandoned handshake ends within the client's own timeouts, and its
+// connection is closed then.
 func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOptions) (*Subscription[T], error) {
 	n := len(o.Channels) + len(o.Patterns)
 	if n == 0 {
@@ -100,30 +107,53 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 	// function needs no unregistering, so nothing it reads is written
 	// after it may have run (as with a ctx that has already ended).
 	context.AfterFunc(s.ctx, func() { _ = s.Close() })
-	fail := func(err error) (*Subscription[T], error) {
-		_ = s.Close()
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		return nil, fmt.Errorf("pubsub: subscribe: %w", err)
+	// Subscribing dials a connection of its own, whose handshake (HELLO)
+	// go-redis does not stop for ctx's cancellation, nor, without
+	// ContextTimeoutEnabled, for its deadline: only its ReadTimeout ends
+	// it. So it runs on a goroutine that Open stops waiting for when ctx
+	// ends, with any client: one goroutine per subscription is cheap next
+	// to holding a caller past its context on a server that accepts
+	// connections and never answers.
+	err := bounded.Until(ctx, false, func(ctx context.Context, a confirmArgs[T]) error {
+		return a.s.confirm(ctx, a.o)
+	}, confirmArgs[T]{s, o})
+	if err == nil {
+		return s, nil
 	}
+	if ctx.Err() != nil {
+		// The function registered above closes the PubSub, once an
+		// abandoned handshake lets go of it. Closing it here could wait
+		// as long as the handshake does.
+		return nil, fmt.Errorf("pubsub: subscribe: %w", ctx.Err())
+	}
+	_ = s.Close()
+	return nil, fmt.Errorf("pubsub: subscribe: %w", err)
+}
+
+// confirmArgs are what confirm needs, passed to bounded.Until.
+type confirmArgs[T any] struct {
+	s *Subscription[T]
+	o SubscribeOptions
+}
+
+// confirm subscribes to o's channels and patterns and waits for Redis to
+// confirm every one of them. A message that arrives in between (for a
+// channel confirmed first) is kept for Messages to yield first.
+func (s *Subscription[T]) confirm(ctx context.Context, o SubscribeOptions) error {
 	if len(o.Channels) > 0 {
-		if err := ps.Subscribe(ctx, o.Channels...); err != nil {
-			return fail(err)
+		if err := s.ps.Subscribe(ctx, o.Channels...); err != nil {
+			return err
 		}
 	}
 	if len(o.Patterns) > 0 {
-		if err := ps.PSubscribe(ctx, o.Patterns...); err != nil {
-			return fail(err)
+		if err := s.ps.PSubscribe(ctx, o.Patterns...); err != nil {
+			return err
 		}
 	}
-	// Wait for one confirmation per channel and pattern. A message that
-	// arrives in between (for a channel confirmed first) is kept for
-	// Messages to yield first.
-	for confirmed := 0; confirmed < n; {
-		m, err := ps.Receive(ctx)
+	for confirmed := 0; confirmed < len(o.Channels)+len(o.Patterns); {
+		m, err := s.ps.Receive(ctx)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		switch m := m.(type) {
 		case *redis.Subscription:
@@ -134,7 +164,7 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 			s.pending = append(s.pending, m)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // Close unsubscribes and releases the connection. It is safe to call more

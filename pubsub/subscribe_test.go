@@ -413,3 +413,57 @@ func TestOpenWithEndedContext(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenEndsWithItsContext: on a server that accepts connections and
+// never answers, Open and the lazy Subscribe return when their context
+// ends, with a client that would wait an hour for the handshake; the
+// abandoned handshake's connection is closed once the client gives up.
+func TestOpenEndsWithItsContext(t *testing.T) {
+	tests := []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		wantErr error
+	}{
+		{"deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 50*time.Millisecond)
+		}, context.DeadlineExceeded},
+		{"cancellation", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := redistest.Start(t)
+			p := b.NewProxy()
+			rdb := b.PatientClientAt(p.Addr())
+			baseline := runtime.NumGoroutine()
+			p.Hang()
+			ch := b.Prefix + "c"
+
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			var err error
+			redistest.Within(t, 10*time.Second, "Open on a hung server", func() {
+				_, err = Open[int](ctx, rdb, SubscribeOptions{Channels: []string{ch}})
+			})
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("Open: %v, want %v", err, tt.wantErr)
+			}
+
+			ctx, cancel = tt.ctx()
+			defer cancel()
+			redistest.Within(t, 10*time.Second, "Subscribe on a hung server", func() {
+				for _, err := range Subscribe[int](ctx, rdb, ch) {
+					t.Errorf("Subscribe yielded %v after its context ended", err)
+				}
+			})
+
+			// The server finally hangs up: the handshakes end, and what
+			// they left running with them.
+			p.Down()
+			redistest.Eventually(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+		})
+	}
+}
