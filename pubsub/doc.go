@@ -30,6 +30,12 @@
 //	// ... publish ...
 //	for msg, err := range sub.Messages() { ... }
 //
+// Publish and Open end when their context does, even with a go-redis
+// client that ignores contexts on a stalled connection (its default): the
+// call is then left to finish on a goroutine of its own. With
+// ContextTimeoutEnabled, Publish ends at the context's deadline without
+// that goroutine but, like any go-redis call, not at a cancellation alone.
+//
 // Redis pub/sub is fire-and-forget: a message published while a subscriber
 // is disconnected is lost for it. go-redis reconnects and resubscribes; the
 // stream yields the connection error meanwhile and then goes on. A

@@ -6,6 +6,8 @@ import (
 	"iter"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/redisware/redisware/internal/redistest"
 )
 
@@ -43,15 +45,23 @@ func benchMessages[T any](b *testing.B) {
 }
 
 // BenchmarkPublish measures Publish with a context that can end (a
-// request's) and with one that cannot.
+// request's) and with one that cannot, with go-redis' default options and
+// with ContextTimeoutEnabled.
 func BenchmarkPublish(b *testing.B) {
 	for _, tc := range []struct {
-		name   string
-		cancel bool
-	}{{"background", false}, {"cancellable", true}} {
+		name              string
+		cancel, ctTimeout bool
+	}{
+		{"background", false, false},
+		{"cancellable", true, false},
+		{"cancellable/ContextTimeoutEnabled", true, true},
+	} {
 		b.Run(tc.name, func(b *testing.B) {
 			be := redistest.Start(b)
-			rdb := be.Client()
+			o := be.Options()
+			o.ContextTimeoutEnabled = tc.ctTimeout
+			rdb := redis.NewClient(o)
+			defer rdb.Close()
 			ctx := context.Background()
 			if tc.cancel {
 				var cancel context.CancelFunc
