@@ -1,12 +1,17 @@
 package cachehandler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/psloop"
 )
 
 // httpErrClosed is what waiting for a fill returns after Close.
@@ -17,17 +22,33 @@ var httpErrClosed = errors.New("cachehandler: closed")
 // every fill announcement; each message names a fill (a URL hash, or a URL
 // hash and variant hash) and wakes that fill's waiters in this process.
 // Waiting this way costs no Redis calls at all, where polling would cost
-// one per try and add up to a poll interval of latency. A lost message (a reconnect) only makes waiters wait their
-// bounded FillWait.
+// one per try and add up to a poll interval of latency. A lost message (a
+// reconnect) only makes waiters wait their bounded FillWait.
+//
+// psloop reads the subscription: it pings a connection quiet for ping and
+// drops one that leaves the ping unanswered, so a half-open connection (a
+// server or network gone without closing it) cannot stop announcements
+// unnoticed until TCP gives up many minutes later; go-redis then
+// reconnects and resubscribes.
 type httpFills struct {
 	c *Cache
+	// ping is how long the subscription may stay quiet before it is
+	// pinged. Zero means httpFillPing; tests shorten it.
+	ping time.Duration
 
 	mu      sync.Mutex
 	ps      *redis.PubSub
+	stop    context.CancelFunc // ends the reader
 	closed  bool
 	waiters map[string]chan struct{}
-	done    chan struct{}
+	done    chan struct{} // closed when the reader has returned
 }
+
+// httpFillPing is the default of httpFills.ping: go-redis' own health
+// check interval. A half-open connection is replaced within about twice
+// that, a little over the default FillWait, at the cost of a PING every
+// 3 s on a quiet connection.
+const httpFillPing = 3 * time.Second
 
 // wait returns a channel closed when a fill of hash is announced. The
 // subscription is confirmed by Redis before wait returns, so a fill that
@@ -45,9 +66,9 @@ func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, err
 		if ps == nil {
 			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)
 		}
-		f.ps = ps
-		f.done = make(chan struct{})
-		go f.run(ps.Channel(), f.done)
+		ctx, stop := context.WithCancel(context.Background())
+		f.ps, f.stop, f.done = ps, stop, make(chan struct{})
+		go f.run(ctx, ps, cmp.Or(f.ping, httpFillPing), f.done)
 	}
 	if f.waiters == nil {
 		f.waiters = map[string]chan struct{}{}
@@ -109,11 +130,23 @@ func (h *httpSubscribing) take() *redis.PubSub {
 	return h.ps
 }
 
-func (f *httpFills) run(msgs <-chan *redis.Message, done chan struct{}) {
+// run reads ps until ctx ends, waking the waiters of each announced fill,
+// and logs the first failure of each outage.
+func (f *httpFills) run(ctx context.Context, ps *redis.PubSub, ping time.Duration, done chan struct{}) {
 	defer close(done)
-	for m := range msgs {
-		f.notify(m.Payload)
-	}
+	psloop.Run(ctx, ps, ping, psloop.Handler{
+		Message: func(m *redis.Message) bool {
+			f.notify(m.Payload)
+			return true
+		},
+		Failed: func(err error, n int) bool {
+			if n == 1 { // once per outage
+				f.c.opt.Logger.LogAttrs(ctx, slog.LevelWarn, "cachehandler: fill subscription interrupted; reconnecting",
+					slog.String("channel", f.c.fillChannel()), slog.Any("err", err))
+			}
+			return true
+		},
+	})
 }
 
 // notify wakes the waiters of hash.
@@ -131,7 +164,7 @@ func (f *httpFills) notify(hash string) {
 func (f *httpFills) close() error {
 	f.mu.Lock()
 	f.closed = true
-	ps, done := f.ps, f.done
+	ps, stop, done := f.ps, f.stop, f.done
 	f.ps = nil
 	for _, ch := range f.waiters {
 		close(ch)
@@ -141,6 +174,7 @@ func (f *httpFills) close() error {
 	if ps == nil {
 		return nil
 	}
+	stop() // first, so that the failing receive ends the reader unlogged
 	err := ps.Close()
 	<-done
 	return err

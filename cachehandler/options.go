@@ -56,7 +56,8 @@ type Options struct {
 	// time.Now.
 	Now func() time.Time
 
-	// Logger receives the default ErrorHandler's log lines. Nil means
+	// Logger receives the default ErrorHandler's log lines and a warning
+	// at the start of each outage of the fill subscription. Nil means
 	// slog.Default().
 	Logger *slog.Logger
 
