@@ -115,11 +115,9 @@ type Aside struct {
 	log     *slog.Logger
 	cluster bool
 	id      string
-	// direct: rdb itself stops at a context's deadline, so calls need no
-	// goroutine to be bounded (bounded.HonoursDeadlines).
-	direct bool
+	// guard: the breaker and AsideOptions.Timeout around every call.
+	guard bounded.Guard
 
-	br    breaker.Breaker
 	fills singleflight.Group
 	local *asideLocal
 
@@ -200,7 +198,7 @@ func NewAside(rdb redis.UniversalClient, o AsideOptions) *Aside {
 		o:          o,
 		log:        o.Logger,
 		id:         hex.EncodeToString(id),
-		direct:     bounded.HonoursDeadlines(rdb),
+		guard:      bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}
@@ -701,23 +699,12 @@ type asideRead struct {
 // asideCall makes one Redis call of a, fn(ctx, arg), through the breaker
 // and bounded by AsideOptions.Timeout whatever the client.
 func asideCall[T any](a *Aside, ctx context.Context, fn func(context.Context, asideArgs) (T, error), arg asideArgs) (T, error) {
-	if !a.br.Allow() {
-		var zero T
-		return zero, breaker.ErrOpen
-	}
-	v, err := bounded.Call(ctx, a.o.Timeout, a.direct, fn, arg)
-	a.br.Done(err)
-	return v, err
+	return bounded.Guarded(&a.guard, ctx, fn, arg)
 }
 
 // asideDo is asideCall for a function that returns only an error.
 func asideDo(a *Aside, ctx context.Context, fn func(context.Context, asideArgs) error, arg asideArgs) error {
-	if !a.br.Allow() {
-		return breaker.ErrOpen
-	}
-	err := bounded.Do(ctx, a.o.Timeout, a.direct, fn, arg)
-	a.br.Done(err)
-	return err
+	return bounded.GuardedDo(&a.guard, ctx, fn, arg)
 }
 
 func (a *Aside) logRedis(ctx context.Context, op, key string, err error) {

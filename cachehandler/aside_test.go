@@ -516,7 +516,7 @@ func TestAsideRedisDown(t *testing.T) {
 	ctx := context.Background()
 	a, logs := asideNew(t, rdb, b, AsideOptions{Timeout: 100 * time.Millisecond, LocalSize: 10})
 	var skew atomic.Int64 // moves the breaker's clock past its cool-down
-	a.br.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	a.guard.Breaker.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	f := &asideFetcher{item: asideItem{ID: 5, Name: "x"}}
 	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
 		t.Fatal(err)
@@ -535,7 +535,7 @@ func TestAsideRedisDown(t *testing.T) {
 	if !strings.Contains(logs.String(), "redis failed") {
 		t.Fatalf("outage not logged:\n%s", logs)
 	}
-	if !a.br.Open() {
+	if !a.guard.Breaker.Open() {
 		t.Fatal("breaker still closed after repeated failures")
 	}
 	if err := a.Delete(ctx, "cached"); err == nil {
@@ -546,7 +546,7 @@ func TestAsideRedisDown(t *testing.T) {
 	// and the value stored before the outage is served again.
 	p.Up()
 	before := f.n.Load()
-	for i := 0; a.br.Open(); i++ {
+	for i := 0; a.guard.Breaker.Open(); i++ {
 		if i == 20 {
 			t.Fatal("breaker did not close after Redis came back")
 		}

@@ -22,11 +22,9 @@ import (
 type Cache struct {
 	rdb redis.UniversalClient
 	opt Options
-	brk *breaker.Breaker
 	sf  singleflight.Group
-	// direct: rdb itself stops at a context's deadline, so calls need no
-	// goroutine to be bounded (bounded.HonoursDeadlines).
-	direct bool
+	// guard: the breaker and Options.Timeout around every request's call.
+	guard bounded.Guard
 
 	fills httpFills
 	bg    sync.WaitGroup
@@ -63,8 +61,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	c := &Cache{
 		rdb:        rdb,
 		opt:        opt,
-		brk:        &breaker.Breaker{},
-		direct:     bounded.HonoursDeadlines(rdb),
+		guard:      bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: opt.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
 		hints:      map[string][]string{},
 		pending:    map[string]*httpPendingFill{},
 		refreshing: map[string]bool{},
@@ -126,7 +123,7 @@ func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 		other = "http://" + strings.TrimPrefix(norm, "https://")
 	}
 	ks := []httpKeys{c.keysFor(norm), c.keysFor(other)}
-	err = bounded.Until(ctx, c.direct, func(ctx context.Context, a purgeArgs) error {
+	err = bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
 	if err != nil {
@@ -146,7 +143,7 @@ func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	return bounded.Until(ctx, c.direct, func(ctx context.Context, a purgeTagsArgs) error {
+	return bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeTagsArgs) error {
 		return a.c.purgeTags(ctx, a.tags)
 	}, purgeTagsArgs{c, tags})
 }

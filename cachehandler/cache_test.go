@@ -712,7 +712,7 @@ func TestRedisDownBypasses(t *testing.T) {
 	p := b.NewProxy()
 	clock := httpTestNewClock()
 	c, errs := httpTestCache(t, b.ClientAt(p.Addr()), b.Prefix, clock, func(o *Options) { o.Timeout = time.Second })
-	c.brk.Now = clock.Now // the breaker's cool-down does not pass during the test
+	c.guard.Breaker.Now = clock.Now // the breaker's cool-down does not pass during the test
 	origin := httpTestStatic(200, "origin", "Cache-Control", "max-age=60", "Cache-Tag", "t")
 	h := c.Middleware(origin)
 	p.Down()
@@ -730,7 +730,7 @@ func TestRedisDownBypasses(t *testing.T) {
 	if n := origin.calls.Load(); n != 8 || errs.count() != 5 {
 		t.Fatalf("handler ran %d times, %d errors reported", n, errs.count())
 	}
-	if !c.brk.Open() {
+	if !c.guard.Breaker.Open() {
 		t.Fatal("the breaker did not open")
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/bounded"
-	"github.com/redisware/redisware/internal/breaker"
 )
 
 // httpNowMS is the Lua that sets now to the server's time in milliseconds,
@@ -114,23 +113,12 @@ return redis.call('DEL', KEYS[1], KEYS[2]) + #vs
 // returns its results, and takes what it needs from arg so that it
 // allocates nothing).
 func redisCall[A, T any](c *Cache, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	if !c.brk.Allow() {
-		var zero T
-		return zero, breaker.ErrOpen
-	}
-	v, err := bounded.Call(ctx, c.opt.Timeout, c.direct, fn, arg)
-	c.brk.Done(err)
-	return v, err
+	return bounded.Guarded(&c.guard, ctx, fn, arg)
 }
 
 // redisDo is redisCall for a function that returns only an error.
 func redisDo[A any](c *Cache, ctx context.Context, fn func(context.Context, A) error, arg A) error {
-	if !c.brk.Allow() {
-		return breaker.ErrOpen
-	}
-	err := bounded.Do(ctx, c.opt.Timeout, c.direct, fn, arg)
-	c.brk.Done(err)
-	return err
+	return bounded.GuardedDo(&c.guard, ctx, fn, arg)
 }
 
 // keysArgs are what a Redis call about some keys needs.

@@ -24,10 +24,7 @@ type Manager struct {
 	rdb   redis.UniversalClient
 	o     Options
 	codec *codec
-	br    *breaker.Breaker
-	// direct: rdb itself stops at a context's deadline, so calls need no
-	// goroutine to be bounded (bounded.HonoursDeadlines).
-	direct bool
+	guard bounded.Guard // breaker and Options.Timeout around every call
 }
 
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
@@ -47,7 +44,8 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{rdb: rdb, o: o, codec: c, br: &breaker.Breaker{}, direct: bounded.HonoursDeadlines(rdb)}, nil
+	guard := bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	return &Manager{rdb: rdb, o: o, codec: c, guard: guard}, nil
 }
 
 // key is the Redis key of a session ID. IDs are base64url and never contain
@@ -71,23 +69,12 @@ func fromMS(s string) (time.Time, bool) {
 // by Options.Timeout whatever the client (see bounded.Call: fn returns its
 // results, and takes what it needs from arg so that it allocates nothing).
 func call[A, T any](m *Manager, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	if !m.br.Allow() {
-		var zero T
-		return zero, breaker.ErrOpen
-	}
-	v, err := bounded.Call(ctx, m.o.Timeout, m.direct, fn, arg)
-	m.br.Done(err)
-	return v, err
+	return bounded.Guarded(&m.guard, ctx, fn, arg)
 }
 
 // do is call for a function that returns only an error.
 func do[A any](m *Manager, ctx context.Context, fn func(context.Context, A) error, arg A) error {
-	if !m.br.Allow() {
-		return breaker.ErrOpen
-	}
-	err := bounded.Do(ctx, m.o.Timeout, m.direct, fn, arg)
-	m.br.Done(err)
-	return err
+	return bounded.GuardedDo(&m.guard, ctx, fn, arg)
 }
 
 // load returns the request's session: a new empty one when the request has

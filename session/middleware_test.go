@@ -316,7 +316,7 @@ func TestFailClosedOnSave(t *testing.T) {
 		t.Fatalf("status %d, headers %v, body %q: the handler's response leaked", rec.Code, rec.Header(), rec.Body.String())
 	}
 	p.Up()
-	e.m.br = &breaker.Breaker{}
+	e.m.guard.Breaker = &breaker.Breaker{}
 	if vals, _, _ := e.read(c); vals["a"] != "1" {
 		t.Fatalf("a = %s", vals["a"])
 	}
@@ -344,7 +344,7 @@ func TestSaveFailsAfterHeaders(t *testing.T) {
 	p.Up()
 	var got error
 	e.m.o.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { got = err }
-	e.m.br = &breaker.Breaker{}
+	e.m.guard.Breaker = &breaker.Breaker{}
 	rec, _ = e.serve(late, c)
 	if rec.Body.String() != "streamed" || !errors.Is(got, ErrHeadersWritten) || !strings.Contains(got.Error(), "session: save: ") {
 		t.Fatalf("body %q, ErrorHandler got %v; want ErrHeadersWritten and the cause", rec.Body.String(), got)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redisware/redisware/internal/breaker"
 )
 
 // HonoursDeadlines reports whether rdb stops its network I/O at a context's
@@ -113,4 +114,34 @@ func await[T any](ctx context.Context, ch <-chan reply[T]) (T, error) {
 		var zero T
 		return zero, fmt.Errorf("stopped waiting for redis: %w", ctx.Err())
 	}
+}
+
+// Guard is what a package's Redis calls go through: a breaker that answers
+// at once while Redis is known to be down, and the per-call timeout.
+type Guard struct {
+	Breaker *breaker.Breaker
+	Timeout time.Duration
+	Direct  bool // the client honours deadlines (see HonoursDeadlines)
+}
+
+// Guarded is Call through g: while g's breaker is open it returns
+// breaker.ErrOpen without calling fn; otherwise it records the outcome.
+func Guarded[A, T any](g *Guard, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	if !g.Breaker.Allow() {
+		var zero T
+		return zero, breaker.ErrOpen
+	}
+	v, err := Call(ctx, g.Timeout, g.Direct, fn, arg)
+	g.Breaker.Done(err)
+	return v, err
+}
+
+// GuardedDo is Guarded for a function that returns only an error.
+func GuardedDo[A any](g *Guard, ctx context.Context, fn func(context.Context, A) error, arg A) error {
+	if !g.Breaker.Allow() {
+		return breaker.ErrOpen
+	}
+	err := Do(ctx, g.Timeout, g.Direct, fn, arg)
+	g.Breaker.Done(err)
+	return err
 }

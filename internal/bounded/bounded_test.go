@@ -3,12 +3,14 @@ package bounded
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/redistest"
 )
 
@@ -191,6 +193,32 @@ func TestUntil(t *testing.T) {
 	redistest.Within(t, 10*time.Second, "PING on a stalled connection", func() { err = Until(ctx, false, ping, c) })
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("PING on a stalled connection: %v, want a deadline error", err)
+	}
+}
+
+// TestGuarded: a guard's breaker opens on failures, refuses calls without
+// making them while open, and closes on the next success.
+func TestGuarded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	g := &Guard{Breaker: &breaker.Breaker{Threshold: 2, Now: func() time.Time { return now }}, Timeout: time.Second, Direct: true}
+	down := io.ErrUnexpectedEOF
+	calls := 0
+	call := func(_ context.Context, err error) (int, error) { calls++; return calls, err }
+	do := func(_ context.Context, err error) error { calls++; return err }
+	if v, err := Guarded(g, context.Background(), call, nil); v != 1 || err != nil {
+		t.Fatalf("Guarded = %d, %v", v, err)
+	}
+	_ = GuardedDo(g, context.Background(), do, error(down))
+	_, _ = Guarded(g, context.Background(), call, error(down))
+	if _, err := Guarded(g, context.Background(), call, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
+		t.Fatalf("open breaker: err %v after %d calls, want ErrOpen after 3", err, calls)
+	}
+	if err := GuardedDo(g, context.Background(), do, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
+		t.Fatalf("open breaker (Do): err %v after %d calls", err, calls)
+	}
+	now = now.Add(time.Second) // the cool-down passes: one probe, which succeeds
+	if err := GuardedDo(g, context.Background(), do, nil); err != nil || g.Breaker.Open() {
+		t.Fatalf("probe: %v, open %v", err, g.Breaker.Open())
 	}
 }
 
