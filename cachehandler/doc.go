@@ -68,7 +68,11 @@
 // polling), then serve the new entry with "collapsed". Waiters whose
 // variant the fill of a cold URL did not store wait once more, on their
 // own variant's fill. A waiter gives up after Options.FillWait and runs
-// the handler itself; Close wakes every waiter.
+// the handler itself; Close wakes every waiter. The subscription's
+// connection is pinged after 3 s of quiet and replaced if the ping goes
+// unanswered (a half-open connection); when it resubscribes after an
+// outage, waiters look for their fill's entry once more, since the
+// announcements made meanwhile are lost.
 //
 // # Invalidation
 //

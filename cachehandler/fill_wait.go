@@ -22,8 +22,13 @@ var httpErrClosed = errors.New("cachehandler: closed")
 // every fill announcement; each message names a fill (a URL hash, or a URL
 // hash and variant hash) and wakes that fill's waiters in this process.
 // Waiting this way costs no Redis calls at all, where polling would cost
-// one per try and add up to a poll interval of latency. A lost message (a
-// reconnect) only makes waiters wait their bounded FillWait.
+// one per try and add up to a poll interval of latency.
+//
+// Announcements made while the connection is down are lost, so every
+// resubscription wakes all waiters to look for their fill's entry once
+// more (one lookup per fill waited for, once per outage). Those whose fill
+// is still running wait again; one whose lost fill stored nothing still
+// waits out its bounded FillWait.
 //
 // psloop reads the subscription: it pings a connection quiet for ping and
 // drops one that leaves the ping unanswered, so a half-open connection (a
@@ -40,8 +45,18 @@ type httpFills struct {
 	ps      *redis.PubSub
 	stop    context.CancelFunc // ends the reader
 	closed  bool
-	waiters map[string]chan struct{}
+	waiters map[string]*httpFillWaiter
 	done    chan struct{} // closed when the reader has returned
+}
+
+// httpFillWaiter is what the waiters of one fill wait on.
+type httpFillWaiter struct {
+	// done is closed when the fill is announced, at a resubscription and
+	// by close.
+	done chan struct{}
+	// again: done was closed by a resubscription, not for the fill, which
+	// may still be running. Set before done is closed.
+	again bool
 }
 
 // httpFillPing is the default of httpFills.ping: go-redis' own health
@@ -50,10 +65,12 @@ type httpFills struct {
 // 3 s on a quiet connection.
 const httpFillPing = 3 * time.Second
 
-// wait returns a channel closed when a fill of hash is announced. The
-// subscription is confirmed by Redis before wait returns, so a fill that
-// completes afterwards is never missed.
-func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, error) {
+// wait returns the waiter of the fill of hash, whose done closes when the
+// fill is announced. The subscription is confirmed by Redis before wait
+// first returns, so a fill that completes afterwards is never missed; if
+// the connection fails later, its resubscription wakes the waiter with
+// again set.
+func (f *httpFills) wait(ctx context.Context, hash string) (*httpFillWaiter, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -71,14 +88,14 @@ func (f *httpFills) wait(ctx context.Context, hash string) (<-chan struct{}, err
 		go f.run(ctx, ps, cmp.Or(f.ping, httpFillPing), f.done)
 	}
 	if f.waiters == nil {
-		f.waiters = map[string]chan struct{}{}
+		f.waiters = map[string]*httpFillWaiter{}
 	}
-	ch, ok := f.waiters[hash]
+	fw, ok := f.waiters[hash]
 	if !ok {
-		ch = make(chan struct{})
-		f.waiters[hash] = ch
+		fw = &httpFillWaiter{done: make(chan struct{})}
+		f.waiters[hash] = fw
 	}
-	return ch, nil
+	return fw, nil
 }
 
 // subscribeArgs are what subscribeFills needs.
@@ -130,8 +147,9 @@ func (h *httpSubscribing) take() *redis.PubSub {
 	return h.ps
 }
 
-// run reads ps until ctx ends, waking the waiters of each announced fill,
-// and logs the first failure of each outage.
+// run reads ps until ctx ends, waking the waiters of each announced fill
+// and, at each resubscription, all waiters; it logs the first failure of
+// each outage. The first confirmation was read before run started.
 func (f *httpFills) run(ctx context.Context, ps *redis.PubSub, ping time.Duration, done chan struct{}) {
 	defer close(done)
 	psloop.Run(ctx, ps, ping, psloop.Handler{
@@ -139,6 +157,7 @@ func (f *httpFills) run(ctx context.Context, ps *redis.PubSub, ping time.Duratio
 			f.notify(m.Payload)
 			return true
 		},
+		Subscribed: func(*redis.Subscription) { f.resync() },
 		Failed: func(err error, n int) bool {
 			if n == 1 { // once per outage
 				f.c.opt.Logger.LogAttrs(ctx, slog.LevelWarn, "cachehandler: fill subscription interrupted; reconnecting",
@@ -152,8 +171,20 @@ func (f *httpFills) run(ctx context.Context, ps *redis.PubSub, ping time.Duratio
 // notify wakes the waiters of hash.
 func (f *httpFills) notify(hash string) {
 	f.mu.Lock()
-	if ch, ok := f.waiters[hash]; ok {
-		close(ch)
+	if fw, ok := f.waiters[hash]; ok {
+		close(fw.done)
+		delete(f.waiters, hash)
+	}
+	f.mu.Unlock()
+}
+
+// resync wakes every waiter with again set: announcements made before a
+// resubscription may have been lost.
+func (f *httpFills) resync() {
+	f.mu.Lock()
+	for hash, fw := range f.waiters {
+		fw.again = true
+		close(fw.done)
 		delete(f.waiters, hash)
 	}
 	f.mu.Unlock()
@@ -166,8 +197,8 @@ func (f *httpFills) close() error {
 	f.closed = true
 	ps, stop, done := f.ps, f.stop, f.done
 	f.ps = nil
-	for _, ch := range f.waiters {
-		close(ch)
+	for _, fw := range f.waiters {
+		close(fw.done)
 	}
 	f.waiters = nil
 	f.mu.Unlock()

@@ -225,7 +225,7 @@ func (c *Cache) lookup(r *http.Request, k httpKeys, ns string) (httpLookup, erro
 func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *httpFill) {
 	p, leader := c.joinPending(f.k.fill)
 	if !leader {
-		switch c.await(r, p.done) {
+		switch c.await(r, p.done, c.opt.FillWait) {
 		case httpAwaitGone:
 			return
 		case httpAwaitFilled:
@@ -254,27 +254,45 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 		c.forward(w, r, rt, f)
 		return
 	}
-	ch, err := c.fills.wait(r.Context(), f.k.fill)
-	if err != nil {
-		if !errors.Is(err, httpErrClosed) {
-			c.fail(r, err)
-		}
+	if !c.awaitFill(w, r, rt, f, end) {
 		c.forward(w, r, rt, f)
-		return
 	}
-	// The fill may have ended before the subscription was confirmed.
-	if c.afterFill(w, r, rt, f, "", end) {
-		return
-	}
-	switch c.await(r, ch) {
-	case httpAwaitGone:
-		return
-	case httpAwaitFilled:
+}
+
+// awaitFill waits for another instance's fill of f and answers r from its
+// entry. It reports whether r is answered (or its client gone); if not, the
+// caller runs the handler. A resubscription after an outage of the fill
+// subscription wakes the wait early, since the announcement may have been
+// lost meanwhile: it looks for the entry once more and, if there is none
+// yet, waits on for the rest of FillWait.
+func (c *Cache) awaitFill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *httpFill, end func()) bool {
+	var deadline time.Time // FillWait from the first wait
+	for {
+		fw, err := c.fills.wait(r.Context(), f.k.fill)
+		if err != nil {
+			if !errors.Is(err, httpErrClosed) {
+				c.fail(r, err)
+			}
+			return false
+		}
+		// The fill may have ended before the subscription was confirmed,
+		// or while it was down.
 		if c.afterFill(w, r, rt, f, "", end) {
-			return
+			return true
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(c.opt.FillWait)
+		}
+		switch c.await(r, fw.done, time.Until(deadline)) {
+		case httpAwaitGone:
+			return true
+		case httpAwaitTimeout:
+			return false
+		}
+		if !fw.again {
+			return c.afterFill(w, r, rt, f, "", end)
 		}
 	}
-	c.forward(w, r, rt, f)
 }
 
 const (
@@ -283,11 +301,12 @@ const (
 	httpAwaitGone // the client went away
 )
 
-func (c *Cache) await(r *http.Request, ch <-chan struct{}) int {
+// await waits at most d for ch to close.
+func (c *Cache) await(r *http.Request, ch <-chan struct{}, d time.Duration) int {
 	if c.testHookWait != nil {
 		c.testHookWait()
 	}
-	t := time.NewTimer(c.opt.FillWait)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ch:
