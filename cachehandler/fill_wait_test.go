@@ -2,9 +2,16 @@ package cachehandler
 
 import (
 	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
 )
 
 // TestHTTPSubscribingHandoff: a subscription opened before the waiter
@@ -39,6 +46,99 @@ func TestHTTPSubscribingHandoff(t *testing.T) {
 			// Close fails on a subscription that is closed already.
 			if closed := ps.Close() != nil; closed == tt.wantHanded {
 				t.Fatalf("closed by put: %v, want %v", closed, !tt.wantHanded)
+			}
+		})
+	}
+}
+
+// TestFillWaitSurvivesHalfOpenConnection: the waiter's fill subscription
+// goes half-open while another instance fills. The connection is pinged,
+// dropped and replaced; the resubscription wakes the waiter to look again,
+// and the fill still reaches it, whether it ends after the reconnect (its
+// announcement comes through the new connection) or during the outage
+// (the announcement is lost; the look after the resubscription finds the
+// entry). The waiter never runs the handler itself.
+func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
+	tests := []struct {
+		name         string
+		fillInOutage bool // the fill ends while the subscription is stalled
+	}{
+		{"fill after the reconnect", false},
+		{"fill during the outage", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := redistest.Start(t)
+			p := b.NewProxy()
+			clock := httpTestNewClock()
+			filler, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+			// Idle pooled connections count as expired, so every command
+			// dials anew: the stall leaves only the subscription, which
+			// holds its connection, broken.
+			o := b.Options()
+			o.Addr, o.ConnMaxIdleTime = p.Addr(), time.Nanosecond
+			rdb := redis.NewClient(o)
+			t.Cleanup(func() { _ = rdb.Close() })
+			logs := &asideLogBuffer{}
+			waiter, errs := httpTestCache(t, rdb, b.Prefix, clock, func(o *Options) {
+				o.FillWait = time.Hour
+				o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+			})
+			waiter.fills.ping = 50 * time.Millisecond
+			waits := make(chan struct{}, 8)
+			waiter.testHookWait = func() { waits <- struct{}{} }
+			// safety net for a broken build: fail, don't hang
+			next := func(what string) {
+				t.Helper()
+				select {
+				case <-waits:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("no %s", what)
+				}
+			}
+
+			const url = "http://example.com/halfopen"
+			entered, release := make(chan struct{}), make(chan struct{})
+			origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+				close(entered)
+				<-release
+				w.Header().Set("Cache-Control", "max-age=60")
+				_, _ = w.Write([]byte("filled"))
+			}}
+			filled := make(chan struct{})
+			go func() {
+				defer close(filled)
+				httpTestDo(filler.Middleware(origin), "GET", url)
+			}()
+			<-entered
+			own := httpTestStatic(200, "own", "Cache-Control", "max-age=60")
+			done := make(chan *httptest.ResponseRecorder, 1)
+			go func() { done <- httpTestDo(waiter.Middleware(own), "GET", url) }()
+			next("wait for the fill")
+
+			p.Stall()
+			if tt.fillInOutage {
+				close(release)
+				<-filled
+			} else {
+				next("second wait after the resubscription")
+				close(release)
+			}
+			var w *httptest.ResponseRecorder
+			select {
+			case w = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the waiter was not woken by the fill")
+			}
+			if w.Body.String() != "filled" || own.calls.Load() != 0 || !strings.Contains(w.Header().Get("Cache-Status"), "collapsed") {
+				t.Fatalf("waiter: %q, Cache-Status %q, its handler ran %d times",
+					w.Body.String(), w.Header().Get("Cache-Status"), own.calls.Load())
+			}
+			if !strings.Contains(logs.String(), "fill subscription interrupted") {
+				t.Fatalf("outage not logged:\n%s", logs)
+			}
+			if n := errs.count(); n != 0 {
+				t.Fatalf("%d errors reported", n)
 			}
 		})
 	}
