@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/redisware/redisware/cachehandler"
 )
 
@@ -15,11 +13,13 @@ import (
 // request is slow and the next ones are instant hits until it goes stale;
 // Cache-Status and Age in the response tell which happened. POST
 // /cache/slow invalidates it, and POST /cache/purge purges by tag.
-func mountCache(mux *http.ServeMux, rdb redis.UniversalClient) error {
+func (d *demo) mountCache(mux *http.ServeMux) error {
+	rdb := d.rdb
 	c, err := cachehandler.New(rdb, cachehandler.Options{Prefix: "demo:cache:"})
 	if err != nil {
 		return err
 	}
+	d.closers = append(d.closers, c)
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
 			// Any successful unsafe request invalidates its URL.

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/redisware/redisware/cachehandler"
 	"github.com/redisware/redisware/pubsub"
 )
@@ -41,15 +39,16 @@ type asideDemoItem struct {
 //	GET  /aside/item?id=N  an item behind GetOrSet with a slow (300 ms) fetch
 //	POST /aside/item?id=N  deletes it from the cache (every instance)
 //
-// The stream ends when its client leaves or when streams is done.
-func mountEvents(mux *http.ServeMux, rdb redis.UniversalClient, streams context.Context) error {
+// The stream ends when its client leaves or when the demo shuts down.
+func (d *demo) mountEvents(mux *http.ServeMux) error {
+	rdb := d.rdb
 	stream, err := pubsub.NewSSE(rdb, func(*http.Request) ([]string, error) {
 		return []string{eventsChannel}, nil
 	}, pubsub.SSEOptions{Retry: 2 * time.Second})
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET /events/stream", endWith(streams, stream))
+	mux.Handle("GET /events/stream", endWith(d.streams, stream))
 	mux.HandleFunc("GET /events/{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(eventsPage))
@@ -80,6 +79,7 @@ func mountEvents(mux *http.ServeMux, rdb redis.UniversalClient, streams context.
 		LocalSize:   100,
 		LocalTTL:    10 * time.Second,
 	})
+	d.closers = append(d.closers, aside)
 	itemID := func(w http.ResponseWriter, r *http.Request) (int, bool) {
 		id, err := strconv.Atoi(r.URL.Query().Get("id"))
 		if err != nil || id < 1 || id > 1_000_000 {

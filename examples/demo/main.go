@@ -6,10 +6,12 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -42,9 +44,11 @@ func run() error {
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 
+	d := &demo{rdb: rdb, streams: streams}
+	defer d.Close() // runs before closeRedis: defers run last-in first-out
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", middleware.Health(rdb, time.Second))
-	if err := mountAll(mux, rdb, streams); err != nil {
+	if err := d.mountAll(mux); err != nil {
 		return err
 	}
 
@@ -96,21 +100,38 @@ func connect() (redis.UniversalClient, func(), error) {
 	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 }
 
-// mountAll registers each package's demo routes; streams ends the
-// long-lived event streams when it is done.
-func mountAll(mux *http.ServeMux, rdb redis.UniversalClient, streams context.Context) error {
+// demo is what the routes share: the client, the context that ends the
+// event streams, and what to close at shutdown.
+type demo struct {
+	rdb     redis.UniversalClient
+	streams context.Context
+	closers []io.Closer
+}
+
+// mountAll registers each package's demo routes.
+func (d *demo) mountAll(mux *http.ServeMux) error {
 	mux.HandleFunc("GET /{$}", index)
-	for _, mount := range []func(*http.ServeMux, redis.UniversalClient) error{
-		mountRatelimit,
-		mountSession,
-		func(mux *http.ServeMux, rdb redis.UniversalClient) error { return mountEvents(mux, rdb, streams) },
-		mountCache,
+	for _, mount := range []func(*http.ServeMux) error{
+		d.mountRatelimit,
+		d.mountSession,
+		d.mountEvents,
+		d.mountCache,
 	} {
-		if err := mount(mux, rdb); err != nil {
+		if err := mount(mux); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Close closes what the routes opened (subscriptions, background
+// refreshes), before the client they use is closed.
+func (d *demo) Close() {
+	for _, c := range slices.Backward(d.closers) {
+		if err := c.Close(); err != nil {
+			slog.Warn("demo: close", "err", err)
+		}
+	}
 }
 
 func index(w http.ResponseWriter, r *http.Request) {

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/redisware/redisware/middleware"
 	"github.com/redisware/redisware/ratelimit"
 )
@@ -14,7 +12,8 @@ import (
 // mountRatelimit registers GET /ratelimit/ping: 5 requests per 10 seconds
 // per client address. Each answer echoes the rate limit headers in its
 // body, so `curl` shows them counting down, then the 429.
-func mountRatelimit(mux *http.ServeMux, rdb redis.UniversalClient) error {
+func (d *demo) mountRatelimit(mux *http.ServeMux) error {
+	rdb := d.rdb
 	lim, err := ratelimit.New(rdb, ratelimit.Options{
 		LegacyHeaders: true,
 		OnLimited: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

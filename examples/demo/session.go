@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gorilla/securecookie"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/session"
 )
@@ -16,7 +15,8 @@ import (
 // mountSession registers the session demo under /session/: a visit
 // counter, a login form (any name, no password: it is a demo), logout, and
 // "log out everywhere" listing the user's sessions.
-func mountSession(mux *http.ServeMux, rdb redis.UniversalClient) error {
+func (d *demo) mountSession(mux *http.ServeMux) error {
+	rdb := d.rdb
 	// Keys are generated at start, so a restart invalidates every cookie. A
 	// real application loads them from its secret store; never commit them.
 	hashKey, blockKey := securecookie.GenerateRandomKey(32), securecookie.GenerateRandomKey(32)
