@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redisware/redisware/internal/redistest"
@@ -75,10 +76,15 @@ func TestClusterCache(t *testing.T) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		_, _ = w.Write([]byte("once"))
 	}
-	var waiting sync.WaitGroup
-	waiting.Add(19)
-	c.testHookWait, c2.testHookWait = waiting.Done, waiting.Done
-	go func() { waiting.Wait(); close(release) }()
+	// Counted, not a WaitGroup: a waiter that looks again after a
+	// resubscription waits twice, which must not panic the test.
+	var waiting atomic.Int64
+	onWait := func() {
+		if waiting.Add(1) == 19 {
+			close(release)
+		}
+	}
+	c.testHookWait, c2.testHookWait = onWait, onWait
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)

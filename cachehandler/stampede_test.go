@@ -359,7 +359,8 @@ func TestCloseReleasesSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	waiting := make(chan struct{})
-	c.testHookWait = func() { close(waiting) }
+	var once sync.Once
+	c.testHookWait = func() { once.Do(func() { close(waiting) }) }
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- httpTestDo(c.Middleware(origin), "GET", url) }()
 	<-waiting
