@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,10 +31,11 @@ type Cache struct {
 	bg    sync.WaitGroup
 
 	mu         sync.Mutex
-	closed     bool                        // Close was called: no new background refreshes
-	hints      map[string][]string         // URL hash → Vary names last seen
-	pending    map[string]*httpPendingFill // URL hash → this process's fill
-	refreshing map[string]bool             // URL hash → background refresh running
+	closed     bool                                 // Close was called: no new background refreshes
+	hints      map[string][]string                  // URL hash → Vary names last seen
+	pending    map[string]*httpPendingFill          // URL hash → this process's fill
+	refreshing map[string]bool                      // URL hash → background refresh running
+	storing    map[string]map[*httpStoring]struct{} // URL hash → this process's forwards that may store
 
 	// Test hooks: called when a request starts waiting for a fill, and
 	// when a background refresh ends (won reports whether it held the lock).
@@ -42,8 +44,60 @@ type Cache struct {
 }
 
 // httpPendingFill is one process-wide fill of a URL: the first request of
-// this process that misses leads it, the others wait on done.
-type httpPendingFill struct{ done chan struct{} }
+// this process that misses leads it, the others wait on done. gen is the
+// URL's purge generation the leader read with the lock (nil until then, or
+// when it could not): a waiter that runs the handler after all stores
+// with it.
+type httpPendingFill struct {
+	done chan struct{}
+	gen  atomic.Pointer[string]
+}
+
+// httpStoring is one forward of this process whose response may be stored;
+// purged is set when this process purges its URL meanwhile, so that its
+// Cache-Status does not claim "stored" (the store script would refuse).
+type httpStoring struct{ purged atomic.Bool }
+
+// wasPurged reports whether s's URL was purged by this process since s
+// began; false for nil (a forward that does not store).
+func (s *httpStoring) wasPurged() bool { return s != nil && s.purged.Load() }
+
+// trackStore registers a forward of the URL hash that may store.
+func (c *Cache) trackStore(hash string) *httpStoring {
+	s := &httpStoring{}
+	c.mu.Lock()
+	m := c.storing[hash]
+	if m == nil {
+		m = map[*httpStoring]struct{}{}
+		c.storing[hash] = m
+	}
+	m[s] = struct{}{}
+	c.mu.Unlock()
+	return s
+}
+
+func (c *Cache) untrackStore(hash string, s *httpStoring) {
+	c.mu.Lock()
+	if m := c.storing[hash]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(c.storing, hash)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// markPurged tells this process's running forwards of the URL hashes that
+// their URL was purged (the purge scripts have run).
+func (c *Cache) markPurged(hashes []string) {
+	c.mu.Lock()
+	for _, h := range hashes {
+		for s := range c.storing[h] {
+			s.purged.Store(true)
+		}
+	}
+	c.mu.Unlock()
+}
 
 // httpMaxHints bounds the Vary hint map; past it a new URL evicts another.
 const httpMaxHints = 10000
@@ -65,6 +119,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		hints:      map[string][]string{},
 		pending:    map[string]*httpPendingFill{},
 		refreshing: map[string]bool{},
+		storing:    map[string]map[*httpStoring]struct{}{},
 	}
 	c.fills.c = c
 	return c, nil
@@ -167,7 +222,11 @@ func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
 	if err != nil {
 		return fmt.Errorf("cachehandler: purge tags: %w", err)
 	}
-	var calls []httpScriptCall
+	var (
+		calls  []httpScriptCall
+		hashes []string
+	)
+	ttl := c.genTTL().Milliseconds()
 	seen := map[string]bool{}
 	members := make([][]string, len(tags))
 	for i, cmd := range cmds {
@@ -177,7 +236,8 @@ func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
 				continue
 			}
 			seen[base] = true
-			calls = append(calls, httpScriptCall{httpPurgeScript, []string{base, base + ":variants"}, nil})
+			calls = append(calls, httpScriptCall{httpPurgeScript, []string{base, base + ":variants", base + ":gen"}, []any{ttl}})
+			hashes = append(hashes, base[len(c.opt.Prefix)+1:len(base)-1])
 		}
 	}
 	if len(calls) == 0 {
@@ -193,23 +253,29 @@ func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
 				p.ZRem(ctx, tagKeys[i], args...)
 			}
 		}
-	})
+	}, nil)
 	if err != nil {
 		return fmt.Errorf("cachehandler: purge tags: %w", err)
 	}
+	c.markPurged(hashes)
 	return nil
 }
 
 // runScriptsThen is runScripts followed by more commands in the same
-// pipeline.
-func (c *Cache) runScriptsThen(ctx context.Context, calls []httpScriptCall, more func(p redis.Pipeliner)) error {
+// pipeline. When first is not nil, it is set to the command of calls[0]
+// (of the pipeline that was answered).
+func (c *Cache) runScriptsThen(ctx context.Context, calls []httpScriptCall, more func(p redis.Pipeliner), first **redis.Cmd) error {
 	send := func(eval bool) (bool, error) {
 		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, sc := range calls {
+			for i, sc := range calls {
+				var cmd *redis.Cmd
 				if eval {
-					sc.s.Eval(ctx, p, sc.keys, sc.args...)
+					cmd = sc.s.Eval(ctx, p, sc.keys, sc.args...)
 				} else {
-					sc.s.EvalSha(ctx, p, sc.keys, sc.args...)
+					cmd = sc.s.EvalSha(ctx, p, sc.keys, sc.args...)
+				}
+				if i == 0 && first != nil {
+					*first = cmd
 				}
 			}
 			more(p)

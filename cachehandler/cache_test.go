@@ -454,14 +454,14 @@ func TestStaleWhileRevalidateOneRefreshAcrossInstances(t *testing.T) {
 	}
 }
 
-// httpTestFailLock is a go-redis hook that makes the fill lock's SET fail,
-// as if Redis went away between the lookup and the lock.
+// httpTestFailLock is a go-redis hook that makes the fill lock's script
+// fail, as if Redis went away between the lookup and the lock.
 type httpTestFailLock struct{ on atomic.Bool }
 
 func (h *httpTestFailLock) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *httpTestFailLock) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.on.Load() && cmd.Name() == "set" {
+		if h.on.Load() && httpTestIsLock(cmd) {
 			err := errors.New("i/o timeout (injected)")
 			cmd.SetErr(err)
 			return err
@@ -469,6 +469,18 @@ func (h *httpTestFailLock) ProcessHook(next redis.ProcessHook) redis.ProcessHook
 		return next(ctx, cmd)
 	}
 }
+
+// httpTestIsLock reports whether cmd runs the fill lock script (its first
+// key is a lock).
+func httpTestIsLock(cmd redis.Cmder) bool {
+	args := cmd.Args()
+	if (cmd.Name() != "evalsha" && cmd.Name() != "eval") || len(args) < 4 {
+		return false
+	}
+	k, _ := args[3].(string)
+	return strings.Contains(k, "}:lock")
+}
+
 func (h *httpTestFailLock) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }

@@ -87,6 +87,11 @@ func (c *Cache) keysFor(normalURL string) httpKeys {
 	return httpKeys{hash: h, base: base, variants: base + ":variants", lock: base + ":lock", fill: h}
 }
 
+// genKey is the key of the URL's purge generation,
+// <prefix>{<hash>}:gen. It is built when needed, not by keysFor: hits
+// never read it.
+func (k httpKeys) genKey() string { return k.base + ":gen" }
+
 // forVariant returns k with the lock and fill identity of the variant
 // stored at vkey, so fills of different variants of a URL do not wait for
 // each other. Without a known variant ("") k is returned as is.

@@ -31,6 +31,7 @@ type httpFill struct {
 	detail  string      // Cache-Status detail, if any
 	store   bool        // the response may be stored
 	token   string      // fill lock token held, if any
+	gen     string      // the URL's purge generation when the fill began (stores hand it back)
 	reqTime time.Time
 }
 
@@ -233,14 +234,20 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 				return
 			}
 		}
+		// Store with the generation the leader read before its handler
+		// ran (older than this request's handler run: the safe side).
+		if g := p.gen.Load(); g != nil {
+			f.gen = *g
+		} else {
+			f.store = false // the leader could not reach Redis
+		}
 		c.forward(w, r, rt, f)
 		return
 	}
 	end := sync.OnceFunc(func() { c.endPending(f.k.fill, p) })
 	defer end()
-	token, won, err := c.tryLock(r.Context(), f.k)
-	switch {
-	case err != nil:
+	token, gen, won, err := c.tryLock(r.Context(), f.k)
+	if err != nil {
 		c.fail(r, err)
 		if now := c.opt.Now(); c.sieOK(f.stale, now) {
 			c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, httpTTLParam(f.stale.ttl(now)), "detail=redis-error"))
@@ -249,7 +256,10 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *httpRoute, f *h
 		f.store = false // Redis is failing: do not add writes
 		c.forward(w, r, rt, f)
 		return
-	case won:
+	}
+	f.gen = gen
+	p.gen.Store(&gen)
+	if won {
 		f.token = token
 		c.forward(w, r, rt, f)
 		return
@@ -386,6 +396,11 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 			c.fail(r, c.release(r.Context(), f.k, f.token))
 		}
 	}()
+	var st *httpStoring
+	if f.store {
+		st = c.trackStore(f.k.hash)
+		defer c.untrackStore(f.k.hash, st)
+	}
 	req := r
 	revalidating := f.stale != nil && f.store && f.stale.hasValidator()
 	// A fill asks with the cache's validators or none: the client's own
@@ -438,6 +453,11 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 			}
 			if f.store {
 				d = c.decide(req, status, httpOwnHeader(h, outer), f.reqTime, respTime, rt.ttl)
+				// Purged by this process since the handler began: it
+				// may have read what the purge removed, and the store
+				// script would refuse (as it does after a purge by
+				// another instance, which this process does not see).
+				d.ok = d.ok && !st.wasPurged()
 				if d.ok {
 					params = append(params, "stored")
 				}
@@ -476,11 +496,16 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 			params := []string{"fwd=" + f.fwd, "fwd-status=304"}
 			if fd.ok {
 				e = &fd.e
-				if err := c.store(ctx, r, f.k, e, fd.tags, fd.ttl, f.token); err != nil {
+			}
+			if fd.ok && !st.wasPurged() {
+				stored, err := c.store(ctx, r, f.k, e, fd.tags, fd.ttl, f.token, f.gen)
+				if err != nil {
 					c.fail(r, err)
 				} else {
 					released = true
-					params = append(params, "stored")
+					if stored {
+						params = append(params, "stored")
+					}
 				}
 			}
 			c.serveEntry(w, r, e, now, c.status(params...))
@@ -492,7 +517,9 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *httpRoute, f
 	}
 	if f.store && d.ok && !hw.Overflowed() && httpComplete(req, d.e.header, hw.Written()) {
 		d.e.body = bytes.Clone(hw.Body())
-		if err := c.store(ctx, r, f.k, &d.e, d.tags, d.ttl, f.token); err != nil {
+		// Not stored if the URL was purged since the fill began; the
+		// Cache-Status sent said "stored" unless this process saw it.
+		if _, err := c.store(ctx, r, f.k, &d.e, d.tags, d.ttl, f.token, f.gen); err != nil {
 			c.fail(r, err)
 		} else {
 			released = true
@@ -552,7 +579,7 @@ func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntr
 			}
 			c.bg.Done()
 		}()
-		token, ok, err := c.tryLock(ctx, k)
+		token, gen, ok, err := c.tryLock(ctx, k)
 		if err != nil {
 			c.fail(req, err)
 			return
@@ -561,7 +588,7 @@ func (c *Cache) refresh(r *http.Request, rt *httpRoute, k httpKeys, e *cacheEntr
 			return
 		}
 		won = true
-		f := &httpFill{k: k, stale: e, fwd: "stale", store: true, token: token, reqTime: c.opt.Now()}
+		f := &httpFill{k: k, stale: e, fwd: "stale", store: true, token: token, gen: gen, reqTime: c.opt.Now()}
 		c.forward(&httpDiscard{header: http.Header{}}, req, rt, f)
 	}()
 }

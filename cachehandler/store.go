@@ -24,11 +24,17 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 // httpStoreScript writes one response of a URL. All its keys share the
 // URL's {hash tag}. KEYS: base, entry key (the base itself when the response
-// has no Vary), variants set, lock. ARGV: entry bytes, TTL in ms, variant
-// index ("" without Vary), lock token ("" when no lock is held), fill
-// channel and message. The announcement is published by the script, so it
-// can never precede the write (as it could in a pipeline whose EVALSHA
-// failed with NOSCRIPT).
+// has no Vary), variants set, lock, purge generation. ARGV: entry bytes, TTL
+// in ms, variant index ("" without Vary), lock token ("" when no lock is
+// held), fill channel and message, the purge generation read when the fill
+// began. The announcement is published by the script, so it can never
+// precede the write (as it could in a pipeline whose EVALSHA failed with
+// NOSCRIPT).
+//
+// When the URL was purged since the fill began (its generation differs:
+// bumped, or expired), the handler may have read what the purge removed, so
+// the script writes nothing and returns 0; it still releases the lock and
+// announces the fill, so the waiters look again or run the handler.
 //
 // With Vary the base holds the index and lives as long as its longest
 // variant; when the index changes (or a plain entry replaces it) the old
@@ -37,6 +43,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // dropped as new ones come: a hot URL with many variants keeps a set of its
 // live variants, not of every variant it ever had.
 var httpStoreScript = redis.NewScript(httpNowMS + `
+if (redis.call('GET', KEYS[5]) or '0') ~= ARGV[7] then
+  if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[4] then
+    redis.call('DEL', KEYS[4])
+  end
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+  return 0
+end
 local ttl = tonumber(ARGV[2])
 local cur = redis.call('GET', KEYS[1])
 if ARGV[3] == '' or cur ~= ARGV[3] then
@@ -100,13 +113,44 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `)
 
+// httpLockScript takes the fill lock of a URL or variant (SET NX PX) and
+// reads the URL's purge generation ("0" when there is none), which the
+// store of the fill hands back to httpStoreScript. KEYS: lock, purge
+// generation (one {hash tag}). ARGV: token, LockTTL in ms. Returns {won (1
+// or 0), generation}.
+var httpLockScript = redis.NewScript(`
+local won = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
+local gen = redis.call('GET', KEYS[2]) or '0'
+if won then return {1, gen} end
+return {0, gen}
+`)
+
 // httpPurgeScript deletes a URL's base key, its variants set and every
-// variant it lists. KEYS: base, variants set (one {hash tag}).
+// variant it lists, and moves the URL's purge generation on, so that fills
+// that began before it do not store. KEYS: base, variants set, purge
+// generation (one {hash tag}). ARGV: the generation's expiry in ms.
+//
+// A missing generation starts from Redis TIME in microseconds rather than
+// 1: had it expired while a fill ran and been bumped from nothing, it could
+// come back to the value that fill read.
 var httpPurgeScript = redis.NewScript(`
+local t = redis.call('TIME')
 local vs = redis.call('ZRANGE', KEYS[2], 0, -1)
 for i = 1, #vs do redis.call('DEL', vs[i]) end
-return redis.call('DEL', KEYS[1], KEYS[2]) + #vs
+local n = redis.call('DEL', KEYS[1], KEYS[2]) + #vs
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('INCR', KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[1])
+else
+  redis.call('SET', KEYS[3], t[1] .. string.format('%06d', tonumber(t[2])), 'PX', ARGV[1])
+end
+return n
 `)
+
+// httpGenTTL is the least expiry of a URL's purge generation. A fill that
+// runs longer than the generation lives, with a purge at its start, could
+// store what the purge removed; see Cache.genTTL.
+const httpGenTTL = time.Hour
 
 // redisCall makes one Redis call of c, fn(ctx, arg), through the breaker
 // and bounded by Options.Timeout whatever the client (see bounded.Call: fn
@@ -129,8 +173,8 @@ type keysArgs struct {
 
 // lockArgs are what a Redis call about a fill lock needs.
 type lockArgs struct {
-	c           *Cache
-	lock, token string
+	c                *Cache
+	lock, gen, token string
 }
 
 // scriptsArgs are what a Redis call of runScripts needs.
@@ -152,7 +196,7 @@ type httpScriptCall struct {
 // lost a script does it resend with EVAL, which costs one more round trip
 // once per script cache flush.
 func (c *Cache) runScripts(ctx context.Context, calls []httpScriptCall) error {
-	return c.runScriptsThen(ctx, calls, func(redis.Pipeliner) {})
+	return c.runScriptsThen(ctx, calls, func(redis.Pipeliner) {}, nil)
 }
 
 // fetch GETs keys in one round trip; missing keys come back nil. Concurrent
@@ -207,19 +251,42 @@ func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, 
 }
 
 // tryLock takes the fill lock of k; won is false when another request (in
-// any instance) holds it.
-func (c *Cache) tryLock(ctx context.Context, k httpKeys) (token string, won bool, err error) {
+// any instance) holds it. Either way it returns the URL's purge generation,
+// which a store made by this request must hand back.
+func (c *Cache) tryLock(ctx context.Context, k httpKeys) (token, gen string, won bool, err error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token = hex.EncodeToString(b[:])
-	won, err = redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a lockArgs) (bool, error) {
-		return a.c.rdb.SetNX(ctx, a.lock, a.token, a.c.opt.LockTTL).Result()
-	}, lockArgs{c, k.lock, token})
+	res, err := redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a lockArgs) (httpLockResult, error) {
+		v, err := httpLockScript.Run(ctx, a.c.rdb, []string{a.lock, a.gen}, a.token, a.c.opt.LockTTL.Milliseconds()).Slice()
+		if err != nil {
+			return httpLockResult{}, err
+		}
+		if len(v) != 2 {
+			return httpLockResult{}, fmt.Errorf("lock script returned %d values", len(v))
+		}
+		n, _ := v[0].(int64)
+		g, ok := v[1].(string)
+		if !ok {
+			return httpLockResult{}, fmt.Errorf("lock script returned generation %T", v[1])
+		}
+		return httpLockResult{gen: g, won: n == 1}, nil
+	}, lockArgs{c, k.lock, k.genKey(), token})
 	if err != nil {
-		return "", false, fmt.Errorf("cachehandler: lock: %w", err)
+		return "", "", false, fmt.Errorf("cachehandler: lock: %w", err)
 	}
-	return token, won, nil
+	return token, res.gen, res.won, nil
 }
+
+// httpLockResult is what httpLockScript answers.
+type httpLockResult struct {
+	gen string
+	won bool
+}
+
+// genTTL is the expiry of a purge generation: the longer of httpGenTTL and
+// ten LockTTLs, far past any fill that holds its lock.
+func (c *Cache) genTTL() time.Duration { return max(httpGenTTL, 10*c.opt.LockTTL) }
 
 // release gives up the fill lock without storing and wakes the waiters.
 func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
@@ -235,8 +302,10 @@ func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
 
 // store writes e for r's URL (as the variant r selects when e varies),
 // adds the URL to e's tags, releases the lock token (if any) and wakes the
-// waiters, all in one round trip.
-func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cacheEntry, tags []string, ttl time.Duration, token string) error {
+// waiters, all in one round trip. gen is the URL's purge generation read
+// when the fill began; stored is false when the URL was purged since, and
+// nothing was written.
+func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cacheEntry, tags []string, ttl time.Duration, token, gen string) (stored bool, err error) {
 	names, _ := httpVaryNames(e.header)
 	entryKey, index := k.base, ""
 	if len(names) > 0 {
@@ -249,18 +318,27 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 	}
 	calls := make([]httpScriptCall, 0, 1+len(tags))
 	calls = append(calls, httpScriptCall{httpStoreScript,
-		[]string{k.base, entryKey, k.variants, k.lock},
-		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill}})
+		[]string{k.base, entryKey, k.variants, k.lock, k.genKey()},
+		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
 	for _, t := range tags {
 		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base, httpTagGrace.Milliseconds()}})
 	}
-	if err := redisDo(c, context.WithoutCancel(ctx), runScripts, scriptsArgs{c, calls}); err != nil {
-		return fmt.Errorf("cachehandler: store: %w", err)
+	stored, err = redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a scriptsArgs) (bool, error) {
+		var first *redis.Cmd
+		err := a.c.runScriptsThen(ctx, a.calls, func(redis.Pipeliner) {}, &first)
+		if err != nil {
+			return false, err
+		}
+		n, err := first.Int64()
+		return n == 1, err
+	}, scriptsArgs{c, calls})
+	if err != nil {
+		return false, fmt.Errorf("cachehandler: store: %w", err)
 	}
-	if len(names) > 0 {
+	if stored && len(names) > 0 {
 		c.setHint(k.hash, names)
 	}
-	return nil
+	return stored, nil
 }
 
 // purgeKeys deletes every variant of each URL, one script per URL (each
@@ -270,10 +348,17 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []httpKeys) error {
 		return nil
 	}
 	calls := make([]httpScriptCall, len(ks))
+	hashes := make([]string, len(ks))
+	ttl := c.genTTL().Milliseconds()
 	for i, k := range ks {
-		calls[i] = httpScriptCall{httpPurgeScript, []string{k.base, k.variants}, nil}
+		calls[i] = httpScriptCall{httpPurgeScript, []string{k.base, k.variants, k.genKey()}, []any{ttl}}
+		hashes[i] = k.hash
 	}
-	return c.runScripts(ctx, calls)
+	if err := c.runScripts(ctx, calls); err != nil {
+		return err
+	}
+	c.markPurged(hashes)
+	return nil
 }
 
 // fillChannel is the Pub/Sub channel on which fills are announced; the
