@@ -105,3 +105,11 @@ func TestClusterCache(t *testing.T) {
 		t.Fatalf("%d Redis errors on the cluster: %v", n, errs.errs)
 	}
 }
+
+// TestClusterPurgeDuringFill runs TestPurgeDuringFill's cases on a Redis
+// Cluster: the lock, store and purge scripts touch the purge generation in
+// the URL's slot. Skipped unless REDIS_CLUSTER_ADDRS names a cluster.
+func TestClusterPurgeDuringFill(t *testing.T) {
+	rdb, prefix := redistest.Cluster(t)
+	httpTestPurgeDuringFill(t, rdb, prefix)
+}
