@@ -32,10 +32,12 @@
 //	Cache-Status: redisware; fwd=uri-miss; collapsed; ttl=60
 //
 // ("stored" means the cache decided to store the response when its header
-// went out). If-None-Match (weak comparison) and If-Modified-Since are
-// answered with 304 from the entry. Request directives are honoured:
-// no-store, no-cache and max-age=0 (revalidate), max-age, max-stale,
-// min-fresh and only-if-cached (504 when nothing usable is stored);
+// went out; see Invalidation for when the store is refused afterwards). A
+// forward without "stored", such as "fwd=uri-miss" alone, was not stored.
+// If-None-Match (weak comparison) and If-Modified-Since are answered with
+// 304 from the entry. Request directives are honoured: no-store, no-cache
+// and max-age=0 (revalidate), max-age, max-stale, min-fresh and
+// only-if-cached (504 when nothing usable is stored);
 // Options.IgnoreClientNoCache shields an origin from clients that force
 // refills. A request that fills the cache reaches the handler without its
 // own If-None-Match and If-Modified-Since, so a full response is stored: it
@@ -59,19 +61,19 @@
 // # Stampedes and hot keys
 //
 // Concurrent lookups of one URL in one process share one Redis read
-// (singleflight). On a miss the first request of each process takes the
-// lead and the others wait for it in memory; the leaders race for the fill
-// lock (SET NX PX) of the URL or, once its Vary names are known, of their
-// variant, so clients asking for different variants do not queue. The
-// winner runs the handler and stores; the losers wait for the fill
-// announcement on one Pub/Sub channel (one connection per Cache, no
-// polling), then serve the new entry with "collapsed". Waiters whose
-// variant the fill of a cold URL did not store wait once more, on their
-// own variant's fill. A waiter gives up after Options.FillWait and runs
-// the handler itself; Close wakes every waiter. The subscription's
-// connection is pinged after 3 s of quiet and replaced if the ping goes
-// unanswered (a half-open connection); when it resubscribes after an
-// outage, waiters look for their fill's entry once more, since the
+// (singleflight). On a miss the first request of each process takes the lead
+// and the others wait for it in memory; the leaders race for the fill lock
+// (SET NX PX, in a script that also reads the URL's purge generation) of the
+// URL or, once its Vary names are known, of their variant, so clients asking
+// for different variants do not queue. The winner runs the handler and
+// stores; the losers wait for the fill announcement on one Pub/Sub channel
+// (one connection per Cache, no polling), then serve the new entry with
+// "collapsed". Waiters whose variant the fill of a cold URL did not store
+// wait once more, on their own variant's fill. A waiter gives up after
+// Options.FillWait and runs the handler itself; Close wakes every waiter.
+// The subscription's connection is pinged after 3 s of quiet and replaced if
+// the ping goes unanswered (a half-open connection); when it resubscribes
+// after an outage, waiters look for their fill's entry once more, since the
 // announcements made meanwhile are lost.
 //
 // # Invalidation
@@ -82,6 +84,19 @@
 // tag responses with a Cache-Tag header (a comma list, never sent to
 // clients); PurgeTags removes every URL of a tag in two round trips without
 // scanning the keyspace; Purge removes every variant of one URL.
+//
+// A purge (Purge, PurgeTags or an unsafe method) that lands while a fill,
+// revalidation or background refresh of the URL is in its handler keeps
+// that response out of the cache, since the handler may have read what the
+// purge removed: every purge moves the URL's purge generation on, the fill
+// reads the generation with its lock, and the store script writes nothing
+// (it still releases the lock and announces the fill) when it has changed
+// or expired. The response still goes to its own client, without
+// "stored" in its Cache-Status when this process made the purge before the
+// header went out (a purge by another instance is only found by the store,
+// after a Cache-Status that said "stored"). A PurgeTags finds only URLs
+// whose entries carry the tag, so it does not stop the first fill of a URL
+// that is still in its handler.
 //
 // # Failures
 //
@@ -95,7 +110,8 @@
 // # Round trips
 //
 // A fresh hit costs one round trip; a miss that stores costs three: the
-// lookup, the lock, and one pipeline that stores the entry, adds its tags,
+// lookup, the lock (and the purge generation, in one script), and one
+// pipeline that stores the entry, adds its tags,
 // releases the lock and announces the fill. The first lookup of a Vary'd
 // URL in a process costs one more (it reads the URL's Vary names, then the
 // variant); the process then remembers the names for up to 10000 URLs.
@@ -110,20 +126,23 @@
 //	cache:{<hash>}:variants   sorted set of the variant keys (score: expiry), for purges
 //	cache:{<hash>}:lock       fill lock of a URL whose variants are unknown (LockTTL)
 //	cache:{<hash>}:lock:<vhash>  fill lock of one variant (LockTTL)
+//	cache:{<hash>}:gen        purge generation of the URL, all variants (integer string)
 //	cache:tag:<tag>           sorted set of base keys carrying the tag (score: expiry)
 //	cache:fill                Pub/Sub channel announcing fills (message: <hash> or <hash>:<vhash>)
 //
-// Every key expires: entries after their freshness plus the longest of
-// stale-while-revalidate, stale-if-error and (with a validator)
+// Every key expires: the purge generation max(1h, 10×LockTTL) after the
+// URL's last purge (missing is generation 0; a fill that outlives it, with a
+// purge at its start, could store); entries after their freshness plus the
+// longest of stale-while-revalidate, stale-if-error and (with a validator)
 // Options.KeepStale; the index and variants set with the longest variant;
 // tag sets with their longest entry (plus a minute). The sets also drop the
 // members whose entries expired (read from Redis TIME) whenever a member is
 // added, so they hold live entries only and stay bounded on a busy URL or
-// tag. All keys of one URL share its {hash
-// tag}, so every script touches one hash slot and runs on Redis Cluster;
-// tag sets span slots, which is why PurgeTags pipelines per-URL scripts
-// instead of running one script. (The store and purge scripts delete
-// variant keys they read from the variants set; those share the slot.)
+// tag. All keys of one URL share its {hash tag}, so every script touches one
+// hash slot and runs on Redis Cluster; tag sets span slots, which is why
+// PurgeTags pipelines per-URL scripts instead of running one script. (The
+// store and purge scripts delete variant keys they read from the variants
+// set; those share the slot.)
 //
 // # Trying it
 //
