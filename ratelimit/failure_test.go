@@ -86,7 +86,7 @@ func TestFailurePolicies(t *testing.T) {
 			if errs.len() != len(tt.down) {
 				t.Fatalf("OnError told %d times, want %d", errs.len(), len(tt.down))
 			}
-			if !l.br.Open() {
+			if !l.guard.Breaker.Open() {
 				t.Fatal("breaker still closed after consecutive failures")
 			}
 			// While the breaker is open, no request waits on Redis.
@@ -138,7 +138,7 @@ func TestTimeout(t *testing.T) {
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) || res.Allowed {
 		t.Fatalf("canceled: %+v, %v", res, err)
 	}
-	if l.br.Open() {
+	if l.guard.Breaker.Open() {
 		t.Fatal("a caller's cancellation opened the breaker")
 	}
 }
@@ -194,8 +194,8 @@ func TestTimeoutStuckRedis(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if l.direct != honours {
-				t.Fatalf("calls the client directly = %v, want %v", l.direct, honours)
+			if l.guard.Direct != honours {
+				t.Fatalf("calls the client directly = %v, want %v", l.guard.Direct, honours)
 			}
 			done := make(chan error, 1)
 			go func() {

@@ -119,14 +119,11 @@ type Options struct {
 type Limiter struct {
 	rdb    redis.UniversalClient
 	o      Options
-	br     *breaker.Breaker
-	denies *tatLRU // nil when disabled
-	local  *tatLRU // in-process limiter for FailLocal
+	guard  bounded.Guard // breaker and Options.Timeout around every decision
+	denies *tatLRU       // nil when disabled
+	local  *tatLRU       // in-process limiter for FailLocal
 	epoch  time.Time
 	loaded atomic.Bool // the script is known to be in Redis' cache
-	// direct: rdb itself stops at a context's deadline, so calls need no
-	// goroutine to be bounded (bounded.HonoursDeadlines).
-	direct bool
 
 	setsMu sync.RWMutex
 	sets   map[string]*policySet // by appendSig, for Allow
@@ -169,8 +166,12 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), direct: bounded.HonoursDeadlines(rdb)}
-	l.br = &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet)}
+	l.guard = bounded.Guard{
+		Breaker: &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now},
+		Timeout: o.Timeout,
+		Direct:  bounded.HonoursDeadlines(rdb),
+	}
 	size := o.CacheSize
 	if size == 0 {
 		size = DefaultCacheSize
@@ -191,7 +192,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 // cache, or on a Cluster a shard that has not seen it yet) resends it: two
 // round trips, once.
 func (l *Limiter) Load(ctx context.Context) error {
-	err := bounded.Do(ctx, l.o.Timeout, l.direct, func(ctx context.Context, rdb redis.UniversalClient) error {
+	err := bounded.Do(ctx, l.guard.Timeout, l.guard.Direct, func(ctx context.Context, rdb redis.UniversalClient) error {
 		return gcraScript.Load(ctx, rdb).Err()
 	}, l.rdb)
 	if err != nil {
@@ -323,12 +324,13 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 			}
 		}
 	}
-	if !l.br.Allow() {
-		return l.fail(ctx, ps, ck, cost, breaker.ErrOpen)
-	}
-	d, err := l.eval(ctx, ps, h, cost)
-	l.br.Done(err)
+	d, err := bounded.Guarded(&l.guard, ctx, func(ctx context.Context, a evalArgs) ([]int64, error) {
+		return a.l.run(ctx, a.ps, a.h, a.cost)
+	}, evalArgs{l, ps, h, cost})
 	if err != nil {
+		if !errors.Is(err, breaker.ErrOpen) {
+			err = fmt.Errorf("ratelimit: script: %w", err)
+		}
 		return l.fail(ctx, ps, ck, cost, err)
 	}
 	res := Result{Allowed: d[0] == 1, Limits: make([]Status, len(ps.limits)), Source: FromRedis}
@@ -352,19 +354,7 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 	return res, nil
 }
 
-// eval runs the script within Options.Timeout, whatever the client's own
-// timeouts (see bounded.Call).
-func (l *Limiter) eval(ctx context.Context, ps *policySet, h string, cost int) ([]int64, error) {
-	d, err := bounded.Call(ctx, l.o.Timeout, l.direct, func(ctx context.Context, a evalArgs) ([]int64, error) {
-		return a.l.run(ctx, a.ps, a.h, a.cost)
-	}, evalArgs{l, ps, h, cost})
-	if err != nil {
-		return nil, fmt.Errorf("ratelimit: script: %w", err)
-	}
-	return d, nil
-}
-
-// evalArgs are run's arguments, passed to bounded.Call rather than
+// evalArgs are run's arguments, passed to bounded.Guarded rather than
 // captured, so the call allocates no closure.
 type evalArgs struct {
 	l    *Limiter
