@@ -15,6 +15,7 @@ var allowed = []string{
 	"github.com/redis/go-redis/v9",
 	"github.com/gorilla/securecookie",
 	"golang.org/x/sync",
+	"github.com/hashicorp/golang-lru/v2", // one LRU for the deny cache and the aside local tier
 	// go-redis' own dependencies.
 	"github.com/cespare/xxhash/v2",
 	"github.com/dgryski/go-rendezvous",
