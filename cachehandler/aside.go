@@ -699,12 +699,12 @@ type asideRead struct {
 // asideCall makes one Redis call of a, fn(ctx, arg), through the breaker
 // and bounded by AsideOptions.Timeout whatever the client.
 func asideCall[T any](a *Aside, ctx context.Context, fn func(context.Context, asideArgs) (T, error), arg asideArgs) (T, error) {
-	return bounded.Guarded(&a.guard, ctx, fn, arg)
+	return bounded.Guarded(ctx, &a.guard, fn, arg)
 }
 
 // asideDo is asideCall for a function that returns only an error.
 func asideDo(a *Aside, ctx context.Context, fn func(context.Context, asideArgs) error, arg asideArgs) error {
-	return bounded.GuardedDo(&a.guard, ctx, fn, arg)
+	return bounded.GuardedDo(ctx, &a.guard, fn, arg)
 }
 
 func (a *Aside) logRedis(ctx context.Context, op, key string, err error) {

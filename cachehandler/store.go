@@ -157,12 +157,12 @@ const httpGenTTL = time.Hour
 // returns its results, and takes what it needs from arg so that it
 // allocates nothing).
 func redisCall[A, T any](c *Cache, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	return bounded.Guarded(&c.guard, ctx, fn, arg)
+	return bounded.Guarded(ctx, &c.guard, fn, arg)
 }
 
 // redisDo is redisCall for a function that returns only an error.
 func redisDo[A any](c *Cache, ctx context.Context, fn func(context.Context, A) error, arg A) error {
-	return bounded.GuardedDo(&c.guard, ctx, fn, arg)
+	return bounded.GuardedDo(ctx, &c.guard, fn, arg)
 }
 
 // keysArgs are what a Redis call about some keys needs.

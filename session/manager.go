@@ -69,12 +69,12 @@ func fromMS(s string) (time.Time, bool) {
 // by Options.Timeout whatever the client (see bounded.Call: fn returns its
 // results, and takes what it needs from arg so that it allocates nothing).
 func call[A, T any](m *Manager, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	return bounded.Guarded(&m.guard, ctx, fn, arg)
+	return bounded.Guarded(ctx, &m.guard, fn, arg)
 }
 
 // do is call for a function that returns only an error.
 func do[A any](m *Manager, ctx context.Context, fn func(context.Context, A) error, arg A) error {
-	return bounded.GuardedDo(&m.guard, ctx, fn, arg)
+	return bounded.GuardedDo(ctx, &m.guard, fn, arg)
 }
 
 // load returns the request's session: a new empty one when the request has

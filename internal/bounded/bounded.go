@@ -126,7 +126,7 @@ type Guard struct {
 
 // Guarded is Call through g: while g's breaker is open it returns
 // breaker.ErrOpen without calling fn; otherwise it records the outcome.
-func Guarded[A, T any](g *Guard, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
+func Guarded[A, T any](ctx context.Context, g *Guard, fn func(context.Context, A) (T, error), arg A) (T, error) {
 	if !g.Breaker.Allow() {
 		var zero T
 		return zero, breaker.ErrOpen
@@ -137,7 +137,7 @@ func Guarded[A, T any](g *Guard, ctx context.Context, fn func(context.Context, A
 }
 
 // GuardedDo is Guarded for a function that returns only an error.
-func GuardedDo[A any](g *Guard, ctx context.Context, fn func(context.Context, A) error, arg A) error {
+func GuardedDo[A any](ctx context.Context, g *Guard, fn func(context.Context, A) error, arg A) error {
 	if !g.Breaker.Allow() {
 		return breaker.ErrOpen
 	}

@@ -205,19 +205,19 @@ func TestGuarded(t *testing.T) {
 	calls := 0
 	call := func(_ context.Context, err error) (int, error) { calls++; return calls, err }
 	do := func(_ context.Context, err error) error { calls++; return err }
-	if v, err := Guarded(g, context.Background(), call, nil); v != 1 || err != nil {
+	if v, err := Guarded(context.Background(), g, call, nil); v != 1 || err != nil {
 		t.Fatalf("Guarded = %d, %v", v, err)
 	}
-	_ = GuardedDo(g, context.Background(), do, error(down))
-	_, _ = Guarded(g, context.Background(), call, error(down))
-	if _, err := Guarded(g, context.Background(), call, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
+	_ = GuardedDo(context.Background(), g, do, error(down))
+	_, _ = Guarded(context.Background(), g, call, error(down))
+	if _, err := Guarded(context.Background(), g, call, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
 		t.Fatalf("open breaker: err %v after %d calls, want ErrOpen after 3", err, calls)
 	}
-	if err := GuardedDo(g, context.Background(), do, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
+	if err := GuardedDo(context.Background(), g, do, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
 		t.Fatalf("open breaker (Do): err %v after %d calls", err, calls)
 	}
 	now = now.Add(time.Second) // the cool-down passes: one probe, which succeeds
-	if err := GuardedDo(g, context.Background(), do, nil); err != nil || g.Breaker.Open() {
+	if err := GuardedDo(context.Background(), g, do, nil); err != nil || g.Breaker.Open() {
 		t.Fatalf("probe: %v, open %v", err, g.Breaker.Open())
 	}
 }
