@@ -1,0 +1,305 @@
+package script_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/internal/script"
+)
+
+// incrScript returns a script that increments KEYS[1] and returns the new
+// value. Its source carries a random comment, so no server can have it
+// cached before the test sends it: no SCRIPT FLUSH is needed to have a
+// script missing from a shared server's cache.
+func incrScript(t testing.TB) *script.Script {
+	t.Helper()
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return script.New("-- " + hex.EncodeToString(b) + "\nreturn redis.call('INCR', KEYS[1])")
+}
+
+// coldScript returns an incrScript this process believes cached (it was
+// loaded into another server) that no server under test has: what a
+// flushed cache or a Cluster shard that has not seen it yet looks like.
+func coldScript(t *testing.T) *script.Script {
+	t.Helper()
+	s := incrScript(t)
+	other := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = other.Close() })
+	if err := script.Load(t.Context(), other, s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func scriptOp(s *script.Script, key string) script.Op {
+	return script.Op{Script: s, Keys: []string{key}}
+}
+
+func incrOp(key string) script.Op {
+	return script.Op{Plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.Incr(ctx, key) }}
+}
+
+// checkCounts fails unless every key holds 1: each command ran once.
+func checkCounts(t *testing.T, rdb redis.UniversalClient, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if n, err := rdb.Get(t.Context(), k).Int(); err != nil || n != 1 {
+			t.Errorf("%s = %d (%v): want 1, each command run exactly once", k, n, err)
+		}
+	}
+}
+
+// checkReplies fails unless every op's reply is 1.
+func checkReplies(t *testing.T, ops []script.Op) {
+	t.Helper()
+	for i, o := range ops {
+		var n int64
+		var err error
+		switch c := o.Cmd.(type) {
+		case *redis.Cmd:
+			n, err = c.Int64()
+		case *redis.IntCmd:
+			n, err = c.Result()
+		default:
+			t.Fatalf("op %d: reply of type %T", i, o.Cmd)
+		}
+		if err != nil || n != 1 {
+			t.Errorf("op %d: reply %d, %v; want 1", i, n, err)
+		}
+	}
+}
+
+// TestExecResendsOnlyMissedScripts: in a pipeline where one script (or
+// two) is missing from the server's cache, only those are sent again, as
+// EVAL; the cached script and the plain command run once.
+func TestExecResendsOnlyMissedScripts(t *testing.T) {
+	ctx := t.Context()
+	b := redistest.Start(t)
+	c := b.Client()
+	warm := incrScript(t)
+	if err := script.Load(ctx, c, warm); err != nil {
+		t.Fatal(err)
+	}
+	n := redistest.Count(c)
+
+	t.Run("one missed", func(t *testing.T) {
+		p := b.Prefix + "one:"
+		cold := coldScript(t)
+		ops := []script.Op{scriptOp(warm, p+"warm"), scriptOp(cold, p+"cold"), incrOp(p + "plain")}
+		n.Reset()
+		if err := script.Exec(ctx, c, ops); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha evalsha incr] eval"; got != want {
+			t.Errorf("round trips %q, want %q", got, want)
+		}
+		checkReplies(t, ops)
+		checkCounts(t, c, p+"warm", p+"cold", p+"plain")
+	})
+	t.Run("two missed", func(t *testing.T) {
+		p := b.Prefix + "two:"
+		cold1, cold2 := coldScript(t), coldScript(t)
+		ops := []script.Op{scriptOp(cold1, p+"cold1"), incrOp(p + "plain"), scriptOp(warm, p+"warm"), scriptOp(cold2, p+"cold2")}
+		n.Reset()
+		if err := script.Exec(ctx, c, ops); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha incr evalsha evalsha] pipeline[eval eval]"; got != want {
+			t.Errorf("round trips %q, want %q", got, want)
+		}
+		checkReplies(t, ops)
+		checkCounts(t, c, p+"cold1", p+"cold2", p+"plain", p+"warm")
+	})
+	t.Run("none missed", func(t *testing.T) {
+		p := b.Prefix + "none:"
+		ops := []script.Op{scriptOp(warm, p+"warm"), incrOp(p + "plain")}
+		n.Reset()
+		if err := script.Exec(ctx, c, ops); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha incr]"; got != want {
+			t.Errorf("round trips %q, want %q", got, want)
+		}
+		checkReplies(t, ops)
+		checkCounts(t, c, p+"warm", p+"plain")
+	})
+	t.Run("never run", func(t *testing.T) {
+		// A script this process has never run goes as EVAL at once: one
+		// round trip, then EVALSHA.
+		p := b.Prefix + "new:"
+		fresh := incrScript(t)
+		ops := []script.Op{scriptOp(fresh, p+"a"), incrOp(p + "plain")}
+		n.Reset()
+		if err := script.Exec(ctx, c, ops); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(n.Commands(), " "), "pipeline[eval incr]"; got != want {
+			t.Errorf("first: round trips %q, want %q", got, want)
+		}
+		checkReplies(t, ops)
+		ops = []script.Op{scriptOp(fresh, p+"b"), incrOp(p + "plain2")}
+		n.Reset()
+		if err := script.Exec(ctx, c, ops); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha incr]"; got != want {
+			t.Errorf("second: round trips %q, want %q", got, want)
+		}
+		checkCounts(t, c, p+"a", p+"plain", p+"b", p+"plain2")
+	})
+}
+
+// TestRun: one script call is one round trip (EVAL the first time, EVALSHA
+// after), two only when the server lacks a script believed cached.
+func TestRun(t *testing.T) {
+	ctx := t.Context()
+	b := redistest.Start(t)
+	c := b.Client()
+	n := redistest.Count(c)
+	run := func(s *script.Script, key string) string {
+		t.Helper()
+		n.Reset()
+		if v, err := s.Run(ctx, c, []string{b.Prefix + key}).Int64(); err != nil || v != 1 {
+			t.Fatalf("%s: %d, %v", key, v, err)
+		}
+		return strings.Join(n.Commands(), " ")
+	}
+	fresh := incrScript(t)
+	if got := run(fresh, "fresh1"); got != "eval" {
+		t.Errorf("never run: %q, want eval", got)
+	}
+	if got := run(fresh, "fresh2"); got != "evalsha" {
+		t.Errorf("run before: %q, want evalsha", got)
+	}
+	cold := coldScript(t)
+	if got := run(cold, "cold1"); got != "evalsha eval" {
+		t.Errorf("missing from the cache: %q, want evalsha eval", got)
+	}
+	if got := run(cold, "cold2"); got != "evalsha" {
+		t.Errorf("after the EVAL: %q, want evalsha", got)
+	}
+}
+
+// TestExecSingleScript: one script call is sent alone, not as a pipeline.
+func TestExecSingleScript(t *testing.T) {
+	b := redistest.Start(t)
+	c := b.Client()
+	n := redistest.Count(c)
+	ops := []script.Op{scriptOp(coldScript(t), b.Prefix+"k")}
+	if err := script.Exec(t.Context(), c, ops); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(n.Commands(), " "); got != "evalsha eval" {
+		t.Errorf("round trips %q, want evalsha eval", got)
+	}
+	checkReplies(t, ops)
+	checkCounts(t, c, b.Prefix+"k")
+}
+
+// TestExecErrors: redis.Nil is a reply, not an error; a script error or a
+// failed command is returned, and every op still gets its own reply.
+func TestExecErrors(t *testing.T) {
+	ctx := t.Context()
+	b := redistest.Start(t)
+	c := b.Client()
+	p := b.Prefix
+	getOp := script.Op{Plain: func(ctx context.Context, p2 redis.Pipeliner) redis.Cmder { return p2.Get(ctx, p+"missing") }}
+	nilScript := script.New("-- returns nil\nreturn false")
+	ops := []script.Op{getOp, {Script: nilScript, Keys: []string{p + "x"}}, incrOp(p + "plain")}
+	if err := script.Exec(ctx, c, ops); err != nil {
+		t.Fatalf("nil replies: %v", err)
+	}
+	if err := ops[0].Cmd.Err(); !errors.Is(err, redis.Nil) {
+		t.Errorf("GET of a missing key: %v, want redis.Nil", err)
+	}
+
+	failing := script.New("return redis.error_reply('BOOM broken on purpose')")
+	ops = []script.Op{incrOp(p + "plain2"), {Script: failing, Keys: []string{p + "y"}}}
+	err := script.Exec(ctx, c, ops)
+	if err == nil || !strings.Contains(err.Error(), "BOOM") {
+		t.Fatalf("script error: %v, want BOOM", err)
+	}
+	checkCounts(t, c, p+"plain", p+"plain2")
+	if len(ops) != 2 || ops[0].Cmd == nil || ops[1].Cmd == nil {
+		t.Fatal("an op got no reply")
+	}
+	if err := script.Exec(ctx, c, nil); err != nil {
+		t.Fatalf("no ops: %v", err)
+	}
+}
+
+// TestCluster: Load caches a script on every master, so EVALSHA works for
+// keys of every slot; a pipeline across nodes re-sends only the script
+// calls that missed, on whichever node they did.
+func TestCluster(t *testing.T) {
+	ctx := t.Context()
+	rdb, prefix := redistest.Cluster(t)
+	cc, ok := rdb.(*redis.ClusterClient)
+	if !ok {
+		t.Fatalf("cluster client of type %T", rdb)
+	}
+	// One key per master: find a hash tag that lands on each.
+	masters := map[string]string{} // master addr → key
+	for i := 0; len(masters) < 3 && i < 1000; i++ {
+		k := fmt.Sprintf("%s{%d}", prefix, i)
+		node, err := cc.MasterForKey(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, seen := masters[node.Options().Addr]; !seen {
+			masters[node.Options().Addr] = k
+		}
+	}
+	if len(masters) < 2 {
+		t.Fatalf("keys reached %d masters, want several", len(masters))
+	}
+	n := redistest.Count(rdb)
+
+	loaded := incrScript(t)
+	if err := script.Load(ctx, rdb, loaded); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, k := range masters {
+		keys = append(keys, k+":loaded")
+	}
+	for _, k := range keys {
+		n.Reset()
+		if v, err := loaded.Run(ctx, rdb, []string{k}).Int64(); err != nil || v != 1 {
+			t.Fatalf("%s: %d, %v", k, v, err)
+		}
+		if got := strings.Join(n.Commands(), " "); got != "evalsha" {
+			t.Errorf("%s: %q, want evalsha: Load reached every master", k, got)
+		}
+	}
+
+	cold := coldScript(t)
+	var ops []script.Op
+	var all []string
+	for _, k := range masters {
+		ops = append(ops, scriptOp(loaded, k+":warm"), scriptOp(cold, k+":cold"), incrOp(k+":plain"))
+		all = append(all, k+":warm", k+":cold", k+":plain")
+	}
+	n.Reset()
+	if err := script.Exec(ctx, rdb, ops); err != nil {
+		t.Fatal(err)
+	}
+	if n.N() != 2 {
+		t.Errorf("round trips %v, want the pipeline and one re-send", n.Commands())
+	}
+	if got := n.Commands(); len(got) == 2 && strings.Count(got[1], "eval") != len(masters) {
+		t.Errorf("re-sent %q, want one EVAL per master", got[1])
+	}
+	checkReplies(t, ops)
+	checkCounts(t, rdb, all...)
+}
