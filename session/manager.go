@@ -16,6 +16,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/script"
 )
 
 // Manager loads and saves sessions. It is safe for concurrent use; make
@@ -68,12 +69,12 @@ func fromMS(s string) (time.Time, bool) {
 // call makes one Redis call, fn(ctx, arg), through the breaker and bounded
 // by Options.Timeout whatever the client (see bounded.Call: fn returns its
 // results, and takes what it needs from arg so that it allocates nothing).
-func call[A, T any](m *Manager, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
+func call[A, T any](ctx context.Context, m *Manager, fn func(context.Context, A) (T, error), arg A) (T, error) {
 	return bounded.Guarded(ctx, &m.guard, fn, arg)
 }
 
 // do is call for a function that returns only an error.
-func do[A any](m *Manager, ctx context.Context, fn func(context.Context, A) error, arg A) error {
+func do[A any](ctx context.Context, m *Manager, fn func(context.Context, A) error, arg A) error {
 	return bounded.GuardedDo(ctx, &m.guard, fn, arg)
 }
 
@@ -88,7 +89,7 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		return s, nil
 	}
 	s.hadCookie = true
-	h, err := call(m, r.Context(), func(ctx context.Context, a loadArgs) ([]string, error) {
+	h, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) ([]string, error) {
 		m := a.m
 		h, err := loadScript.Run(ctx, m.rdb, []string{m.key(a.id)},
 			ms(a.now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
@@ -154,69 +155,21 @@ func (s *Session) fill(id string, h []string) bool {
 	return true
 }
 
-// op is one command of a save: a script or a plain command.
-type op struct {
-	script *redis.Script
-	keys   []string
-	args   []any
-	plain  func(ctx context.Context, p redis.Pipeliner) redis.Cmder
-	cmd    redis.Cmder
-}
-
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
-}
-
 // exec runs ops in one round trip (a pipeline of single-key commands, so it
 // works on Redis Cluster), plus one more for the scripts Redis did not have
-// cached. Each op's cmd holds its reply once exec returns nil; after an
-// error they must not be read, as a call given up at the timeout may still
-// be writing them.
-func (m *Manager) exec(parent context.Context, ops []*op) error {
-	return do(m, parent, func(ctx context.Context, a execArgs) error {
-		m, ops := a.m, a.ops
-		if len(ops) == 1 && ops[0].script != nil {
-			o := ops[0]
-			o.cmd = o.script.Run(ctx, m.rdb, o.keys, o.args...)
-			return o.cmd.Err()
-		}
-		_, _ = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, o := range ops {
-				if o.script != nil {
-					o.cmd = o.script.EvalSha(ctx, p, o.keys, o.args...)
-				} else {
-					o.cmd = o.plain(ctx, p)
-				}
-			}
-			return nil
-		})
-		var retry []*op
-		for _, o := range ops {
-			if o.script != nil && isNoScript(o.cmd.Err()) {
-				retry = append(retry, o)
-			}
-		}
-		if len(retry) > 0 {
-			_, _ = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, o := range retry {
-					o.cmd = o.script.Eval(ctx, p, o.keys, o.args...)
-				}
-				return nil
-			})
-		}
-		for _, o := range ops {
-			if err := o.cmd.Err(); err != nil && !errors.Is(err, redis.Nil) {
-				return err
-			}
-		}
-		return nil
+// cached (see script.Exec). Each op's Cmd holds its reply once exec returns
+// nil; after an error they must not be read, as a call given up at the
+// timeout may still be writing them.
+func (m *Manager) exec(ctx context.Context, ops []script.Op) error {
+	return do(ctx, m, func(ctx context.Context, a execArgs) error {
+		return script.Exec(ctx, a.m.rdb, a.ops)
 	}, execArgs{m, ops})
 }
 
 // execArgs are what exec's Redis call needs.
 type execArgs struct {
 	m   *Manager
-	ops []*op
+	ops []script.Op
 }
 
 // commit saves s. With open, the response headers are still unsent: h gets
@@ -235,8 +188,9 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	del := s.deleteID != "" && (create || s.destroyed)
 
 	now := m.o.Now()
-	var ops []*op
-	var save *op
+	var buf [4]script.Op // index, save, delete, unindex
+	ops := buf[:0]
+	save := -1 // index of the save in ops
 	var id, cookie string
 	if create {
 		id = newID()
@@ -246,20 +200,20 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			return err
 		}
 		if s.login {
-			ops = append(ops, &op{script: indexScript, keys: []string{m.userKey(s.user)}, args: []any{id, msd(m.o.Lifetime)}})
+			ops = append(ops, script.Op{Script: indexScript, Keys: []string{m.userKey(s.user)}, Args: []any{id, msd(m.o.Lifetime)}})
 		}
-		save = m.saveOp(id, now, s, true)
-		ops = append(ops, save)
+		save = len(ops)
+		ops = append(ops, m.saveOp(id, now, s, true))
 	} else if update {
-		save = m.saveOp(s.id, now, s, false)
-		ops = append(ops, save)
+		save = len(ops)
+		ops = append(ops, m.saveOp(s.id, now, s, false))
 	}
 	if del {
 		k := m.key(s.deleteID)
-		ops = append(ops, &op{plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.Del(ctx, k) }})
+		ops = append(ops, script.Op{Plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.Del(ctx, k) }})
 		if s.deleteUser != "" {
 			uk, old := m.userKey(s.deleteUser), s.deleteID
-			ops = append(ops, &op{plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.SRem(ctx, uk, old) }})
+			ops = append(ops, script.Op{Plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.SRem(ctx, uk, old) }})
 		}
 	}
 	if len(ops) > 0 {
@@ -267,8 +221,8 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			return fmt.Errorf("session: save: %w", err)
 		}
 	}
-	if save != nil {
-		res, err := save.cmd.(*redis.Cmd).Slice()
+	if save >= 0 {
+		res, err := ops[save].Cmd.(*redis.Cmd).Slice()
 		if err != nil || len(res) == 0 {
 			return fmt.Errorf("session: save: unexpected reply %v: %v", res, err)
 		}
@@ -322,7 +276,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 // saveOp builds the saveScript call for s. A create writes every value (no
 // other request knows the new ID, so there is nothing to merge with); an
 // update writes only what this request changed.
-func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) *op {
+func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) script.Op {
 	mode, clear := "u", "0"
 	if create {
 		mode = "c"
@@ -355,7 +309,7 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) *op 
 	args = append(args, sets...)
 	args = append(args, dels...)
 	args = append(args, incrs...)
-	return &op{script: saveScript, keys: []string{m.key(id)}, args: args}
+	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}
 }
 
 func (m *Manager) cookie(value string, maxAge int) *http.Cookie {
@@ -403,21 +357,16 @@ func noCacheCookie(h http.Header) {
 }
 
 // Preload loads the package's Lua scripts into Redis' script cache (on
-// every master of a cluster), so no request pays the one-time EVALSHA →
-// EVAL fallback. It is optional: without it each script costs one extra
-// round trip the first time a server runs it.
+// every shard of a Cluster), so no request pays for sending a script whole.
+// It is optional: without it each script is sent whole (EVAL) the first
+// time a server runs it, and costs one extra round trip on a server that
+// lost it (a flushed cache, a Cluster shard that has not seen it yet).
 func (m *Manager) Preload(ctx context.Context) error {
-	for _, s := range []*redis.Script{loadScript, saveScript, indexScript} {
-		err := do(m, ctx, func(ctx context.Context, a scriptArgs) error { return a.s.Load(ctx, a.rdb).Err() }, scriptArgs{m.rdb, s})
-		if err != nil {
-			return fmt.Errorf("session: preload: %w", err)
-		}
+	err := do(ctx, m, func(ctx context.Context, rdb redis.UniversalClient) error {
+		return script.Load(ctx, rdb, loadScript, saveScript, indexScript)
+	}, m.rdb)
+	if err != nil {
+		return fmt.Errorf("session: preload: %w", err)
 	}
 	return nil
-}
-
-// scriptArgs are what Preload's Redis calls need.
-type scriptArgs struct {
-	rdb redis.UniversalClient
-	s   *redis.Script
 }

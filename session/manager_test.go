@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redisware/redisware/internal/script"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -449,10 +451,11 @@ func TestRetriedSaveAppliesOnce(t *testing.T) {
 	_ = s.Put("k", "v")
 	o := e.m.saveOp(id, e.clock.Now(), s, false)
 	for i := range 2 { // a resend after a lost reply carries the same arguments
-		if err := e.m.exec(t.Context(), []*op{o}); err != nil {
+		ops := []script.Op{o}
+		if err := e.m.exec(t.Context(), ops); err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
-		if res, _ := o.cmd.(interface{ Slice() ([]any, error) }).Slice(); len(res) == 0 || res[0] != int64(saveOK) {
+		if res, _ := ops[0].Cmd.(interface{ Slice() ([]any, error) }).Slice(); len(res) == 0 || res[0] != int64(saveOK) {
 			t.Fatalf("attempt %d: reply %v", i, res)
 		}
 	}
@@ -465,10 +468,11 @@ func TestRetriedSaveAppliesOnce(t *testing.T) {
 	newKey := newID()
 	o = e.m.saveOp(newKey, e.clock.Now(), fresh, true)
 	for i := range 2 {
-		if err := e.m.exec(t.Context(), []*op{o}); err != nil {
+		ops := []script.Op{o}
+		if err := e.m.exec(t.Context(), ops); err != nil {
 			t.Fatal(err)
 		}
-		if res, _ := o.cmd.(interface{ Slice() ([]any, error) }).Slice(); len(res) == 0 || res[0] != int64(saveOK) {
+		if res, _ := ops[0].Cmd.(interface{ Slice() ([]any, error) }).Slice(); len(res) == 0 || res[0] != int64(saveOK) {
 			t.Fatalf("create attempt %d: reply %v", i, res)
 		}
 	}
@@ -498,7 +502,7 @@ func TestLoginWithColdScriptCache(t *testing.T) {
 	if err := e.raw.ScriptFlush(t.Context()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := loadScript.Load(t.Context(), e.raw).Err(); err != nil {
+	if err := script.Load(t.Context(), e.raw, loadScript); err != nil {
 		t.Fatal(err)
 	}
 	e.n.Reset()
