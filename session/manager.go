@@ -22,10 +22,11 @@ import (
 // Manager loads and saves sessions. It is safe for concurrent use; make
 // one per application and share it.
 type Manager struct {
-	rdb   redis.UniversalClient
-	o     Options
-	codec *codec
-	guard bounded.Guard // breaker and Options.Timeout around every call
+	rdb     redis.UniversalClient
+	o       Options
+	codec   *codec
+	guard   bounded.Guard  // breaker and Options.Timeout around every call
+	scripts *script.Runner // runs the Lua scripts on rdb
 }
 
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
@@ -46,7 +47,7 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 		return nil, err
 	}
 	guard := bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
-	return &Manager{rdb: rdb, o: o, codec: c, guard: guard}, nil
+	return &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb)}, nil
 }
 
 // key is the Redis key of a session ID. IDs are base64url and never contain
@@ -91,7 +92,7 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	s.hadCookie = true
 	h, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) ([]string, error) {
 		m := a.m
-		h, err := loadScript.Run(ctx, m.rdb, []string{m.key(a.id)},
+		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
 			ms(a.now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
 		if errors.Is(err, redis.Nil) {
 			return nil, nil
@@ -157,12 +158,12 @@ func (s *Session) fill(id string, h []string) bool {
 
 // exec runs ops in one round trip (a pipeline of single-key commands, so it
 // works on Redis Cluster), plus one more for the scripts Redis did not have
-// cached (see script.Exec). Each op's Cmd holds its reply once exec returns
+// cached (see script.Runner.Exec). Each op's Cmd holds its reply once exec returns
 // nil; after an error they must not be read, as a call given up at the
 // timeout may still be writing them.
 func (m *Manager) exec(ctx context.Context, ops []script.Op) error {
 	return do(ctx, m, func(ctx context.Context, a execArgs) error {
-		return script.Exec(ctx, a.m.rdb, a.ops)
+		return a.m.scripts.Exec(ctx, a.ops)
 	}, execArgs{m, ops})
 }
 
@@ -362,9 +363,9 @@ func noCacheCookie(h http.Header) {
 // time a server runs it, and costs one extra round trip on a server that
 // lost it (a flushed cache, a Cluster shard that has not seen it yet).
 func (m *Manager) Preload(ctx context.Context) error {
-	err := do(ctx, m, func(ctx context.Context, rdb redis.UniversalClient) error {
-		return script.Load(ctx, rdb, loadScript, saveScript, indexScript)
-	}, m.rdb)
+	err := do(ctx, m, func(ctx context.Context, r *script.Runner) error {
+		return r.Load(ctx, loadScript, saveScript, indexScript)
+	}, m.scripts)
 	if err != nil {
 		return fmt.Errorf("session: preload: %w", err)
 	}

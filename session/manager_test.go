@@ -502,7 +502,7 @@ func TestLoginWithColdScriptCache(t *testing.T) {
 	if err := e.raw.ScriptFlush(t.Context()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := script.Load(t.Context(), e.raw, loadScript); err != nil {
+	if err := loadScript.Load(t.Context(), e.raw).Err(); err != nil {
 		t.Fatal(err)
 	}
 	e.n.Reset()

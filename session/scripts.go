@@ -1,6 +1,6 @@
 package session
 
-import "github.com/redisware/redisware/internal/script"
+import "github.com/redis/go-redis/v9"
 
 // Fields of a session hash. User values live under "v:<key>", metadata
 // under "m:<name>", so no user key can collide with metadata.
@@ -19,7 +19,7 @@ const (
 // KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, touch-after ms.
 // Returns the HGETALL array, or nil when the session does not exist or
 // has expired (idle or absolute) by the caller's clock.
-var loadScript = script.New(`
+var loadScript = redis.NewScript(`
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return false end
 local created, seen
@@ -67,7 +67,7 @@ const (
 // fields, nincr field/delta pairs.
 // Returns {1, incremented values...}, {0} gone, {-1, field} increment
 // failed, {-2} ID taken.
-var saveScript = script.New(`
+var saveScript = redis.NewScript(`
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local idle = tonumber(ARGV[2])
@@ -125,7 +125,7 @@ return out
 // at least as long as that session can.
 //
 // KEYS[1] user set. ARGV: session ID, lifetime ms.
-var indexScript = script.New(`
+var indexScript = redis.NewScript(`
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -5,77 +5,74 @@
 // not have it (a flushed cache, a restarted server, a Cluster shard that has
 // not seen it yet).
 //
+// Scripts stay package-level redis.NewScript values. A Runner, one per
+// client (a package's Manager, Limiter or Cache holds one), runs them:
 // Run makes one script call; Exec sends several script calls and plain
 // commands in one pipeline and re-sends only the script calls that missed
-// the cache; Load caches scripts ahead of the first call. All three take a
-// redis.UniversalClient, Cluster included: a pipeline is split by slot
+// the cache; Load caches scripts ahead of the first call. A Runner works on
+// any redis.UniversalClient, Cluster included: a pipeline is split by slot
 // there, so every key of one script call must share one hash slot.
 package script
 
 import (
 	"context"
 	"errors"
-	"sync/atomic"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Script is a Lua script. Make one per script, at package level, with New;
-// it is safe for concurrent use.
-type Script struct {
-	rs *redis.Script
-	// cached is set once some server has run or loaded the script: calls
-	// send EVALSHA from then on, and EVAL before, so the first call of a
-	// process costs one round trip, not a missed EVALSHA and an EVAL. It
-	// is a hint shared by every client of the process, never cleared: a
-	// server without the script answers NOSCRIPT and gets the EVAL.
-	cached atomic.Bool
+// Runner runs scripts on one client and remembers which of them the
+// client's server has run or loaded: those are sent as EVALSHA, the others
+// as EVAL, so the first call of each script costs one round trip, not a
+// missed EVALSHA and an EVAL. The memory is a hint, never cleared: a server
+// that lost a script answers NOSCRIPT and gets the EVAL. On a Cluster it is
+// one hint for all shards, so each shard that lacks a script costs that
+// extra round trip once. A Runner is safe for concurrent use.
+type Runner struct {
+	rdb    redis.UniversalClient
+	cached sync.Map // *redis.Script → struct{}: known to be in the cache
 }
 
-// New returns the script whose source is src.
-func New(src string) *Script { return &Script{rs: redis.NewScript(src)} }
+// NewRunner returns a Runner of rdb that knows of no script cached.
+func NewRunner(rdb redis.UniversalClient) *Runner { return &Runner{rdb: rdb} }
 
-// Hash returns the script's SHA-1 digest, as EVALSHA names it.
-func (s *Script) Hash() string { return s.rs.Hash() }
+func (r *Runner) isCached(s *redis.Script) bool {
+	_, ok := r.cached.Load(s)
+	return ok
+}
 
-// Run runs s with keys and args in one round trip: EVALSHA, or EVAL until
-// the script is known to be cached. Only when the server answers NOSCRIPT
-// does it send EVAL after the EVALSHA: two round trips, once per server
-// (or shard) and script cache.
-func (s *Script) Run(ctx context.Context, rdb redis.UniversalClient, keys []string, args ...any) *redis.Cmd {
-	if !s.cached.Load() {
-		cmd := s.rs.Eval(ctx, rdb, keys, args...)
-		s.noteReply(cmd.Err())
+// noteReply remembers s as cached when err says the server ran it.
+func (r *Runner) noteReply(s *redis.Script, err error) {
+	if err == nil || errors.Is(err, redis.Nil) {
+		if !r.isCached(s) {
+			r.cached.Store(s, struct{}{})
+		}
+	}
+}
+
+// Run runs s with keys and args in one round trip: EVALSHA, or EVAL while
+// s is not known to be cached. Only when the server answers NOSCRIPT does
+// it send EVAL after the EVALSHA: two round trips, once per server (or
+// shard) and script cache.
+func (r *Runner) Run(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	if !r.isCached(s) {
+		cmd := s.Eval(ctx, r.rdb, keys, args...)
+		r.noteReply(s, cmd.Err())
 		return cmd
 	}
-	cmd := s.rs.EvalSha(ctx, rdb, keys, args...)
+	cmd := s.EvalSha(ctx, r.rdb, keys, args...)
 	if isNoScript(cmd.Err()) {
-		cmd = s.rs.Eval(ctx, rdb, keys, args...)
+		cmd = s.Eval(ctx, r.rdb, keys, args...)
 	}
 	return cmd
-}
-
-// send queues s on p: EVALSHA when the script is known to be cached, EVAL
-// otherwise.
-func (s *Script) send(ctx context.Context, p redis.Pipeliner, keys []string, args []any) *redis.Cmd {
-	if s.cached.Load() {
-		return s.rs.EvalSha(ctx, p, keys, args...)
-	}
-	return s.rs.Eval(ctx, p, keys, args...)
-}
-
-// noteReply marks s cached when err says the server ran it.
-func (s *Script) noteReply(err error) {
-	if err == nil || errors.Is(err, redis.Nil) {
-		s.cached.Store(true)
-	}
 }
 
 // Op is one operation of Exec: a script call (Script with Keys and Args)
 // or, when Script is nil, a plain command that Plain adds to the pipeline.
 // Exec sets Cmd to the operation's reply.
 type Op struct {
-	Script *Script
+	Script *redis.Script
 	Keys   []string
 	Args   []any
 	// Plain adds the command to p and returns it, e.g.
@@ -88,32 +85,35 @@ type Op struct {
 }
 
 // Exec runs ops in one round trip: one pipeline (on a Cluster, one per
-// node, sent together), or the single command itself when ops is one
-// script call. Script calls go as EVALSHA (as EVAL while not known to be
-// cached); the script calls that got NOSCRIPT, and only those, are sent
-// again as EVAL, in one more round trip. So a command never runs twice.
+// node, sent together), or the command itself when ops is one script
+// call. Script calls go as EVALSHA (as EVAL while not known to be cached);
+// the script calls that got NOSCRIPT, and only those, are sent again as
+// EVAL, in one more round trip. So no command runs twice.
 //
 // Each op's Cmd holds its reply once Exec returns. Exec returns the first
-// error of any reply, redis.Nil excepted. The caller must not read the
-// replies after giving up on the call (a timeout in another goroutine,
-// say), as Exec may still be writing them.
-func Exec(ctx context.Context, rdb redis.UniversalClient, ops []Op) error {
+// error of any reply, redis.Nil excepted. A caller that gave up waiting
+// for Exec (a timeout, with Exec in another goroutine) must not read the
+// replies, as Exec may still be writing them.
+func (r *Runner) Exec(ctx context.Context, ops []Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
 	if len(ops) == 1 && ops[0].Script != nil {
 		o := &ops[0]
-		cmd := o.Script.Run(ctx, rdb, o.Keys, o.Args...)
+		cmd := r.Run(ctx, o.Script, o.Keys, o.Args...)
 		o.Cmd = cmd
 		return replyErr(cmd.Err())
 	}
-	_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range ops {
 			o := &ops[i]
-			if o.Script != nil {
-				o.Cmd = o.Script.send(ctx, p, o.Keys, o.Args)
-			} else {
+			switch {
+			case o.Script == nil:
 				o.Cmd = o.Plain(ctx, p)
+			case r.isCached(o.Script):
+				o.Cmd = o.Script.EvalSha(ctx, p, o.Keys, o.Args...)
+			default:
+				o.Cmd = o.Script.Eval(ctx, p, o.Keys, o.Args...)
 			}
 		}
 		return nil
@@ -127,21 +127,21 @@ func Exec(ctx context.Context, rdb redis.UniversalClient, ops []Op) error {
 		if err := o.Cmd.Err(); isNoScript(err) {
 			missed++
 		} else {
-			o.Script.noteReply(err)
+			r.noteReply(o.Script, err)
 		}
 	}
 	switch {
 	case missed == 1:
 		for i := range ops {
 			if o := &ops[i]; o.Script != nil && isNoScript(o.Cmd.Err()) {
-				o.Cmd = o.Script.rs.Eval(ctx, rdb, o.Keys, o.Args...)
+				o.Cmd = o.Script.Eval(ctx, r.rdb, o.Keys, o.Args...)
 			}
 		}
 	case missed > 1:
-		_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range ops {
 				if o := &ops[i]; o.Script != nil && isNoScript(o.Cmd.Err()) {
-					o.Cmd = o.Script.rs.Eval(ctx, p, o.Keys, o.Args...)
+					o.Cmd = o.Script.Eval(ctx, p, o.Keys, o.Args...)
 				}
 			}
 			return nil
@@ -155,16 +155,16 @@ func Exec(ctx context.Context, rdb redis.UniversalClient, ops []Op) error {
 	return nil
 }
 
-// Load puts scripts into the script cache of rdb's server: of every shard,
-// masters and replicas, when rdb is a *redis.ClusterClient. It is one SCRIPT
-// LOAD per script (a pipeline would reach only one node of a Cluster), and
-// it returns the first error.
-func Load(ctx context.Context, rdb redis.UniversalClient, scripts ...*Script) error {
+// Load puts scripts into the script cache of the Runner's server: of every
+// shard, masters and replicas, when the client is a *redis.ClusterClient.
+// It sends one SCRIPT LOAD per script (a pipeline would reach only one node
+// of a Cluster) and returns the first error.
+func (r *Runner) Load(ctx context.Context, scripts ...*redis.Script) error {
 	for _, s := range scripts {
-		if err := s.rs.Load(ctx, rdb).Err(); err != nil {
+		if err := s.Load(ctx, r.rdb).Err(); err != nil {
 			return err
 		}
-		s.cached.Store(true)
+		r.cached.Store(s, struct{}{})
 	}
 	return nil
 }

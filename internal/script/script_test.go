@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/redistest"
@@ -20,28 +19,22 @@ import (
 // value. Its source carries a random comment, so no server can have it
 // cached before the test sends it: no SCRIPT FLUSH is needed to have a
 // script missing from a shared server's cache.
-func incrScript(t testing.TB) *script.Script {
-	t.Helper()
+func incrScript() *redis.Script {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return script.New("-- " + hex.EncodeToString(b) + "\nreturn redis.call('INCR', KEYS[1])")
+	return redis.NewScript("-- " + hex.EncodeToString(b) + "\nreturn redis.call('INCR', KEYS[1])")
 }
 
-// coldScript returns an incrScript this process believes cached (it was
-// loaded into another server) that no server under test has: what a
-// flushed cache or a Cluster shard that has not seen it yet looks like.
-func coldScript(t *testing.T) *script.Script {
-	t.Helper()
-	s := incrScript(t)
-	other := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
-	t.Cleanup(func() { _ = other.Close() })
-	if err := script.Load(t.Context(), other, s); err != nil {
-		t.Fatal(err)
-	}
+// coldScript returns an incrScript that r believes cached and no server
+// has: what a flushed cache, or a Cluster shard that has not seen the
+// script yet, looks like to r.
+func coldScript(r *script.Runner) *redis.Script {
+	s := incrScript()
+	script.MarkCached(r, s)
 	return s
 }
 
-func scriptOp(s *script.Script, key string) script.Op {
+func scriptOp(s *redis.Script, key string) script.Op {
 	return script.Op{Script: s, Keys: []string{key}}
 }
 
@@ -86,18 +79,19 @@ func TestExecResendsOnlyMissedScripts(t *testing.T) {
 	ctx := t.Context()
 	b := redistest.Start(t)
 	c := b.Client()
-	warm := incrScript(t)
-	if err := script.Load(ctx, c, warm); err != nil {
+	r := script.NewRunner(c)
+	warm := incrScript()
+	if err := r.Load(ctx, warm); err != nil {
 		t.Fatal(err)
 	}
 	n := redistest.Count(c)
 
 	t.Run("one missed", func(t *testing.T) {
 		p := b.Prefix + "one:"
-		cold := coldScript(t)
+		cold := coldScript(r)
 		ops := []script.Op{scriptOp(warm, p+"warm"), scriptOp(cold, p+"cold"), incrOp(p + "plain")}
 		n.Reset()
-		if err := script.Exec(ctx, c, ops); err != nil {
+		if err := r.Exec(ctx, ops); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha evalsha incr] eval"; got != want {
@@ -108,10 +102,10 @@ func TestExecResendsOnlyMissedScripts(t *testing.T) {
 	})
 	t.Run("two missed", func(t *testing.T) {
 		p := b.Prefix + "two:"
-		cold1, cold2 := coldScript(t), coldScript(t)
+		cold1, cold2 := coldScript(r), coldScript(r)
 		ops := []script.Op{scriptOp(cold1, p+"cold1"), incrOp(p + "plain"), scriptOp(warm, p+"warm"), scriptOp(cold2, p+"cold2")}
 		n.Reset()
-		if err := script.Exec(ctx, c, ops); err != nil {
+		if err := r.Exec(ctx, ops); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha incr evalsha evalsha] pipeline[eval eval]"; got != want {
@@ -124,7 +118,7 @@ func TestExecResendsOnlyMissedScripts(t *testing.T) {
 		p := b.Prefix + "none:"
 		ops := []script.Op{scriptOp(warm, p+"warm"), incrOp(p + "plain")}
 		n.Reset()
-		if err := script.Exec(ctx, c, ops); err != nil {
+		if err := r.Exec(ctx, ops); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha incr]"; got != want {
@@ -134,13 +128,13 @@ func TestExecResendsOnlyMissedScripts(t *testing.T) {
 		checkCounts(t, c, p+"warm", p+"plain")
 	})
 	t.Run("never run", func(t *testing.T) {
-		// A script this process has never run goes as EVAL at once: one
+		// A script the Runner has never run goes as EVAL at once: one
 		// round trip, then EVALSHA.
 		p := b.Prefix + "new:"
-		fresh := incrScript(t)
+		fresh := incrScript()
 		ops := []script.Op{scriptOp(fresh, p+"a"), incrOp(p + "plain")}
 		n.Reset()
-		if err := script.Exec(ctx, c, ops); err != nil {
+		if err := r.Exec(ctx, ops); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := strings.Join(n.Commands(), " "), "pipeline[eval incr]"; got != want {
@@ -149,7 +143,7 @@ func TestExecResendsOnlyMissedScripts(t *testing.T) {
 		checkReplies(t, ops)
 		ops = []script.Op{scriptOp(fresh, p+"b"), incrOp(p + "plain2")}
 		n.Reset()
-		if err := script.Exec(ctx, c, ops); err != nil {
+		if err := r.Exec(ctx, ops); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := strings.Join(n.Commands(), " "), "pipeline[evalsha incr]"; got != want {
@@ -165,28 +159,39 @@ func TestRun(t *testing.T) {
 	ctx := t.Context()
 	b := redistest.Start(t)
 	c := b.Client()
+	r := script.NewRunner(c)
 	n := redistest.Count(c)
-	run := func(s *script.Script, key string) string {
+	run := func(s *redis.Script, key string) string {
 		t.Helper()
 		n.Reset()
-		if v, err := s.Run(ctx, c, []string{b.Prefix + key}).Int64(); err != nil || v != 1 {
+		if v, err := r.Run(ctx, s, []string{b.Prefix + key}).Int64(); err != nil || v != 1 {
 			t.Fatalf("%s: %d, %v", key, v, err)
 		}
 		return strings.Join(n.Commands(), " ")
 	}
-	fresh := incrScript(t)
+	fresh := incrScript()
 	if got := run(fresh, "fresh1"); got != "eval" {
 		t.Errorf("never run: %q, want eval", got)
 	}
 	if got := run(fresh, "fresh2"); got != "evalsha" {
 		t.Errorf("run before: %q, want evalsha", got)
 	}
-	cold := coldScript(t)
+	cold := coldScript(r)
 	if got := run(cold, "cold1"); got != "evalsha eval" {
 		t.Errorf("missing from the cache: %q, want evalsha eval", got)
 	}
 	if got := run(cold, "cold2"); got != "evalsha" {
 		t.Errorf("after the EVAL: %q, want evalsha", got)
+	}
+	// What one Runner knows is its own: another client's Runner starts
+	// with EVAL too (its server might be another).
+	c2 := b.Client()
+	n2 := redistest.Count(c2)
+	if v, err := script.NewRunner(c2).Run(ctx, fresh, []string{b.Prefix + "fresh3"}).Int64(); err != nil || v != 1 {
+		t.Fatalf("fresh3: %d, %v", v, err)
+	}
+	if got := strings.Join(n2.Commands(), " "); got != "eval" {
+		t.Errorf("another Runner's first call: %q, want eval", got)
 	}
 }
 
@@ -194,9 +199,10 @@ func TestRun(t *testing.T) {
 func TestExecSingleScript(t *testing.T) {
 	b := redistest.Start(t)
 	c := b.Client()
+	r := script.NewRunner(c)
 	n := redistest.Count(c)
-	ops := []script.Op{scriptOp(coldScript(t), b.Prefix+"k")}
-	if err := script.Exec(t.Context(), c, ops); err != nil {
+	ops := []script.Op{scriptOp(coldScript(r), b.Prefix+"k")}
+	if err := r.Exec(t.Context(), ops); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(n.Commands(), " "); got != "evalsha eval" {
@@ -212,20 +218,21 @@ func TestExecErrors(t *testing.T) {
 	ctx := t.Context()
 	b := redistest.Start(t)
 	c := b.Client()
+	r := script.NewRunner(c)
 	p := b.Prefix
 	getOp := script.Op{Plain: func(ctx context.Context, p2 redis.Pipeliner) redis.Cmder { return p2.Get(ctx, p+"missing") }}
-	nilScript := script.New("-- returns nil\nreturn false")
+	nilScript := redis.NewScript("-- returns nil\nreturn false")
 	ops := []script.Op{getOp, {Script: nilScript, Keys: []string{p + "x"}}, incrOp(p + "plain")}
-	if err := script.Exec(ctx, c, ops); err != nil {
+	if err := r.Exec(ctx, ops); err != nil {
 		t.Fatalf("nil replies: %v", err)
 	}
 	if err := ops[0].Cmd.Err(); !errors.Is(err, redis.Nil) {
 		t.Errorf("GET of a missing key: %v, want redis.Nil", err)
 	}
 
-	failing := script.New("return redis.error_reply('BOOM broken on purpose')")
+	failing := redis.NewScript("return redis.error_reply('BOOM broken on purpose')")
 	ops = []script.Op{incrOp(p + "plain2"), {Script: failing, Keys: []string{p + "y"}}}
-	err := script.Exec(ctx, c, ops)
+	err := r.Exec(ctx, ops)
 	if err == nil || !strings.Contains(err.Error(), "BOOM") {
 		t.Fatalf("script error: %v, want BOOM", err)
 	}
@@ -233,7 +240,7 @@ func TestExecErrors(t *testing.T) {
 	if len(ops) != 2 || ops[0].Cmd == nil || ops[1].Cmd == nil {
 		t.Fatal("an op got no reply")
 	}
-	if err := script.Exec(ctx, c, nil); err != nil {
+	if err := r.Exec(ctx, nil); err != nil {
 		t.Fatalf("no ops: %v", err)
 	}
 }
@@ -264,9 +271,10 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("keys reached %d masters, want several", len(masters))
 	}
 	n := redistest.Count(rdb)
+	r := script.NewRunner(rdb)
 
-	loaded := incrScript(t)
-	if err := script.Load(ctx, rdb, loaded); err != nil {
+	loaded := incrScript()
+	if err := r.Load(ctx, loaded); err != nil {
 		t.Fatal(err)
 	}
 	var keys []string
@@ -275,7 +283,7 @@ func TestCluster(t *testing.T) {
 	}
 	for _, k := range keys {
 		n.Reset()
-		if v, err := loaded.Run(ctx, rdb, []string{k}).Int64(); err != nil || v != 1 {
+		if v, err := r.Run(ctx, loaded, []string{k}).Int64(); err != nil || v != 1 {
 			t.Fatalf("%s: %d, %v", k, v, err)
 		}
 		if got := strings.Join(n.Commands(), " "); got != "evalsha" {
@@ -283,7 +291,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
-	cold := coldScript(t)
+	cold := coldScript(r)
 	var ops []script.Op
 	var all []string
 	for _, k := range masters {
@@ -291,7 +299,7 @@ func TestCluster(t *testing.T) {
 		all = append(all, k+":warm", k+":cold", k+":plain")
 	}
 	n.Reset()
-	if err := script.Exec(ctx, rdb, ops); err != nil {
+	if err := r.Exec(ctx, ops); err != nil {
 		t.Fatal(err)
 	}
 	if n.N() != 2 {
