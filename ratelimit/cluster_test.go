@@ -12,7 +12,7 @@ import (
 
 // TestCluster runs the script on a real Redis Cluster: all limits of a key
 // share its {hash tag}, so no decision is cross-slot, on whichever shard
-// the key lands; after Load every decision is one EVALSHA; and the limit is
+// the key lands; after Preload every decision is one EVALSHA; and the limit is
 // exact under concurrency.
 func TestCluster(t *testing.T) {
 	c, prefix := redistest.Cluster(t)
@@ -22,7 +22,7 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Load(ctx); err != nil {
+	if err := l.Preload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	limits := []Limit{PerSecond(5), PerMinute(50), PerHour(2)}

@@ -74,7 +74,7 @@
 // # Round trips
 //
 // A decision is one EVALSHA (one EVAL the first time, which caches the
-// script; Load caches it ahead, on every shard of a Cluster). Once Redis
+// script; Preload caches it ahead, on every shard of a Cluster). Once Redis
 // has denied a key until some time, the limiter remembers it in a bounded
 // LRU (Options.CacheSize) and denies that key locally, with no round trip,
 // until then. The deny cache can never allow what Redis would deny: it

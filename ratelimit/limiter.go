@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,6 +16,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/script"
 )
 
 // Policy says what a decision does when Redis cannot be asked (an error,
@@ -117,13 +117,13 @@ type Options struct {
 // Limiter decides requests against limits kept in Redis. It is safe for
 // concurrent use; make one per application and share it between routes.
 type Limiter struct {
-	rdb    redis.UniversalClient
-	o      Options
-	guard  bounded.Guard // breaker and Options.Timeout around every decision
-	denies *tatLRU       // nil when disabled
-	local  *tatLRU       // in-process limiter for FailLocal
-	epoch  time.Time
-	loaded atomic.Bool // the script is known to be in Redis' cache
+	rdb     redis.UniversalClient
+	o       Options
+	guard   bounded.Guard  // breaker and Options.Timeout around every decision
+	scripts *script.Runner // runs gcraScript on rdb
+	denies  *tatLRU        // nil when disabled
+	local   *tatLRU        // in-process limiter for FailLocal
+	epoch   time.Time
 
 	setsMu sync.RWMutex
 	sets   map[string]*policySet // by appendSig, for Allow
@@ -142,7 +142,7 @@ var (
 )
 
 // New returns a Limiter of rdb. It does not talk to Redis, so it works
-// while Redis is down; see Load to have the script cached ahead of the
+// while Redis is down; see Preload to have the script cached ahead of the
 // first request. It returns an error for a nil client or invalid options.
 func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if rdb == nil {
@@ -166,7 +166,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet)}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), scripts: script.NewRunner(rdb)}
 	l.guard = bounded.Guard{
 		Breaker: &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now},
 		Timeout: o.Timeout,
@@ -185,20 +185,19 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	return l, nil
 }
 
-// Load puts the limiter's script into Redis' script cache (on every shard
-// of a Cluster), so no decision pays for loading it. Calling it is
-// optional: without it the first decision sends the script whole (still
-// one round trip), and a decision that finds the script missing (a flushed
-// cache, or on a Cluster a shard that has not seen it yet) resends it: two
-// round trips, once.
-func (l *Limiter) Load(ctx context.Context) error {
-	err := bounded.Do(ctx, l.guard.Timeout, l.guard.Direct, func(ctx context.Context, rdb redis.UniversalClient) error {
-		return gcraScript.Load(ctx, rdb).Err()
-	}, l.rdb)
+// Preload puts the limiter's script into Redis' script cache (on every
+// shard of a Cluster), so no decision pays for sending it whole. Calling it
+// is optional: without it the first decision of a process sends the script
+// whole (still one round trip), and a decision that finds the script
+// missing (a flushed cache, or on a Cluster a shard that has not seen it
+// yet) resends it: two round trips, once.
+func (l *Limiter) Preload(ctx context.Context) error {
+	err := bounded.Do(ctx, l.guard.Timeout, l.guard.Direct, func(ctx context.Context, r *script.Runner) error {
+		return r.Load(ctx, gcraScript)
+	}, l.scripts)
 	if err != nil {
-		return fmt.Errorf("ratelimit: load script: %w", err)
+		return fmt.Errorf("ratelimit: preload: %w", err)
 	}
-	l.loaded.Store(true)
 	return nil
 }
 
@@ -363,9 +362,7 @@ type evalArgs struct {
 	cost int
 }
 
-// run runs the script with one round trip: EVALSHA once the script is
-// known to be loaded, EVAL (which loads it) before that or after Redis
-// forgot it.
+// run runs the script in one round trip (see script.Runner.Run).
 func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int) ([]int64, error) {
 	ks := make([]string, len(ps.limits))
 	base := l.o.Prefix + "{" + h + "}:"
@@ -376,24 +373,13 @@ func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int) ([
 	args[0] = cost
 	copy(args[1:], ps.args)
 
-	var cmd *redis.Cmd
-	if l.loaded.Load() {
-		cmd = gcraScript.EvalSha(ctx, l.rdb, ks, args...)
-		if isNoScript(cmd.Err()) {
-			l.loaded.Store(false)
-			cmd = gcraScript.Eval(ctx, l.rdb, ks, args...)
-		}
-	} else {
-		cmd = gcraScript.Eval(ctx, l.rdb, ks, args...)
-	}
-	d, err := cmd.Int64Slice()
+	d, err := l.scripts.Run(ctx, gcraScript, ks, args...).Int64Slice()
 	if err != nil {
 		return nil, err
 	}
 	if len(d) != 1+len(ps.limits) {
 		return nil, fmt.Errorf("returned %d values, want %d", len(d), 1+len(ps.limits))
 	}
-	l.loaded.Store(true)
 	return d, nil
 }
 

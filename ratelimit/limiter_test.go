@@ -239,10 +239,10 @@ func TestRoundTrips(t *testing.T) {
 			}
 		})
 	}
-	t.Run("after Load", func(t *testing.T) {
+	t.Run("after Preload", func(t *testing.T) {
 		c := e.b.Client()
 		l := e.limiterOn(t, c, Options{})
-		if err := l.Load(context.Background()); err != nil {
+		if err := l.Preload(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		n := redistest.Count(c)
@@ -257,7 +257,7 @@ func TestRoundTrips(t *testing.T) {
 		}
 		c := e.b.Client()
 		l := e.limiterOn(t, c, Options{})
-		if err := l.Load(context.Background()); err != nil {
+		if err := l.Preload(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.ScriptFlush(context.Background()).Err(); err != nil {

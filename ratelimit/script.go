@@ -1,10 +1,6 @@
 package ratelimit
 
-import (
-	"errors"
-
-	"github.com/redis/go-redis/v9"
-)
+import "github.com/redis/go-redis/v9"
 
 // gcraScript decides one request against every limit of a route at once.
 //
@@ -55,7 +51,3 @@ for i = 1, n do
 end
 return out
 `)
-
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
-}
