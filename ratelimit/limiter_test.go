@@ -268,7 +268,7 @@ func TestRoundTrips(t *testing.T) {
 			t.Fatal("denied")
 		}
 		if got := n.Commands(); strings.Join(got, " ") != "evalsha eval" {
-			t.Fatalf("commands %v, want evalsha eval (NOSCRIPT, then the script resent)", got)
+			t.Fatalf("commands %v, want evalsha eval (script missing, then resent whole)", got)
 		}
 		n.Reset()
 		mustAllow(t, l, "rt:flush2", 1, PerSecond(1))

@@ -489,9 +489,9 @@ func TestHostPrefixCookie(t *testing.T) {
 	}
 }
 
-// TestLoginWithColdScriptCache covers the pipeline's NOSCRIPT fallback: a
-// Login on a server that has not cached the scripts costs one extra round
-// trip, not one per script. It flushes the script cache, so it runs only on
+// TestLoginWithColdScriptCache covers the fallback for scripts missing
+// from the server's cache: a Login on a server that lost the scripts costs
+// one extra round trip, not one per script. It flushes the script cache, so it runs only on
 // the test's own miniredis, never on a shared server.
 func TestLoginWithColdScriptCache(t *testing.T) {
 	e := newEnv(t, Options{})
