@@ -150,8 +150,5 @@
 // httputil.ReverseProxy, so the cache can be watched with curl in front of
 // any origin.
 //
-// # Cache-aside
-//
-// The cache-aside helpers, for values rather than HTTP responses, are
-// documented on NewAside and GetOrSet.
+// For values rather than HTTP responses, see package aside.
 package cachehandler

@@ -2,7 +2,6 @@ package cachehandler
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -79,10 +78,10 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 			o.Addr, o.ConnMaxIdleTime = p.Addr(), time.Nanosecond
 			rdb := redis.NewClient(o)
 			t.Cleanup(func() { _ = rdb.Close() })
-			logs := &asideLogBuffer{}
+			logger, logs := redistest.Logger()
 			waiter, errs := httpTestCache(t, rdb, b.Prefix, clock, func(o *Options) {
 				o.FillWait = time.Hour
-				o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+				o.Logger = logger
 			})
 			waiter.fills.ping = 50 * time.Millisecond
 			waits := make(chan struct{}, 8)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redisware/redisware/cachehandler"
+	"github.com/redisware/redisware/aside"
 	"github.com/redisware/redisware/pubsub"
 )
 
@@ -73,13 +73,16 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 		http.Redirect(w, r, "/events/", http.StatusSeeOther)
 	})
 
-	aside := cachehandler.NewAside(rdb, cachehandler.AsideOptions{
+	items, err := aside.New(rdb, aside.Options{
 		Prefix:      "demo:aside:",
 		NotFoundTTL: 30 * time.Second,
 		LocalSize:   100,
 		LocalTTL:    10 * time.Second,
 	})
-	d.closers = append(d.closers, aside)
+	if err != nil {
+		return err
+	}
+	d.closers = append(d.closers, items)
 	itemID := func(w http.ResponseWriter, r *http.Request) (int, bool) {
 		id, err := strconv.Atoi(r.URL.Query().Get("id"))
 		if err != nil || id < 1 || id > 1_000_000 {
@@ -94,7 +97,7 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 			return
 		}
 		start := time.Now()
-		item, err := cachehandler.GetOrSet(r.Context(), aside, "item:"+strconv.Itoa(id), time.Minute,
+		item, err := aside.GetOrSet(r.Context(), items, "item:"+strconv.Itoa(id), time.Minute,
 			func(ctx context.Context) (asideDemoItem, error) {
 				select { // a slow database
 				case <-time.After(300 * time.Millisecond):
@@ -102,12 +105,12 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 					return asideDemoItem{}, ctx.Err()
 				}
 				if id%13 == 0 { // unlucky items do not exist
-					return asideDemoItem{}, cachehandler.ErrNotFound
+					return asideDemoItem{}, aside.ErrNotFound
 				}
 				return asideDemoItem{ID: id, Name: "item " + strconv.Itoa(id), LoadedAt: time.Now().UTC()}, nil
 			})
 		switch {
-		case errors.Is(err, cachehandler.ErrNotFound):
+		case errors.Is(err, aside.ErrNotFound):
 			http.Error(w, "no such item", http.StatusNotFound)
 			return
 		case err != nil:
@@ -126,7 +129,7 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 		if !ok {
 			return
 		}
-		if err := aside.Delete(r.Context(), "item:"+strconv.Itoa(id)); err != nil {
+		if err := items.Delete(r.Context(), "item:"+strconv.Itoa(id)); err != nil {
 			slog.Error("demo: aside delete", "err", err)
 			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return

@@ -1,4 +1,4 @@
-package cachehandler
+package aside
 
 import (
 	"context"
@@ -8,22 +8,22 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-func BenchmarkAsideGetOrSetHit(b *testing.B) {
+func BenchmarkGetOrSetHit(b *testing.B) {
 	cases := []struct {
 		name string
-		o    AsideOptions
+		o    Options
 	}{
-		{"redis", AsideOptions{}},
-		{"redis+early-refresh", AsideOptions{EarlyRefresh: 0.1}},
-		{"local", AsideOptions{LocalSize: 1024, LocalTTL: time.Hour}},
+		{"redis", Options{}},
+		{"redis+early-refresh", Options{EarlyRefresh: 0.1}},
+		{"local", Options{LocalSize: 1024, LocalTTL: time.Hour}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
 			be := redistest.Start(b)
-			a, _ := asideNew(b, be.Client(), be, c.o)
+			a, _ := newTestCache(b, be.Client(), be, c.o)
 			ctx := context.Background()
-			item := asideItem{ID: 42, Name: "a lamp with a reasonably long name"}
-			fetch := func(context.Context) (asideItem, error) { return item, nil }
+			item := testItem{ID: 42, Name: "a lamp with a reasonably long name"}
+			fetch := func(context.Context) (testItem, error) { return item, nil }
 			if _, err := GetOrSet(ctx, a, "item:42", time.Hour, fetch); err != nil {
 				b.Fatal(err)
 			}

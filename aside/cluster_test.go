@@ -1,4 +1,4 @@
-package cachehandler
+package aside
 
 import (
 	"context"
@@ -14,26 +14,31 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-// TestAsideCluster runs the cache-aside paths on a Redis Cluster, where a
+// TestCluster runs the cache-aside paths on a Redis Cluster, where a
 // key and its lock live on different nodes and the ordered, sequential
 // variants are used. Skipped unless REDIS_CLUSTER_ADDRS names a cluster.
-func TestAsideCluster(t *testing.T) {
+func TestCluster(t *testing.T) {
 	c1, prefix := redistest.Cluster(t)
 	c2, _ := redistest.Cluster(t) // a second instance; keys under prefix
 	ctx := context.Background()
-	newAside := func(rdb redis.UniversalClient, o AsideOptions) *Aside {
+	newAside := func(rdb redis.UniversalClient, o Options) *Cache {
 		o.Prefix = prefix
 		o.Logger = slog.New(slog.DiscardHandler)
-		a := NewAside(rdb, o)
+		a, err := New(rdb, o)
+		if err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() { _ = a.Close() })
 		return a
 	}
-	o := AsideOptions{LocalSize: 100, LocalTTL: time.Hour, NotFoundTTL: time.Minute, EarlyRefresh: 0.5}
+	// Bounds the test cannot reach (see TestStampedeAcrossInstances).
+	o := Options{LocalSize: 100, LocalTTL: time.Hour, NotFoundTTL: time.Minute, EarlyRefresh: 0.5, Timeout: time.Minute, LockWait: time.Minute}
+	w1, w2 := watchLocks(c1, nil), watchLocks(c2, nil)
 	a1, a2 := newAside(c1, o), newAside(c2, o)
 	if !a1.cluster {
 		t.Fatal("cluster client not detected")
 	}
-	for _, a := range []*Aside{a1, a2} {
+	for _, a := range []*Cache{a1, a2} {
 		select {
 		case <-a.ready:
 		case <-time.After(5 * time.Second):
@@ -45,8 +50,9 @@ func TestAsideCluster(t *testing.T) {
 		otherWaiting := make(chan struct{})
 		var once sync.Once
 		signal := func() { once.Do(func() { close(otherWaiting) }) }
-		a1.waiting, a2.waiting = signal, signal
-		defer func() { a1.waiting, a2.waiting = nil, nil }()
+		w1.setOnWait(signal)
+		w2.setOnWait(signal)
+		defer func() { w1.setOnWait(nil); w2.setOnWait(nil) }()
 		var fetches atomic.Int64
 		fetch := func(context.Context) (string, error) {
 			fetches.Add(1)
@@ -59,7 +65,7 @@ func TestAsideCluster(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 100)
 		for i := range 100 {
-			a := []*Aside{a1, a2}[i%2]
+			a := []*Cache{a1, a2}[i%2]
 			wg.Go(func() {
 				if got, err := GetOrSet(ctx, a, "hot", time.Hour, fetch); err != nil || got != "hot" {
 					errs <- errors.Join(err, errors.New("got "+got))
@@ -92,7 +98,7 @@ func TestAsideCluster(t *testing.T) {
 	})
 	t.Run("invalidation", func(t *testing.T) {
 		fetch := func(context.Context) (string, error) { return "v1", nil }
-		for _, a := range []*Aside{a1, a2} {
+		for _, a := range []*Cache{a1, a2} {
 			if got, err := GetOrSet(ctx, a, "item", time.Hour, fetch); err != nil || got != "v1" {
 				t.Fatalf("%q, %v", got, err)
 			}
@@ -123,4 +129,33 @@ func TestAsideCluster(t *testing.T) {
 			t.Fatalf("after refresh: %q", v)
 		}
 	})
+}
+
+// wrappedCluster is an app's own client type around a cluster client, as
+// instrumentation or a test double might be.
+type wrappedCluster struct{ *redis.ClusterClient }
+
+// TestIsCluster: the cluster path is chosen by what the client can do, so
+// a wrapped *redis.ClusterClient keeps the key and its lock in order too.
+func TestIsCluster(t *testing.T) {
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}})
+	defer cc.Close()
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	tests := []struct {
+		name string
+		rdb  redis.UniversalClient
+		want bool
+	}{
+		{"cluster client", cc, true},
+		{"wrapped cluster client", wrappedCluster{cc}, true},
+		{"single node", c, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := isCluster(tt.rdb); got != tt.want {
+				t.Fatalf("isCluster = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

@@ -1,68 +1,67 @@
-package cachehandler
+package aside
 
 import (
-	"container/list"
 	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/psloop"
 )
 
-// asideLocal is the bounded in-process tier: raw JSON by key, least
-// recently used evicted past max entries, each entry with its own expiry.
-// Its methods accept a nil receiver (no local tier) and do nothing.
+// tier is the bounded in-process tier: raw JSON by key, least recently
+// used evicted past max entries, each entry with its own expiry. Its
+// methods accept a nil receiver (no local tier) and do nothing.
 //
 // The epoch counts invalidations: a value read from Redis is put only if no
 // invalidation happened since the read began, so a Delete elsewhere racing
 // with a read here cannot leave the old value in the tier.
-type asideLocal struct {
+type tier struct {
 	mu    sync.Mutex
-	max   int
 	ttl   time.Duration
 	now   func() time.Time
-	ll    *list.List
-	m     map[string]*list.Element
+	lru   *simplelru.LRU[string, tierEntry]
 	epoch uint64
 }
 
-type asideLocalEntry struct {
-	key string
+type tierEntry struct {
 	raw []byte
 	exp time.Time
 }
 
-func asideNewLocal(max int, ttl time.Duration) *asideLocal {
-	return &asideLocal{max: max, ttl: ttl, now: time.Now, ll: list.New(), m: map[string]*list.Element{}}
+// newTier returns a tier of at most max entries, each kept at most ttl.
+func newTier(max int, ttl time.Duration) (*tier, error) {
+	lru, err := simplelru.NewLRU[string, tierEntry](max, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &tier{ttl: ttl, now: time.Now, lru: lru}, nil
 }
 
-func (l *asideLocal) get(key string) ([]byte, bool) {
+func (l *tier) get(key string) ([]byte, bool) {
 	if l == nil {
 		return nil, false
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	el, ok := l.m[key]
+	e, ok := l.lru.Get(key)
 	if !ok {
 		return nil, false
 	}
-	e := el.Value.(*asideLocalEntry)
 	if !l.now().Before(e.exp) {
-		l.ll.Remove(el)
-		delete(l.m, key)
+		l.lru.Remove(key)
 		return nil, false
 	}
-	l.ll.MoveToFront(el)
 	return e.raw, true
 }
 
 // put stores raw for at most the tier's TTL and at most life (if positive),
 // unless an invalidation happened after epoch was read.
-func (l *asideLocal) put(key string, raw []byte, life time.Duration, epoch uint64) {
+func (l *tier) put(key string, raw []byte, life time.Duration, epoch uint64) {
 	if l == nil {
 		return
 	}
@@ -76,7 +75,7 @@ func (l *asideLocal) put(key string, raw []byte, life time.Duration, epoch uint6
 // replace stores raw as put does, as an invalidation: a put whose read
 // began before it is refused, so it cannot overwrite raw with an older
 // value.
-func (l *asideLocal) replace(key string, raw []byte, life time.Duration) {
+func (l *tier) replace(key string, raw []byte, life time.Duration) {
 	if l == nil {
 		return
 	}
@@ -87,51 +86,35 @@ func (l *asideLocal) replace(key string, raw []byte, life time.Duration) {
 }
 
 // store does put's work; l.mu is held.
-func (l *asideLocal) store(key string, raw []byte, life time.Duration) {
+func (l *tier) store(key string, raw []byte, life time.Duration) {
 	ttl := l.ttl
 	if life > 0 && life < ttl {
 		ttl = life
 	}
-	exp := l.now().Add(ttl)
-	if el, ok := l.m[key]; ok {
-		e := el.Value.(*asideLocalEntry)
-		e.raw, e.exp = raw, exp
-		l.ll.MoveToFront(el)
-		return
-	}
-	l.m[key] = l.ll.PushFront(&asideLocalEntry{key: key, raw: raw, exp: exp})
-	for l.ll.Len() > l.max {
-		el := l.ll.Back()
-		l.ll.Remove(el)
-		delete(l.m, el.Value.(*asideLocalEntry).key)
-	}
+	l.lru.Add(key, tierEntry{raw: raw, exp: l.now().Add(ttl)})
 }
 
-func (l *asideLocal) remove(key string) {
+func (l *tier) remove(key string) {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.epoch++
-	if el, ok := l.m[key]; ok {
-		l.ll.Remove(el)
-		delete(l.m, key)
-	}
+	l.lru.Remove(key)
 }
 
-func (l *asideLocal) purge() {
+func (l *tier) purge() {
 	if l == nil {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.epoch++
-	l.ll.Init()
-	clear(l.m)
+	l.lru.Purge()
 }
 
-func (l *asideLocal) epochNow() uint64 {
+func (l *tier) epochNow() uint64 {
 	if l == nil {
 		return 0
 	}
@@ -140,13 +123,13 @@ func (l *asideLocal) epochNow() uint64 {
 	return l.epoch
 }
 
-func (l *asideLocal) len() int {
+func (l *tier) len() int {
 	if l == nil {
 		return 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ll.Len()
+	return l.lru.Len()
 }
 
 // subscribe listens for invalidations on the channel: "<instance id> <key>"
@@ -162,7 +145,7 @@ func (l *asideLocal) len() int {
 //
 // This uses go-redis directly rather than the pubsub package: feature
 // packages do not import each other.
-func (a *Aside) subscribe() {
+func (a *Cache) subscribe() {
 	a.ps = a.rdb.Subscribe(context.Background(), a.o.Channel)
 	ctx, stop := context.WithCancel(context.Background())
 	a.subStop = stop
@@ -182,7 +165,7 @@ func (a *Aside) subscribe() {
 			},
 			Failed: func(err error, n int) bool {
 				if n == 1 { // once per outage
-					a.log.LogAttrs(ctx, slog.LevelWarn, "cachehandler: aside: invalidation subscription interrupted; reconnecting",
+					a.log.LogAttrs(ctx, slog.LevelWarn, "aside: invalidation subscription interrupted; reconnecting",
 						slog.String("channel", a.o.Channel), slog.Any("err", err))
 				}
 				return true
@@ -192,10 +175,10 @@ func (a *Aside) subscribe() {
 }
 
 // invalidate handles a message on the invalidation channel.
-func (a *Aside) invalidate(m *redis.Message) bool {
+func (a *Cache) invalidate(m *redis.Message) bool {
 	id, key, ok := strings.Cut(m.Payload, " ")
 	if !ok {
-		a.log.LogAttrs(context.Background(), slog.LevelWarn, "cachehandler: aside: foreign message on the invalidation channel",
+		a.log.LogAttrs(context.Background(), slog.LevelWarn, "aside: foreign message on the invalidation channel",
 			slog.String("channel", m.Channel))
 		return true
 	}

@@ -1,7 +1,6 @@
-package cachehandler
+package aside
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,37 +17,22 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-type asideItem struct {
+type testItem struct {
 	ID   int    `json:"id"`
 	Name string `json:"name"`
 }
 
-// asideLogBuffer is a concurrency-safe log sink tests can inspect.
-type asideLogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *asideLogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *asideLogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// asideNew returns an Aside for the test with its keys under b.Prefix and
+// newTestCache returns an Cache for the test with its keys under b.Prefix and
 // the log it writes.
-func asideNew(t testing.TB, rdb redis.UniversalClient, b *redistest.Backend, o AsideOptions) (*Aside, *asideLogBuffer) {
+func newTestCache(t testing.TB, rdb redis.UniversalClient, b *redistest.Backend, o Options) (*Cache, *redistest.LogBuffer) {
 	t.Helper()
-	logs := &asideLogBuffer{}
 	o.Prefix = b.Prefix + o.Prefix
-	o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := NewAside(rdb, o)
+	var logs *redistest.LogBuffer
+	o.Logger, logs = redistest.Logger()
+	a, err := New(rdb, o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = a.Close() })
 	if a.local != nil {
 		// The confirmation purges the local tier: let it happen before
@@ -62,78 +46,110 @@ func asideNew(t testing.TB, rdb redis.UniversalClient, b *redistest.Backend, o A
 	return a, logs
 }
 
-// asideFetcher counts calls and returns item (or err).
-type asideFetcher struct {
+// fetcher counts calls and returns item (or err).
+type fetcher struct {
 	n    atomic.Int64
-	item asideItem
+	item testItem
 	err  error
 }
 
-func (f *asideFetcher) fetch(context.Context) (asideItem, error) {
+func (f *fetcher) fetch(context.Context) (testItem, error) {
 	f.n.Add(1)
 	return f.item, f.err
 }
 
-func TestAsideHitMissCorrupt(t *testing.T) {
+// TestHitMissCorrupt: each case starts from its own key and state, so
+// any one of them runs alone (go test -run 'TestHitMissCorrupt/<case>').
+func TestHitMissCorrupt(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
-	a, logs := asideNew(t, rdb, b, AsideOptions{})
-	f := &asideFetcher{item: asideItem{ID: 42, Name: "lamp"}}
+	item := testItem{ID: 42, Name: "lamp"}
+	const stored = `{"id":42,"name":"lamp"}`
 
 	tests := []struct {
 		name      string
-		before    func()
-		wantFetch int64
+		before    string // raw value in Redis before the call; "" for none
+		wantFetch int64  // after two calls
+		wantLog   string
 	}{
-		{"miss fetches", nil, 1},
-		{"hit does not", nil, 1},
-		{"corrupt value refetches", func() {
-			if err := rdb.Set(ctx, b.Prefix+"item:42", "{not json", time.Minute).Err(); err != nil {
-				t.Fatal(err)
-			}
-		}, 2},
-		{"then hits again", nil, 2},
-		{"wrong shape refetches", func() {
-			if err := rdb.Set(ctx, b.Prefix+"item:42", `["a list"]`, time.Minute).Err(); err != nil {
-				t.Fatal(err)
-			}
-		}, 3},
+		{"miss fetches once then hits", "", 1, ""},
+		{"hit does not fetch", stored, 0, ""},
+		{"corrupt value refetches then hits", "{not json", 1, "does not decode"},
+		{"wrong shape refetches then hits", `["a list"]`, 1, "does not decode"},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.before != nil {
-				tt.before()
+			a, logs := newTestCache(t, rdb, b, Options{Prefix: fmt.Sprint(i, ":")})
+			key := a.o.Prefix + "item:42"
+			if tt.before != "" {
+				if err := rdb.Set(ctx, key, tt.before, time.Minute).Err(); err != nil {
+					t.Fatal(err)
+				}
 			}
-			got, err := GetOrSet(ctx, a, "item:42", time.Hour, f.fetch)
-			if err != nil || got != f.item {
-				t.Fatalf("got %+v, %v", got, err)
+			f := &fetcher{item: item}
+			for range 2 {
+				got, err := GetOrSet(ctx, a, "item:42", time.Hour, f.fetch)
+				if err != nil || got != item {
+					t.Fatalf("got %+v, %v", got, err)
+				}
 			}
 			if n := f.n.Load(); n != tt.wantFetch {
 				t.Fatalf("fetch ran %d times, want %d", n, tt.wantFetch)
 			}
+			if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {
+				t.Fatalf("log lacks %q:\n%s", tt.wantLog, logs)
+			}
+			// Stored as plain JSON, with an expiry, and the lock is gone.
+			if v, err := rdb.Get(ctx, key).Result(); err != nil || v != stored {
+				t.Fatalf("stored %q, %v", v, err)
+			}
+			if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 {
+				t.Fatalf("PTTL %v: every key needs an expiry", ttl)
+			}
+			if n := rdb.Exists(ctx, key+":lock").Val(); n != 0 {
+				t.Fatal("lock key left behind")
+			}
 		})
-	}
-	if !strings.Contains(logs.String(), "does not decode") {
-		t.Fatalf("corrupt value not logged:\n%s", logs)
-	}
-	// Stored as plain JSON, with an expiry, and the lock is gone.
-	if v, err := rdb.Get(ctx, b.Prefix+"item:42").Result(); err != nil || v != `{"id":42,"name":"lamp"}` {
-		t.Fatalf("stored %q, %v", v, err)
-	}
-	if ttl := rdb.PTTL(ctx, b.Prefix+"item:42").Val(); ttl <= 0 {
-		t.Fatalf("PTTL %v: every key needs an expiry", ttl)
-	}
-	if n := rdb.Exists(ctx, b.Prefix+"item:42:lock").Val(); n != 0 {
-		t.Fatal("lock key left behind")
 	}
 }
 
-func TestAsideValidation(t *testing.T) {
+// TestFetchTimeout: a fetch that never returns ends its callers' wait
+// after FetchTimeout and does not hold its key: the next GetOrSet fetches
+// again. (Before FetchTimeout existed, the second call joined the wedged
+// fill and waited forever; its ctx bounds it here so the test fails rather
+// than hangs.)
+func TestFetchTimeout(t *testing.T) {
 	b := redistest.Start(t)
-	a, _ := asideNew(t, b.Client(), b, AsideOptions{})
+	a, _ := newTestCache(t, b.Client(), b, Options{FetchTimeout: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stuck := make(chan struct{})
+	defer close(stuck)
+	started := make(chan struct{})
+	_, err := GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (int, error) {
+		close(started)
+		<-stuck // ignores its context, as a badly written fetch does
+		return 1, nil
+	})
+	<-started
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "FetchTimeout") {
+		t.Fatalf("err %v, want a FetchTimeout error wrapping DeadlineExceeded", err)
+	}
+	if n := b.Client().Exists(ctx, a.o.Prefix+"k:lock").Val(); n != 0 {
+		t.Fatal("the fill lock outlived the abandoned fetch")
+	}
+	got, err := GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (int, error) { return 2, nil })
+	if err != nil || got != 2 {
+		t.Fatalf("after the stuck fetch: got %d, %v; want 2 from a new fetch", got, err)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	b := redistest.Start(t)
+	a, _ := newTestCache(t, b.Client(), b, Options{})
 	ctx := context.Background()
-	f := &asideFetcher{}
+	f := &fetcher{}
 	tests := []struct {
 		name string
 		call func() error
@@ -155,29 +171,34 @@ func TestAsideValidation(t *testing.T) {
 	if f.n.Load() != 0 {
 		t.Fatal("fetch ran for an invalid call")
 	}
-	panics := []struct {
+	bad := []struct {
 		name string
-		o    AsideOptions
+		rdb  redis.UniversalClient
+		o    Options
 	}{
-		{"jitter 1", AsideOptions{Jitter: 1}},
-		{"early refresh 1", AsideOptions{EarlyRefresh: 1}},
-		{"negative early refresh", AsideOptions{EarlyRefresh: -0.1}},
-		{"negative duration", AsideOptions{LockWait: -1}},
-		{"negative size", AsideOptions{LocalSize: -1}},
+		{"nil client", nil, Options{}},
+		{"jitter 1", b.Client(), Options{Jitter: 1}},
+		{"early refresh 1", b.Client(), Options{EarlyRefresh: 1}},
+		{"negative early refresh", b.Client(), Options{EarlyRefresh: -0.1}},
+		{"negative lock wait", b.Client(), Options{LockWait: -1}},
+		{"negative fetch timeout", b.Client(), Options{FetchTimeout: -1}},
+		{"negative timeout", b.Client(), Options{Timeout: -1}},
+		{"negative size", b.Client(), Options{LocalSize: -1}},
 	}
-	for _, tt := range panics {
-		t.Run("panics/"+tt.name, func(t *testing.T) {
-			defer func() {
-				if recover() == nil {
-					t.Fatal("no panic")
-				}
-			}()
-			NewAside(b.Client(), tt.o)
+	for _, tt := range bad {
+		t.Run("New errors/"+tt.name, func(t *testing.T) {
+			a, err := New(tt.rdb, tt.o)
+			if err == nil || a != nil {
+				t.Fatalf("New = %v, %v; want an error", a, err)
+			}
+			if !strings.HasPrefix(err.Error(), "aside: ") {
+				t.Fatalf("error %q does not name the package", err)
+			}
 		})
 	}
 }
 
-func TestAsideJitterBounds(t *testing.T) {
+func TestJitterBounds(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
@@ -193,7 +214,7 @@ func TestAsideJitterBounds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, _ := asideNew(t, rdb, b, AsideOptions{Prefix: fmt.Sprintf("j%v:", tt.jitter), Jitter: tt.jitter})
+			a, _ := newTestCache(t, rdb, b, Options{Prefix: fmt.Sprintf("j%v:", tt.jitter), Jitter: tt.jitter})
 			seen := map[time.Duration]bool{}
 			for i := range 50 {
 				key := fmt.Sprint("k", i)
@@ -217,27 +238,36 @@ func TestAsideJitterBounds(t *testing.T) {
 	}
 }
 
-func TestAsideStampedeAcrossInstances(t *testing.T) {
+func TestStampedeAcrossInstances(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
 	// Two instances: separate clients, separate singleflight groups.
-	a1, _ := asideNew(t, b.Client(), b, AsideOptions{})
-	a2, _ := asideNew(t, b.Client(), b, AsideOptions{})
+	c1, c2 := b.Client(), b.Client()
 	// The fetch does not finish before the other instance is waiting on
 	// the lock, so the cross-instance path is what is tested.
 	otherWaiting := make(chan struct{})
 	var once sync.Once
 	signal := func() { once.Do(func() { close(otherWaiting) }) }
-	a1.waiting, a2.waiting = signal, signal
+	w1, w2 := watchLocks(c1, signal), watchLocks(c2, signal)
+	// Every Redis call must succeed for the count to hold: a call that
+	// fails (or outlives Timeout) is answered by the failure policy, a
+	// direct fetch. With the defaults, 100 concurrent first reads per
+	// instance queue for a pool of 10 × GOMAXPROCS connections, and on a
+	// loaded machine some waited past the 250 ms Timeout (the flake seen
+	// as "fetch ran 6 times"). This test is not about timeouts: it sets
+	// bounds it cannot reach, and LockWait likewise.
+	o := Options{Timeout: time.Minute, LockWait: time.Minute}
+	a1, logs1 := newTestCache(t, c1, b, o)
+	a2, logs2 := newTestCache(t, c2, b, o)
 
 	var fetches atomic.Int64
-	fetch := func(context.Context) (asideItem, error) {
+	fetch := func(context.Context) (testItem, error) {
 		fetches.Add(1)
 		select {
 		case <-otherWaiting:
 		case <-time.After(10 * time.Second):
 		}
-		return asideItem{ID: 1, Name: "hot"}, nil
+		return testItem{ID: 1, Name: "hot"}, nil
 	}
 	const n = 200
 	start := make(chan struct{})
@@ -268,17 +298,17 @@ func TestAsideStampedeAcrossInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := fetches.Load(); got != 1 {
-		t.Fatalf("fetch ran %d times for %d concurrent calls on 2 instances, want 1", got, n)
+		t.Fatalf("fetch ran %d times for %d concurrent calls on 2 instances, want 1\ninstance 1 logged:\n%s\ninstance 2 logged:\n%s", got, n, logs1, logs2)
 	}
 	select {
 	case <-otherWaiting:
 	default:
 		t.Fatal("no instance waited on the other's lock")
 	}
-	t.Logf("lock polls: instance 1: %d, instance 2: %d", a1.polls.Load(), a2.polls.Load())
+	t.Logf("lock polls: instance 1: %d, instance 2: %d", w1.polls.Load(), w2.polls.Load())
 }
 
-func TestAsideFetchErrorsAndNegativeCache(t *testing.T) {
+func TestFetchErrorsAndNegativeCache(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
@@ -298,8 +328,8 @@ func TestAsideFetchErrorsAndNegativeCache(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, _ := asideNew(t, rdb, b, AsideOptions{Prefix: fmt.Sprint(i, ":"), NotFoundTTL: tt.notFoundTTL})
-			f := &asideFetcher{err: tt.err}
+			a, _ := newTestCache(t, rdb, b, Options{Prefix: fmt.Sprint(i, ":"), NotFoundTTL: tt.notFoundTTL})
+			f := &fetcher{err: tt.err}
 			for range 2 {
 				if _, err := GetOrSet(ctx, a, "item:7", time.Hour, f.fetch); !errors.Is(err, tt.wantIs) {
 					t.Fatalf("err %v, want %v", err, tt.wantIs)
@@ -324,11 +354,11 @@ func TestAsideFetchErrorsAndNegativeCache(t *testing.T) {
 	}
 }
 
-func TestAsideEarlyRefresh(t *testing.T) {
+func TestEarlyRefresh(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
-	a, _ := asideNew(t, rdb, b, AsideOptions{EarlyRefresh: 0.5})
+	a, _ := newTestCache(t, rdb, b, Options{EarlyRefresh: 0.5})
 	// Written with 10 minutes left: less than half of the 1 h ttl.
 	if err := Set(ctx, a, "k", "old", 10*time.Minute); err != nil {
 		t.Fatal(err)
@@ -378,15 +408,15 @@ func TestAsideEarlyRefresh(t *testing.T) {
 	}
 }
 
-func TestAsideLocalTierInvalidation(t *testing.T) {
+func TestLocalTierInvalidation(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
 	c1, c2 := b.Client(), b.Client()
-	a1, _ := asideNew(t, c1, b, AsideOptions{LocalSize: 100, LocalTTL: time.Hour})
-	a2, _ := asideNew(t, c2, b, AsideOptions{LocalSize: 100, LocalTTL: time.Hour})
+	a1, _ := newTestCache(t, c1, b, Options{LocalSize: 100, LocalTTL: time.Hour})
+	a2, _ := newTestCache(t, c2, b, Options{LocalSize: 100, LocalTTL: time.Hour})
 	k2 := redistest.Count(c2)
-	f := &asideFetcher{item: asideItem{ID: 1, Name: "v1"}}
-	for _, a := range []*Aside{a1, a2} {
+	f := &fetcher{item: testItem{ID: 1, Name: "v1"}}
+	for _, a := range []*Cache{a1, a2} {
 		if got, err := GetOrSet(ctx, a, "item", time.Hour, f.fetch); err != nil || got.Name != "v1" {
 			t.Fatalf("got %+v, %v", got, err)
 		}
@@ -410,11 +440,11 @@ func TestAsideLocalTierInvalidation(t *testing.T) {
 		if got, _ := GetOrSet(ctx, a1, "item", time.Hour, f.fetch); got.Name != "v2" {
 			t.Fatalf("instance 1: %+v", got)
 		}
-		if err := Set(ctx, a2, "item", asideItem{ID: 1, Name: "v3"}, time.Hour); err != nil {
+		if err := Set(ctx, a2, "item", testItem{ID: 1, Name: "v3"}, time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		redistest.Eventually(t, "eviction on instance 1", func() bool { _, ok := a1.local.get(a1.o.Prefix + "item"); return !ok })
-		for i, a := range []*Aside{a1, a2} {
+		for i, a := range []*Cache{a1, a2} {
 			if got, _ := GetOrSet(ctx, a, "item", time.Hour, f.fetch); got.Name != "v3" {
 				t.Fatalf("instance %d: %+v after Set", i+1, got)
 			}
@@ -425,10 +455,10 @@ func TestAsideLocalTierInvalidation(t *testing.T) {
 	}
 }
 
-func TestAsideLocalTierBounds(t *testing.T) {
+func TestLocalTierBounds(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
-	a, _ := asideNew(t, b.Client(), b, AsideOptions{LocalSize: 3, LocalTTL: time.Minute})
+	a, _ := newTestCache(t, b.Client(), b, Options{LocalSize: 3, LocalTTL: time.Minute})
 	clock := redistest.NewClock(time.Unix(1e9, 0))
 	a.local.now = clock.Now
 	for i := range 5 {
@@ -451,25 +481,25 @@ func TestAsideLocalTierBounds(t *testing.T) {
 	}
 }
 
-func TestAsideRoundTrips(t *testing.T) {
+func TestRoundTrips(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
 	tests := []struct {
 		name string
-		o    AsideOptions
+		o    Options
 		want int64
 	}{
-		{"Redis hit", AsideOptions{}, 1},
-		{"Redis hit with early refresh", AsideOptions{EarlyRefresh: 0.1}, 1},
-		{"warm local tier", AsideOptions{LocalSize: 10}, 0},
+		{"Redis hit", Options{}, 1},
+		{"Redis hit with early refresh", Options{EarlyRefresh: 0.1}, 1},
+		{"warm local tier", Options{LocalSize: 10}, 0},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rdb := b.Client()
 			tt.o.Prefix = fmt.Sprint(i, ":")
-			a, _ := asideNew(t, rdb, b, tt.o)
+			a, _ := newTestCache(t, rdb, b, tt.o)
 			k := redistest.Count(rdb)
-			f := &asideFetcher{item: asideItem{ID: 1}}
+			f := &fetcher{item: testItem{ID: 1}}
 			for range 2 { // fill, then warm the local tier if any
 				if _, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil {
 					t.Fatal(err)
@@ -486,12 +516,12 @@ func TestAsideRoundTrips(t *testing.T) {
 	}
 	t.Run("miss and Delete", func(t *testing.T) {
 		rdb := b.Client()
-		a, _ := asideNew(t, rdb, b, AsideOptions{Prefix: "miss:"})
+		a, _ := newTestCache(t, rdb, b, Options{Prefix: "miss:"})
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			t.Fatal(err)
 		}
 		k := redistest.Count(rdb)
-		f := &asideFetcher{item: asideItem{ID: 1}}
+		f := &fetcher{item: testItem{ID: 1}}
 		if _, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil {
 			t.Fatal(err)
 		}
@@ -509,15 +539,15 @@ func TestAsideRoundTrips(t *testing.T) {
 	})
 }
 
-func TestAsideRedisDown(t *testing.T) {
+func TestRedisDown(t *testing.T) {
 	b := redistest.Start(t)
 	p := b.NewProxy()
 	rdb := b.ClientAt(p.Addr())
 	ctx := context.Background()
-	a, logs := asideNew(t, rdb, b, AsideOptions{Timeout: 100 * time.Millisecond, LocalSize: 10})
+	a, logs := newTestCache(t, rdb, b, Options{Timeout: 100 * time.Millisecond, LocalSize: 10})
 	var skew atomic.Int64 // moves the breaker's clock past its cool-down
 	a.guard.Breaker.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	f := &asideFetcher{item: asideItem{ID: 5, Name: "x"}}
+	f := &fetcher{item: testItem{ID: 5, Name: "x"}}
 	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
 		t.Fatal(err)
 	}
@@ -563,21 +593,21 @@ func TestAsideRedisDown(t *testing.T) {
 	}
 }
 
-// TestAsideRedisStalled: on a half-open connection the client would wait
+// TestRedisStalled: on a half-open connection the client would wait
 // out its own timeouts, an hour; GetOrSet fetches instead once
-// AsideOptions.Timeout has passed.
-func TestAsideRedisStalled(t *testing.T) {
+// Options.Timeout has passed.
+func TestRedisStalled(t *testing.T) {
 	b := redistest.Start(t)
 	p := b.NewProxy()
-	a, logs := asideNew(t, b.PatientClientAt(p.Addr()), b, AsideOptions{Timeout: 50 * time.Millisecond})
-	f := &asideFetcher{item: asideItem{ID: 5, Name: "x"}}
+	a, logs := newTestCache(t, b.PatientClientAt(p.Addr()), b, Options{Timeout: 50 * time.Millisecond})
+	f := &fetcher{item: testItem{ID: 5, Name: "x"}}
 	ctx := context.Background()
 	// Storing the value also opens the connection the stall catches.
 	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
 		t.Fatal(err)
 	}
 	p.Stall()
-	var got asideItem
+	var got testItem
 	var err error
 	redistest.Within(t, 10*time.Second, "GetOrSet on a stalled Redis", func() {
 		got, err = GetOrSet(ctx, a, "cached", time.Hour, f.fetch)
@@ -590,7 +620,7 @@ func TestAsideRedisStalled(t *testing.T) {
 	}
 }
 
-func TestAsideCloseReleasesSubscription(t *testing.T) {
+func TestCloseReleasesSubscription(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
@@ -598,7 +628,10 @@ func TestAsideCloseReleasesSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	baseline := runtime.NumGoroutine()
-	a := NewAside(rdb, AsideOptions{Prefix: b.Prefix, LocalSize: 10, Logger: slog.New(slog.DiscardHandler)})
+	a, err := New(rdb, Options{Prefix: b.Prefix, LocalSize: 10, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	<-a.ready
 	channel := b.Prefix + "cache:aside:invalidate"
 	if n := rdb.PubSubNumSub(ctx, channel).Val()[channel]; n != 1 {

@@ -1,4 +1,4 @@
-package cachehandler_test
+package aside_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/redisware/redisware/cachehandler"
+	"github.com/redisware/redisware/aside"
 )
 
 type Item struct {
@@ -27,10 +27,13 @@ func ExampleGetOrSet() {
 	defer rdb.Close()
 	ctx := context.Background()
 
-	aside := cachehandler.NewAside(rdb, cachehandler.AsideOptions{
+	cache, err := aside.New(rdb, aside.Options{
 		NotFoundTTL: 30 * time.Second, // remember "no such item" briefly
 	})
-	defer aside.Close()
+	if err != nil {
+		panic(err)
+	}
+	defer cache.Close()
 
 	db := map[int]Item{42: {ID: 42, Name: "lamp"}}
 	load := func(id int) func(context.Context) (Item, error) {
@@ -38,24 +41,24 @@ func ExampleGetOrSet() {
 			fmt.Println("database read", id)
 			it, ok := db[id]
 			if !ok {
-				return Item{}, cachehandler.ErrNotFound
+				return Item{}, aside.ErrNotFound
 			}
 			return it, nil
 		}
 	}
 
 	for range 2 {
-		item, err := cachehandler.GetOrSet(ctx, aside, "catalog:item:42", time.Hour, load(42))
+		item, err := aside.GetOrSet(ctx, cache, "catalog:item:42", time.Hour, load(42))
 		fmt.Println(item.Name, err)
 	}
 	for range 2 {
-		_, err := cachehandler.GetOrSet(ctx, aside, "catalog:item:7", time.Hour, load(7))
-		fmt.Println(errors.Is(err, cachehandler.ErrNotFound))
+		_, err := aside.GetOrSet(ctx, cache, "catalog:item:7", time.Hour, load(7))
+		fmt.Println(errors.Is(err, aside.ErrNotFound))
 	}
-	if err := aside.Delete(ctx, "catalog:item:42"); err != nil {
+	if err := cache.Delete(ctx, "catalog:item:42"); err != nil {
 		panic(err)
 	}
-	item, _ := cachehandler.GetOrSet(ctx, aside, "catalog:item:42", time.Hour, load(42))
+	item, _ := aside.GetOrSet(ctx, cache, "catalog:item:42", time.Hour, load(42))
 	fmt.Println(item.Name)
 	// Output:
 	// database read 42

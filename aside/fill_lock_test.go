@@ -1,4 +1,4 @@
-package cachehandler
+package aside
 
 import (
 	"context"
@@ -13,21 +13,21 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-// TestAsideLockProtocol covers the cross-instance fill lock: it expires,
+// TestLockProtocol covers the cross-instance fill lock: it expires,
 // only its holder releases it, and a waiter that runs out of patience
 // fetches itself.
-func TestAsideLockProtocol(t *testing.T) {
+func TestLockProtocol(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
 
 	t.Run("waiter gives up and fetches itself", func(t *testing.T) {
-		a, logs := asideNew(t, rdb, b, AsideOptions{Prefix: "giveup:", LockWait: 20 * time.Millisecond})
+		a, logs := newTestCache(t, rdb, b, Options{Prefix: "giveup:", LockWait: 20 * time.Millisecond})
 		lock := a.o.Prefix + "k:lock"
 		if err := rdb.Set(ctx, lock, "other", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
-		f := &asideFetcher{item: asideItem{ID: 1}}
+		f := &fetcher{item: testItem{ID: 1}}
 		if got, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil || got.ID != 1 {
 			t.Fatalf("got %+v, %v", got, err)
 		}
@@ -46,23 +46,24 @@ func TestAsideLockProtocol(t *testing.T) {
 	})
 
 	t.Run("a crashed holder's lock expires", func(t *testing.T) {
-		a, logs := asideNew(t, rdb, b, AsideOptions{Prefix: "crashed:"})
+		c := b.Client()
+		// miniredis only expires keys when told to; real Redis does it
+		// 200 ms after the SET, well within LockWait (5 s).
+		w := watchLocks(c, func() { b.FastForward(time.Second) })
+		a, logs := newTestCache(t, c, b, Options{Prefix: "crashed:"})
 		lock := a.o.Prefix + "k:lock"
 		if err := rdb.Set(ctx, lock, "crashed", 200*time.Millisecond).Err(); err != nil {
 			t.Fatal(err)
 		}
-		// miniredis only expires keys when told to; real Redis does it
-		// 200 ms after the SET, well within LockWait (5 s).
-		a.waiting = func() { b.FastForward(time.Second) }
-		f := &asideFetcher{item: asideItem{ID: 2}}
+		f := &fetcher{item: testItem{ID: 2}}
 		if got, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil || got.ID != 2 {
 			t.Fatalf("got %+v, %v", got, err)
 		}
 		if strings.Contains(logs.String(), "gave up waiting") {
 			t.Fatalf("waited the whole LockWait for an expired lock:\n%s", logs)
 		}
-		if a.polls.Load() < 2 {
-			t.Fatalf("%d lock polls: the lock was never contended", a.polls.Load())
+		if w.polls.Load() < 2 {
+			t.Fatalf("%d lock polls: the lock was never contended", w.polls.Load())
 		}
 		if rdb.Exists(ctx, lock).Val() != 0 {
 			t.Fatal("lock left behind")
@@ -70,7 +71,7 @@ func TestAsideLockProtocol(t *testing.T) {
 	})
 
 	t.Run("only the holder releases it", func(t *testing.T) {
-		a, _ := asideNew(t, rdb, b, AsideOptions{Prefix: "holder:", LockTTL: 3 * time.Second})
+		a, _ := newTestCache(t, rdb, b, Options{Prefix: "holder:", LockTTL: 3 * time.Second})
 		lock := a.o.Prefix + "k:lock"
 		fetch := func(context.Context) (int, error) {
 			// While fetching, the lock is ours and expires by itself.
@@ -92,11 +93,11 @@ func TestAsideLockProtocol(t *testing.T) {
 	})
 }
 
-func TestAsideFetchPanic(t *testing.T) {
+func TestFetchPanic(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
-	a, logs := asideNew(t, rdb, b, AsideOptions{})
+	a, logs := newTestCache(t, rdb, b, Options{})
 	_, err := GetOrSet(ctx, a, "k", time.Hour, func(context.Context) (int, error) { panic("boom") })
 	if err == nil || !strings.Contains(err.Error(), "panicked: boom") {
 		t.Fatalf("err %v, want the panic as an error", err)
@@ -112,15 +113,15 @@ func TestAsideFetchPanic(t *testing.T) {
 	}
 }
 
-// asideBeforeWrite is a go-redis hook that runs fn once, just before the
+// beforeWrite is a go-redis hook that runs fn once, just before the
 // first command named name on key is sent: a read racing a write.
-type asideBeforeWrite struct {
+type beforeWrite struct {
 	name, key string
 	armed     atomic.Bool
 	fn        func()
 }
 
-func (h *asideBeforeWrite) fire(cmds []redis.Cmder) {
+func (h *beforeWrite) fire(cmds []redis.Cmder) {
 	for _, c := range cmds {
 		if args := c.Args(); c.Name() == h.name && len(args) > 1 && args[1] == h.key && h.armed.CompareAndSwap(true, false) {
 			h.fn()
@@ -129,32 +130,32 @@ func (h *asideBeforeWrite) fire(cmds []redis.Cmder) {
 	}
 }
 
-func (h *asideBeforeWrite) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *beforeWrite) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h *asideBeforeWrite) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *beforeWrite) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		h.fire([]redis.Cmder{cmd})
 		return next(ctx, cmd)
 	}
 }
 
-func (h *asideBeforeWrite) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *beforeWrite) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.fire(cmds)
 		return next(ctx, cmds)
 	}
 }
 
-// TestAsideLocalTierWriteRace: a GetOrSet of the same instance that reads
+// TestLocalTierWriteRace: a GetOrSet of the same instance that reads
 // the old value from Redis just before a Delete or Set reaches Redis must
 // not leave that value in the local tier.
-func TestAsideLocalTierWriteRace(t *testing.T) {
+func TestLocalTierWriteRace(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
-	// asideNew waits for the subscription: its purge must not be what
+	// newTestCache waits for the subscription: its purge must not be what
 	// rejects the racing put.
-	a, _ := asideNew(t, rdb, b, AsideOptions{LocalSize: 10, LocalTTL: time.Hour})
+	a, _ := newTestCache(t, rdb, b, Options{LocalSize: 10, LocalTTL: time.Hour})
 	full := a.o.Prefix + "item"
 	tests := []struct {
 		name  string
@@ -173,7 +174,7 @@ func TestAsideLocalTierWriteRace(t *testing.T) {
 			}
 			a.local.purge() // the racing read goes to Redis
 			var raced string
-			h := &asideBeforeWrite{name: tt.cmd, key: full, fn: func() {
+			h := &beforeWrite{name: tt.cmd, key: full, fn: func() {
 				raced, _ = GetOrSet(ctx, a, "item", time.Hour, fetch)
 			}}
 			h.armed.Store(true)
@@ -192,13 +193,13 @@ func TestAsideLocalTierWriteRace(t *testing.T) {
 	}
 }
 
-func TestAsideNegativeCacheLocalLife(t *testing.T) {
+func TestNegativeCacheLocalLife(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
-	a, _ := asideNew(t, b.Client(), b, AsideOptions{LocalSize: 10, LocalTTL: time.Hour, NotFoundTTL: time.Minute})
+	a, _ := newTestCache(t, b.Client(), b, Options{LocalSize: 10, LocalTTL: time.Hour, NotFoundTTL: time.Minute})
 	clock := redistest.NewClock(time.Unix(1e9, 0))
 	a.local.now = clock.Now
-	f := &asideFetcher{err: ErrNotFound}
+	f := &fetcher{err: ErrNotFound}
 	if _, err := GetOrSet(ctx, a, "gone", time.Hour, f.fetch); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err %v", err)
 	}
@@ -212,14 +213,14 @@ func TestAsideNegativeCacheLocalLife(t *testing.T) {
 	}
 }
 
-// TestAsideNegativeMarkerIsNotAValue: no value a caller stores can read
+// TestNegativeMarkerIsNotAValue: no value a caller stores can read
 // back as the negative-cache marker, nor the marker as a value.
-func TestAsideNegativeMarkerIsNotAValue(t *testing.T) {
+func TestNegativeMarkerIsNotAValue(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
-	a, _ := asideNew(t, b.Client(), b, AsideOptions{NotFoundTTL: time.Minute})
+	a, _ := newTestCache(t, b.Client(), b, Options{NotFoundTTL: time.Minute})
 	f := func(context.Context) (string, error) { return "", ErrNotFound }
-	for _, v := range []string{asideNegative, "cachehandler:notfound", ""} {
+	for _, v := range []string{negative, "cachehandler:notfound", ""} {
 		if err := Set(ctx, a, "k", v, time.Hour); err != nil {
 			t.Fatal(err)
 		}
@@ -235,19 +236,19 @@ func TestAsideNegativeMarkerIsNotAValue(t *testing.T) {
 	}
 	// The marker does not decode as a string, or anything else.
 	var s string
-	if err := asideDecode([]byte(asideNegative), &s); !errors.Is(err, ErrNotFound) || s != "" {
+	if err := decodeValue([]byte(negative), &s); !errors.Is(err, ErrNotFound) || s != "" {
 		t.Fatalf("marker decoded as %q, %v", s, err)
 	}
 }
 
-// TestAsideEarlyRefreshOfNotFound: a negative-cache entry is refreshed
+// TestEarlyRefreshOfNotFound: a negative-cache entry is refreshed
 // early relative to NotFoundTTL, not to the value ttl (against which every
 // not-found answer is always "close to expiry", so each hit would fetch).
-func TestAsideEarlyRefreshOfNotFound(t *testing.T) {
+func TestEarlyRefreshOfNotFound(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
-	a, _ := asideNew(t, b.Client(), b, AsideOptions{EarlyRefresh: 0.5, NotFoundTTL: time.Minute})
-	f := &asideFetcher{err: ErrNotFound}
+	a, _ := newTestCache(t, b.Client(), b, Options{EarlyRefresh: 0.5, NotFoundTTL: time.Minute})
+	f := &fetcher{err: ErrNotFound}
 	for range 3 {
 		if _, err := GetOrSet(ctx, a, "gone", time.Hour, f.fetch); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("err %v", err)
@@ -272,15 +273,15 @@ func TestAsideEarlyRefreshOfNotFound(t *testing.T) {
 	}
 }
 
-// asideFailGet is a go-redis hook that fails every GET of key once it has
+// failGet is a go-redis hook that fails every GET of key once it has
 // run, as a connection lost between the lock and the read would.
-type asideFailGet struct{ key string }
+type failGet struct{ key string }
 
-func (h asideFailGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h failGet) DialHook(next redis.DialHook) redis.DialHook { return next }
 
-func (h asideFailGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h failGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 
-func (h asideFailGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h failGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		err := next(ctx, cmds)
 		for _, c := range cmds {
@@ -292,15 +293,15 @@ func (h asideFailGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 	}
 }
 
-// TestAsideLockReleasedWhenReadFails: a lock taken just before the read
+// TestLockReleasedWhenReadFails: a lock taken just before the read
 // failed is released, not left to block other instances for LockTTL.
-func TestAsideLockReleasedWhenReadFails(t *testing.T) {
+func TestLockReleasedWhenReadFails(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
 	ctx := context.Background()
-	a, _ := asideNew(t, rdb, b, AsideOptions{})
-	rdb.AddHook(asideFailGet{key: a.o.Prefix + "k"})
-	f := &asideFetcher{item: asideItem{ID: 4}}
+	a, _ := newTestCache(t, rdb, b, Options{})
+	rdb.AddHook(failGet{key: a.o.Prefix + "k"})
+	f := &fetcher{item: testItem{ID: 4}}
 	if got, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); err != nil || got.ID != 4 {
 		t.Fatalf("got %+v, %v", got, err)
 	}

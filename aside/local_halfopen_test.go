@@ -1,4 +1,4 @@
-package cachehandler
+package aside
 
 import (
 	"context"
@@ -9,13 +9,13 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-func TestAsideInvalidationSurvivesHalfOpenConnection(t *testing.T) {
+func TestInvalidationSurvivesHalfOpenConnection(t *testing.T) {
 	b := redistest.Start(t)
 	p := b.NewProxy()
 	ctx := context.Background()
-	writer, _ := asideNew(t, b.Client(), b, AsideOptions{})
+	writer, _ := newTestCache(t, b.Client(), b, Options{})
 	// Pinged every 100 ms; entries never expire by themselves here.
-	reader, logs := asideNew(t, b.ClientAt(p.Addr()), b, AsideOptions{LocalSize: 10, LocalTTL: 100 * time.Millisecond})
+	reader, logs := newTestCache(t, b.ClientAt(p.Addr()), b, Options{LocalSize: 10, LocalTTL: 100 * time.Millisecond})
 	reader.local.now = redistest.NewClock(time.Unix(1e9, 0)).Now
 	full := reader.o.Prefix + "item"
 	cached := func() bool { _, ok := reader.local.get(full); return ok }
