@@ -67,9 +67,10 @@
 // the same limit.
 //
 // A denied request is answered 429 Too Many Requests with Retry-After and
-// a short plain text body; Options.OnLimited replaces the answer. A request
-// whose KeyFunc fails is answered 400 (Options.OnKeyError changes that), and
-// Options.Skip exempts requests altogether.
+// a short plain text body; Options.LimitedHandler replaces the answer. A
+// request whose KeyFunc fails is answered 400 (Options.KeyErrorHandler
+// changes that), and Options.Skip exempts requests altogether. Handlers
+// behind the limiter read the decision with ResultFromContext.
 //
 // # Round trips
 //
@@ -82,10 +83,11 @@
 //
 // # Failures
 //
-// Every Redis call is bounded by Options.Timeout. When Redis fails, the
-// Options.Failure policy decides: FailOpen (the default) allows and logs,
-// FailClosed answers 503, FailLocal limits with an in-process GCRA of the
-// same limits. After consecutive failures a circuit breaker stops asking
+// Every Redis call is bounded by Options.Timeout. When Redis fails,
+// Options.Failure, a FailurePolicy, decides: FailOpen (the default) allows
+// and logs (through Options.Logger, or Options.OnError when set),
+// FailClosed answers 503 (Options.ErrorHandler changes that), FailLocal
+// limits with an in-process GCRA of the same limits. After consecutive failures a circuit breaker stops asking
 // Redis for a cool-down, so an outage costs requests no latency; a probe
 // after the cool-down picks Redis up again with no restart. New never
 // talks to Redis, so an application starts while Redis is down.

@@ -69,7 +69,7 @@ func ExampleLimiter_Allow() {
 	for i := range 6 {
 		res, err := lim.Allow(ctx, "login:alice@example.com", ratelimit.PerMinute(5))
 		if err != nil {
-			// Redis failed; res holds the failure policy's decision.
+			// Redis failed; res holds the decision of Options.Failure.
 			fmt.Println("limiter:", err)
 		}
 		if !res.Allowed {

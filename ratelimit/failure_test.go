@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func (l *errLog) len() int {
 // no restart.
 func TestFailurePolicies(t *testing.T) {
 	tests := []struct {
-		policy Policy
+		policy FailurePolicy
 		// codes during the outage for requests 1..4 of one client,
 		// PerHour(3) with one request already spent before the outage.
 		down   []int
@@ -62,7 +64,7 @@ func TestFailurePolicies(t *testing.T) {
 			l := e.limiterOn(t, c, Options{Failure: tt.policy, OnError: errs.add, Timeout: time.Second, BreakerThreshold: 2})
 			var last Result
 			h := l.Handler(middleware.KeyByIP, PerHour(3))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				last, _ = ResultFrom(r.Context())
+				last, _ = ResultFromContext(r.Context())
 			}))
 
 			if w := serve(h, "203.0.113.9:1"); w.Code != 200 || last.Source != FromRedis {
@@ -228,5 +230,60 @@ func TestNewWithoutRedis(t *testing.T) {
 	res, err := l.Allow(context.Background(), "k", PerSecond(1))
 	if !errors.Is(err, ErrUnavailable) || !res.Allowed || res.Source != FromFailOpen {
 		t.Fatalf("%+v, %v", res, err)
+	}
+}
+
+// logRecorder is a slog.Handler that keeps the messages and levels it gets.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (h *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recs = append(h.recs, r.Level.String()+" "+r.Message)
+	return nil
+}
+func (h *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecorder) WithGroup(string) slog.Handler      { return h }
+
+func (h *logRecorder) lines() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.recs...)
+}
+
+// TestLogger: without OnError, failures are logged through Options.Logger
+// (Warn, then Debug while the breaker is open), as are requests without a
+// key; nothing goes to the default logger.
+func TestLogger(t *testing.T) {
+	e := newEnv(t)
+	p := e.b.NewProxy()
+	c := e.b.ClientAt(p.Addr())
+	rec := &logRecorder{}
+	var global logRecorder
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(slog.New(&global))
+
+	l := e.limiterOn(t, c, Options{Logger: slog.New(rec), BreakerThreshold: 1})
+	p.Down()
+	for range 2 {
+		if _, err := l.Allow(t.Context(), "k", PerHour(3)); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Allow with Redis down: %v", err)
+		}
+	}
+	h := l.Handler(middleware.KeyByHeader("X-Key"), PerHour(3))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	if w := serve(h, "203.0.113.9:1"); w.Code != http.StatusBadRequest {
+		t.Fatalf("no key: %d", w.Code)
+	}
+	got := strings.Join(rec.lines(), "\n")
+	want := "WARN ratelimit: redis call failed\nDEBUG ratelimit: redis call failed\nDEBUG ratelimit: request has no key"
+	if got != want {
+		t.Fatalf("Options.Logger got\n%s\nwant\n%s", got, want)
+	}
+	if g := global.lines(); len(g) != 0 {
+		t.Fatalf("the default logger got %q", g)
 	}
 }

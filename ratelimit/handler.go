@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,7 +53,7 @@ func (l *Limiter) Handler(keyFn middleware.KeyFunc, limits ...Limit) func(http.H
 				// never pass, so there is no Retry-After to give. Debug,
 				// as for a key error: a cost taken from the request
 				// (its size, say) would let clients flood a Warn log.
-				slog.DebugContext(r.Context(), "ratelimit: request denied", "err", err)
+				l.o.Logger.DebugContext(r.Context(), "ratelimit: request denied", "err", err)
 				l.limited(w, r, &res)
 				return
 			}
@@ -104,17 +103,17 @@ func (l *Limiter) cost(r *http.Request) int {
 }
 
 func (l *Limiter) keyError(w http.ResponseWriter, r *http.Request, err error) bool {
-	if l.o.OnKeyError != nil {
-		return l.o.OnKeyError(w, r, err)
+	if l.o.KeyErrorHandler != nil {
+		return l.o.KeyErrorHandler(w, r, err)
 	}
-	slog.DebugContext(r.Context(), "ratelimit: request has no key", "err", err)
+	l.o.Logger.DebugContext(r.Context(), "ratelimit: request has no key", "err", err)
 	http.Error(w, "bad request", http.StatusBadRequest)
 	return true
 }
 
 func (l *Limiter) limited(w http.ResponseWriter, r *http.Request, res *Result) {
-	if l.o.OnLimited != nil {
-		l.o.OnLimited.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, res)))
+	if l.o.LimitedHandler != nil {
+		l.o.LimitedHandler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, res)))
 		return
 	}
 	http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
@@ -180,10 +179,10 @@ func WithCost(ctx context.Context, cost int) context.Context {
 	return context.WithValue(ctx, costKey{}, cost)
 }
 
-// ResultFrom returns the decision Handler made for the request whose
-// context is ctx, and whether there was one. Handlers behind the limiter
-// and OnLimited can read it.
-func ResultFrom(ctx context.Context) (Result, bool) {
+// ResultFromContext returns the decision Handler made for the request
+// whose context is ctx, and whether there was one. Handlers behind the
+// limiter and Options.LimitedHandler can read it.
+func ResultFromContext(ctx context.Context) (Result, bool) {
 	res, ok := ctx.Value(resultKey{}).(*Result)
 	if !ok {
 		return Result{}, false

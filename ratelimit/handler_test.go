@@ -152,7 +152,7 @@ func TestHandlerResponses(t *testing.T) {
 	e := newEnv(t)
 	limits := []Limit{PerHour(1)}
 	fromCtx := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		res, ok := ResultFrom(r.Context())
+		res, ok := ResultFromContext(r.Context())
 		if !ok {
 			http.Error(w, "no result", 500)
 			return
@@ -176,8 +176,8 @@ func TestHandlerResponses(t *testing.T) {
 			wantCode: []int{200, 429}, wantBody: []string{"ok", "rate limit exceeded\n"}, wantHeader: true,
 		},
 		{
-			name: "OnLimited replaces the body", next: ok, keyFn: middleware.KeyByIP,
-			o:        Options{OnLimited: fromCtx},
+			name: "LimitedHandler replaces the body", next: ok, keyFn: middleware.KeyByIP,
+			o:        Options{LimitedHandler: fromCtx},
 			wantCode: []int{200, 299}, wantBody: []string{"ok", "false redis"}, wantHeader: true,
 		},
 		{
@@ -189,15 +189,15 @@ func TestHandlerResponses(t *testing.T) {
 			wantCode: []int{400, 400}, wantBody: []string{"bad request\n", "bad request\n"},
 		},
 		{
-			name: "OnKeyError lets the request through", next: ok, keyFn: middleware.KeyByHeader("X-API-Key"),
-			o:        Options{OnKeyError: func(http.ResponseWriter, *http.Request, error) bool { return false }},
+			name: "KeyErrorHandler lets the request through", next: ok, keyFn: middleware.KeyByHeader("X-API-Key"),
+			o:        Options{KeyErrorHandler: func(http.ResponseWriter, *http.Request, error) bool { return false }},
 			wantCode: []int{200, 200}, wantBody: []string{"ok", "ok"},
 		},
 		{
-			name: "OnKeyError answers", next: ok, keyFn: middleware.KeyByHeader("X-API-Key"),
-			o: Options{OnKeyError: func(w http.ResponseWriter, r *http.Request, err error) bool {
+			name: "KeyErrorHandler answers", next: ok, keyFn: middleware.KeyByHeader("X-API-Key"),
+			o: Options{KeyErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) bool {
 				if !errors.Is(err, middleware.ErrNoKey) {
-					t.Errorf("OnKeyError got %v", err)
+					t.Errorf("KeyErrorHandler got %v", err)
 				}
 				http.Error(w, "need a key", http.StatusUnauthorized)
 				return true

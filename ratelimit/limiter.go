@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -18,101 +17,6 @@ import (
 	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/internal/script"
 )
-
-// Policy says what a decision does when Redis cannot be asked (an error,
-// a timeout, or the circuit breaker open after repeated failures).
-type Policy uint8
-
-const (
-	// FailOpen allows the request and logs the failure. The default: an
-	// outage of the limiter does not become an outage of the site.
-	FailOpen Policy = iota
-	// FailClosed denies the request: HTTP requests get 503 from
-	// Options.ErrorHandler.
-	FailClosed
-	// FailLocal decides with an in-process GCRA limiter of the same limits,
-	// one per Limiter, so an outage still limits (each instance allows the
-	// full rate on its own, starting from a full burst).
-	FailLocal
-)
-
-// Default option values.
-const (
-	DefaultPrefix    = "ratelimit:"
-	DefaultTimeout   = 100 * time.Millisecond
-	DefaultCacheSize = 10000
-)
-
-// Options configure a Limiter. The zero value is ready to use; New fills
-// defaults into its own copy.
-type Options struct {
-	// Prefix starts every key the limiter writes. Empty means
-	// DefaultPrefix ("ratelimit:"). It must not contain '{' or '}', as the
-	// hash tag follows it.
-	Prefix string
-	// Timeout bounds each Redis call. Zero means DefaultTimeout (100 ms);
-	// negative is an error. It holds for any client, whatever its own
-	// timeouts; a go-redis client with ContextTimeoutEnabled stops its
-	// network I/O at the deadline itself, which spares the limiter a
-	// goroutine per call.
-	Timeout time.Duration
-	// Failure is the policy when Redis cannot be asked. The zero value is
-	// FailOpen.
-	Failure Policy
-	// CacheSize bounds the local deny cache, in keys (and the in-process
-	// limiter of FailLocal). Zero means DefaultCacheSize (10000). Negative
-	// disables the deny cache, so every decision asks Redis; FailLocal then
-	// keeps DefaultCacheSize keys.
-	CacheSize int
-	// BreakerThreshold is the number of consecutive Redis failures after
-	// which the limiter stops asking Redis for BreakerCooldown and answers
-	// by Failure at once. Zero means 5.
-	BreakerThreshold int
-	// BreakerCooldown is how long the breaker stays open before one call
-	// probes Redis again; a success closes it, so Redis coming back is
-	// picked up without a restart. Zero means 1 s.
-	BreakerCooldown time.Duration
-	// Now is the local clock, used by the deny cache, the in-process
-	// limiter and the breaker; decisions in Redis use Redis' clock. Nil
-	// means time.Now.
-	Now func() time.Time
-	// OnError is told about every failed Redis call (whatever the policy).
-	// Nil means it is logged with log/slog at Warn level (Debug while the
-	// breaker is open, so an outage does not flood the log).
-	OnError func(ctx context.Context, err error)
-
-	// The fields below concern Handler only.
-
-	// Skip exempts a request from limiting (health checks, allow-lists):
-	// when it returns true the request goes straight to the next handler,
-	// with no headers and no Redis call. Nil means no request is exempt.
-	Skip func(*http.Request) bool
-	// Cost returns what a request costs. Nil means the cost set on the
-	// request's context with WithCost, or 1. A cost of 0 spends nothing but
-	// still reports the headers; a negative cost counts as 0.
-	Cost func(*http.Request) int
-	// OnKeyError handles a request whose KeyFunc failed. It returns true if
-	// it answered the request, false to let the request through unlimited.
-	// Nil means the request is answered 400 Bad Request with a short plain
-	// text body, and the error is logged at Debug level.
-	OnKeyError func(w http.ResponseWriter, r *http.Request, err error) bool
-	// OnLimited answers a denied request. The RateLimit headers and
-	// Retry-After are already set and ResultFrom(r.Context()) returns the
-	// decision; it should write status 429. Nil means 429 with the plain
-	// text body "rate limit exceeded".
-	OnLimited http.Handler
-	// ErrorHandler answers a request that FailClosed denies because Redis
-	// failed; err is for logging, never for the client. Nil means 503
-	// Service Unavailable with a short plain text body (the error is
-	// already reported to OnError).
-	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// LegacyHeaders adds X-RateLimit-Limit, X-RateLimit-Remaining and
-	// X-RateLimit-Reset (seconds until the limit is whole again, or until
-	// a denied request may retry) for the tightest limit, beside
-	// the standard RateLimit and RateLimit-Policy. False means only the
-	// standard ones.
-	LegacyHeaders bool
-}
 
 // Limiter decides requests against limits kept in Redis. It is safe for
 // concurrent use; make one per application and share it between routes.
@@ -132,7 +36,7 @@ type Limiter struct {
 // Errors callers may act on.
 var (
 	// ErrUnavailable is wrapped by errors of decisions Redis could not
-	// make; the Result then holds the Failure policy's decision.
+	// make; the Result then holds the decision of Options.Failure.
 	ErrUnavailable = errors.New("ratelimit: redis unavailable")
 	// ErrCostExceedsBurst is returned when a cost is larger than a limit's
 	// burst, so the request could never be allowed.
@@ -146,25 +50,11 @@ var (
 // first request. It returns an error for a nil client or invalid options.
 func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if rdb == nil {
-		return nil, errors.New("ratelimit: nil redis client")
+		return nil, errors.New("ratelimit: nil Redis client")
 	}
-	if o.Prefix == "" {
-		o.Prefix = DefaultPrefix
-	}
-	if strings.ContainsAny(o.Prefix, "{}") {
-		return nil, fmt.Errorf("ratelimit: prefix %q must not contain '{' or '}'", o.Prefix)
-	}
-	if o.Timeout < 0 || o.BreakerCooldown < 0 || o.BreakerThreshold < 0 {
-		return nil, errors.New("ratelimit: Timeout, BreakerCooldown and BreakerThreshold must not be negative")
-	}
-	if o.Timeout == 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Failure > FailLocal {
-		return nil, fmt.Errorf("ratelimit: unknown failure policy %d", o.Failure)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), scripts: script.NewRunner(rdb)}
 	l.guard = bounded.Guard{
@@ -173,9 +63,6 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 		Direct:  bounded.HonoursDeadlines(rdb),
 	}
 	size := o.CacheSize
-	if size == 0 {
-		size = DefaultCacheSize
-	}
 	if size > 0 {
 		l.denies = newTATLRU(size)
 	} else {
@@ -213,8 +100,8 @@ func (l *Limiter) Allow(ctx context.Context, key string, limits ...Limit) (Resul
 // the state.
 //
 // A non-nil error wrapping ErrUnavailable means Redis could not decide;
-// the Result then holds the Failure policy's decision, so a caller that
-// only looks at Allowed follows the policy. Other errors (invalid limits,
+// the Result then holds the decision of Options.Failure, so a caller
+// that only looks at Allowed follows it. Other errors (invalid limits,
 // ErrInvalidCost, ErrCostExceedsBurst) come with a denying Result.
 func (l *Limiter) AllowN(ctx context.Context, key string, cost int, limits ...Limit) (Result, error) {
 	ps, err := l.policySetFor(limits)
@@ -417,7 +304,7 @@ func localResult(ps *policySet, tats []int64, now int64, cost int) Result {
 	return res
 }
 
-// fail reports err and decides by the failure policy.
+// fail reports err and decides by Options.Failure.
 func (l *Limiter) fail(ctx context.Context, ps *policySet, ck string, cost int, err error) (Result, error) {
 	l.report(ctx, err)
 	err = fmt.Errorf("%w: %w", ErrUnavailable, err)
@@ -467,18 +354,5 @@ func (l *Limiter) report(ctx context.Context, err error) {
 	if errors.Is(err, breaker.ErrOpen) {
 		level = slog.LevelDebug
 	}
-	slog.Log(ctx, level, "ratelimit: redis call failed", "err", err, "policy", l.o.Failure.String())
-}
-
-// String returns "open", "closed" or "local".
-func (p Policy) String() string {
-	switch p {
-	case FailOpen:
-		return "open"
-	case FailClosed:
-		return "closed"
-	case FailLocal:
-		return "local"
-	}
-	return "unknown"
+	l.o.Logger.Log(ctx, level, "ratelimit: redis call failed", "err", err, "failure", l.o.Failure.String())
 }

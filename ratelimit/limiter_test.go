@@ -22,10 +22,12 @@ func TestNewOptions(t *testing.T) {
 		want string
 	}{
 		{"zero value", Options{}, ""},
-		{"brace in prefix", Options{Prefix: "rl:{x}:"}, "prefix"},
+		{"brace in prefix", Options{Prefix: "rl:{x}:"}, "Prefix"},
+		{"closing brace in prefix", Options{Prefix: "rl}"}, "Prefix"},
 		{"negative timeout", Options{Timeout: -time.Second}, "negative"},
 		{"negative cooldown", Options{BreakerCooldown: -1}, "negative"},
-		{"unknown policy", Options{Failure: 9}, "policy"},
+		{"negative breaker threshold", Options{BreakerThreshold: -3}, "negative"},
+		{"unknown failure policy", Options{Failure: 9}, "Failure"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,7 +36,8 @@ func TestNewOptions(t *testing.T) {
 				if err != nil || l == nil {
 					t.Fatalf("New: %v", err)
 				}
-				if l.o.Prefix != DefaultPrefix || l.o.Timeout != DefaultTimeout || l.denies.max != DefaultCacheSize {
+				if l.o.Prefix != DefaultPrefix || l.o.Timeout != DefaultTimeout || l.denies.max != DefaultCacheSize ||
+					l.o.BreakerThreshold != DefaultBreakerThreshold || l.o.BreakerCooldown != DefaultBreakerCooldown || l.o.Logger == nil {
 					t.Fatalf("defaults not filled: %+v", l.o)
 				}
 				return

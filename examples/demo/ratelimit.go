@@ -16,7 +16,7 @@ func (d *demo) mountRatelimit(mux *http.ServeMux) error {
 	rdb := d.rdb
 	lim, err := ratelimit.New(rdb, ratelimit.Options{
 		LegacyHeaders: true,
-		OnLimited: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		LimitedHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusTooManyRequests)
 			writeRateLimitHeaders(w, "rate limited: try again after Retry-After seconds")
