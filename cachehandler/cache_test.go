@@ -17,34 +17,34 @@ import (
 	"github.com/redisware/redisware/internal/redistest"
 )
 
-// httpTestNewClock returns the shared fake clock at a fixed start.
-func httpTestNewClock() *redistest.Clock {
+// testNewClock returns the shared fake clock at a fixed start.
+func testNewClock() *redistest.Clock {
 	return redistest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
-// httpTestErrors records what the cache reports to its ErrorHandler.
-type httpTestErrors struct {
+// testErrors records what the cache reports to its ErrorHandler.
+type testErrors struct {
 	mu   sync.Mutex
 	errs []error
 }
 
-func (e *httpTestErrors) handle(_ *http.Request, err error) {
+func (e *testErrors) handle(_ *http.Request, err error) {
 	e.mu.Lock()
 	e.errs = append(e.errs, err)
 	e.mu.Unlock()
 }
 
-func (e *httpTestErrors) count() int {
+func (e *testErrors) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.errs)
 }
 
-// httpTestCache builds a cache on rdb under the test's prefix with a test
+// testCache builds a cache on rdb under the test's prefix with a test
 // clock and generous timeouts.
-func httpTestCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *redistest.Clock, mod func(*Options)) (*Cache, *httpTestErrors) {
+func testCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *redistest.Clock, mod func(*Options)) (*Cache, *testErrors) {
 	t.Helper()
-	errs := &httpTestErrors{}
+	errs := &testErrors{}
 	o := Options{
 		Prefix:       prefix + "cache:",
 		Now:          clock.Now,
@@ -63,20 +63,20 @@ func httpTestCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock
 	return c, errs
 }
 
-// httpTestOrigin is a handler that counts its calls and answers with fn.
-type httpTestOrigin struct {
+// testOrigin is a handler that counts its calls and answers with fn.
+type testOrigin struct {
 	calls atomic.Int64
 	fn    func(w http.ResponseWriter, r *http.Request)
 }
 
-func (o *httpTestOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (o *testOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.calls.Add(1)
 	o.fn(w, r)
 }
 
-// httpTestStatic answers status with the header pairs and body.
-func httpTestStatic(status int, body string, kv ...string) *httpTestOrigin {
-	return &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+// testStatic answers status with the header pairs and body.
+func testStatic(status int, body string, kv ...string) *testOrigin {
+	return &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		for i := 0; i+1 < len(kv); i += 2 {
 			w.Header().Add(kv[i], kv[i+1])
 		}
@@ -85,8 +85,8 @@ func httpTestStatic(status int, body string, kv ...string) *httpTestOrigin {
 	}}
 }
 
-// httpTestDo sends method url with header pairs kv through h.
-func httpTestDo(h http.Handler, method, url string, kv ...string) *httptest.ResponseRecorder {
+// testDo sends method url with header pairs kv through h.
+func testDo(h http.Handler, method, url string, kv ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, url, nil)
 	for i := 0; i+1 < len(kv); i += 2 {
 		r.Header.Add(kv[i], kv[i+1])
@@ -122,8 +122,8 @@ func TestNewValidates(t *testing.T) {
 
 func TestStoreRules(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	date := clock.Now().Format(http.TimeFormat)
 	tests := []struct {
 		name   string
@@ -155,17 +155,17 @@ func TestStoreRules(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			origin := httpTestStatic(tt.status, "body", tt.resp...)
+			origin := testStatic(tt.status, "body", tt.resp...)
 			var h http.Handler = c.Middleware(origin)
 			if tt.ttl > 0 {
 				h = c.WithTTL(tt.ttl)(origin)
 			}
 			url := "http://example.com/rules/" + strconv.Itoa(i)
-			first := httpTestDo(h, "GET", url, tt.req...)
+			first := testDo(h, "GET", url, tt.req...)
 			if got := strings.Contains(first.Header().Get("Cache-Status"), "stored"); got != tt.stored {
 				t.Errorf("first Cache-Status %q, stored want %v", first.Header().Get("Cache-Status"), tt.stored)
 			}
-			second := httpTestDo(h, "GET", url, tt.req...)
+			second := testDo(h, "GET", url, tt.req...)
 			wantCalls := int64(2)
 			if tt.stored {
 				wantCalls = 1
@@ -188,9 +188,9 @@ func TestStoreRules(t *testing.T) {
 
 func TestFreshnessAgeAndStaleness(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	origin := httpTestStatic(200, "hello", "Cache-Control", "max-age=60", "Connection", "X-Hop", "X-Hop", "secret", "Keep-Alive", "timeout=5",
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
+	origin := testStatic(200, "hello", "Cache-Control", "max-age=60", "Connection", "X-Hop", "X-Hop", "secret", "Keep-Alive", "timeout=5",
 		"Proxy-Authentication-Info", "nextnonce=x")
 	h := c.Middleware(origin)
 	const url = "http://example.com/age"
@@ -216,7 +216,7 @@ func TestFreshnessAgeAndStaleness(t *testing.T) {
 	}
 	for _, s := range steps {
 		clock.Add(s.advance)
-		w := httpTestDo(h, "GET", url, s.req...)
+		w := testDo(h, "GET", url, s.req...)
 		if got := w.Header().Get("Cache-Status"); got != s.status {
 			t.Errorf("%s: Cache-Status %q, want %q", s.name, got, s.status)
 		}
@@ -241,12 +241,12 @@ func TestFreshnessAgeAndStaleness(t *testing.T) {
 
 func TestIgnoreClientNoCache(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), func(o *Options) { o.IgnoreClientNoCache = true })
-	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), func(o *Options) { o.IgnoreClientNoCache = true })
+	origin := testStatic(200, "x", "Cache-Control", "max-age=60")
 	h := c.Middleware(origin)
-	httpTestDo(h, "GET", "http://example.com/shield")
+	testDo(h, "GET", "http://example.com/shield")
 	for _, cc := range []string{"no-cache", "max-age=0"} {
-		w := httpTestDo(h, "GET", "http://example.com/shield", "Cache-Control", cc)
+		w := testDo(h, "GET", "http://example.com/shield", "Cache-Control", cc)
 		if !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 			t.Errorf("%s: Cache-Status %q", cc, w.Header().Get("Cache-Status"))
 		}
@@ -258,8 +258,8 @@ func TestIgnoreClientNoCache(t *testing.T) {
 
 func TestVaryVariants(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Vary", "Accept-Encoding, accept-language")
 		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding") + "|" + r.Header.Get("Accept-Language")))
@@ -286,7 +286,7 @@ func TestVaryVariants(t *testing.T) {
 		if strings.HasPrefix(tt.name, "whitespace") {
 			u = "http://EXAMPLE.com:80/vary?a=1&b=2"
 		}
-		w := httpTestDo(h, "GET", u, tt.req...)
+		w := testDo(h, "GET", u, tt.req...)
 		if w.Body.String() != tt.body || w.Header().Get("Cache-Status") != tt.status {
 			t.Errorf("%s: body %q Cache-Status %q, want %q %q", tt.name, w.Body.String(), w.Header().Get("Cache-Status"), tt.body, tt.status)
 		}
@@ -295,8 +295,8 @@ func TestVaryVariants(t *testing.T) {
 		}
 	}
 	// A second instance, without the Vary hint, finds the variants too.
-	c2, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
-	w := httpTestDo(c2.Middleware(origin), "GET", url, "Accept-Encoding", "br")
+	c2, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
+	w := testDo(c2.Middleware(origin), "GET", url, "Accept-Encoding", "br")
 	if w.Body.String() != "br|" || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 		t.Fatalf("second instance: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 	}
@@ -304,14 +304,14 @@ func TestVaryVariants(t *testing.T) {
 
 func TestHeadFromGet(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
-	origin := httpTestStatic(200, "0123456789", "Cache-Control", "max-age=60")
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
+	origin := testStatic(200, "0123456789", "Cache-Control", "max-age=60")
 	h := c.Middleware(origin)
-	if w := httpTestDo(h, "HEAD", "http://example.com/head-cold"); strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+	if w := testDo(h, "HEAD", "http://example.com/head-cold"); strings.Contains(w.Header().Get("Cache-Status"), "stored") {
 		t.Fatalf("HEAD miss stored: %q", w.Header().Get("Cache-Status"))
 	}
-	httpTestDo(h, "GET", "http://example.com/head")
-	w := httpTestDo(h, "HEAD", "http://example.com/head")
+	testDo(h, "GET", "http://example.com/head")
+	w := testDo(h, "HEAD", "http://example.com/head")
 	if w.Code != 200 || w.Body.Len() != 0 || w.Header().Get("Content-Length") != "10" {
 		t.Fatalf("HEAD hit: %d len %d Content-Length %q", w.Code, w.Body.Len(), w.Header().Get("Content-Length"))
 	}
@@ -325,12 +325,12 @@ func TestHeadFromGet(t *testing.T) {
 
 func TestConditionalFromCache(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	lm := clock.Now().Add(-time.Hour).Format(http.TimeFormat)
-	origin := httpTestStatic(200, "body", "Cache-Control", "max-age=60", "ETag", `"v1"`, "Last-Modified", lm)
+	origin := testStatic(200, "body", "Cache-Control", "max-age=60", "ETag", `"v1"`, "Last-Modified", lm)
 	h := c.Middleware(origin)
-	httpTestDo(h, "GET", "http://example.com/cond")
+	testDo(h, "GET", "http://example.com/cond")
 	tests := []struct {
 		name string
 		req  []string
@@ -347,7 +347,7 @@ func TestConditionalFromCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := httpTestDo(h, "GET", "http://example.com/cond", tt.req...)
+			w := testDo(h, "GET", "http://example.com/cond", tt.req...)
 			if w.Code != tt.code {
 				t.Fatalf("status %d, want %d", w.Code, tt.code)
 			}
@@ -363,10 +363,10 @@ func TestConditionalFromCache(t *testing.T) {
 
 func TestRevalidationFreshens(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	var conditional atomic.Value
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		if inm := r.Header.Get("If-None-Match"); inm != "" {
 			conditional.Store(inm)
 			w.Header().Set("Cache-Control", "max-age=120")
@@ -382,9 +382,9 @@ func TestRevalidationFreshens(t *testing.T) {
 	}}
 	h := c.Middleware(origin)
 	const url = "http://example.com/reval"
-	httpTestDo(h, "GET", url)
+	testDo(h, "GET", url)
 	clock.Add(30 * time.Second)
-	w := httpTestDo(h, "GET", url)
+	w := testDo(h, "GET", url)
 	if got := conditional.Load(); got != `"v1"` {
 		t.Fatalf("handler saw If-None-Match %v", got)
 	}
@@ -395,7 +395,7 @@ func TestRevalidationFreshens(t *testing.T) {
 		t.Fatalf("Cache-Status %q", got)
 	}
 	clock.Add(60 * time.Second)
-	w = httpTestDo(h, "GET", url)
+	w = testDo(h, "GET", url)
 	if got := w.Header().Get("Cache-Status"); got != "redisware; hit; ttl=60" || w.Header().Get("X-Freshened") != "yes" || w.Body.String() != "original" {
 		t.Fatalf("after freshening: Cache-Status %q, %v %q", got, w.Header(), w.Body.String())
 	}
@@ -406,13 +406,13 @@ func TestRevalidationFreshens(t *testing.T) {
 
 func TestStaleWhileRevalidateOneRefreshAcrossInstances(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c1, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	var version atomic.Int64
 	release := make(chan struct{})
 	entered := make(chan struct{}, 4)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		v := version.Add(1)
 		if v > 1 {
 			entered <- struct{}{}
@@ -426,15 +426,15 @@ func TestStaleWhileRevalidateOneRefreshAcrossInstances(t *testing.T) {
 	c2.testHookRefresh = func(won bool) { refreshed <- won }
 	h1, h2 := c1.Middleware(origin), c2.Middleware(origin)
 	const url = "http://example.com/swr"
-	httpTestDo(h1, "GET", url)
+	testDo(h1, "GET", url)
 	clock.Add(20 * time.Second)
 
-	w := httpTestDo(h1, "GET", url) // stale served at once; c1 refreshes
+	w := testDo(h1, "GET", url) // stale served at once; c1 refreshes
 	if w.Body.String() != "v1" || w.Header().Get("Cache-Status") != "redisware; hit; ttl=-10; detail=stale-while-revalidate" {
 		t.Fatalf("instance 1: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 	}
 	<-entered // c1's refresh holds the lock and is in the handler
-	w = httpTestDo(h2, "GET", url)
+	w = testDo(h2, "GET", url)
 	if w.Body.String() != "v1" {
 		t.Fatalf("instance 2 body %q", w.Body.String())
 	}
@@ -448,20 +448,20 @@ func TestStaleWhileRevalidateOneRefreshAcrossInstances(t *testing.T) {
 	if n := origin.calls.Load(); n != 2 {
 		t.Fatalf("handler ran %d times, want 2 (fill + one refresh)", n)
 	}
-	w = httpTestDo(h2, "GET", url)
+	w = testDo(h2, "GET", url)
 	if w.Body.String() != "v2" || w.Header().Get("Cache-Status") != "redisware; hit; ttl=10" {
 		t.Fatalf("after refresh: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 	}
 }
 
-// httpTestFailLock is a go-redis hook that makes the fill lock's script
+// testFailLock is a go-redis hook that makes the fill lock's script
 // fail, as if Redis went away between the lookup and the lock.
-type httpTestFailLock struct{ on atomic.Bool }
+type testFailLock struct{ on atomic.Bool }
 
-func (h *httpTestFailLock) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *httpTestFailLock) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *testFailLock) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *testFailLock) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		if h.on.Load() && httpTestIsLock(cmd) {
+		if h.on.Load() && testIsLock(cmd) {
 			err := errors.New("i/o timeout (injected)")
 			cmd.SetErr(err)
 			return err
@@ -470,9 +470,9 @@ func (h *httpTestFailLock) ProcessHook(next redis.ProcessHook) redis.ProcessHook
 	}
 }
 
-// httpTestIsLock reports whether cmd runs the fill lock script (its first
+// testIsLock reports whether cmd runs the fill lock script (its first
 // key is a lock).
-func httpTestIsLock(cmd redis.Cmder) bool {
+func testIsLock(cmd redis.Cmder) bool {
 	args := cmd.Args()
 	if (cmd.Name() != "evalsha" && cmd.Name() != "eval") || len(args) < 4 {
 		return false
@@ -481,19 +481,19 @@ func httpTestIsLock(cmd redis.Cmder) bool {
 	return strings.Contains(k, "}:lock")
 }
 
-func (h *httpTestFailLock) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *testFailLock) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
 
 func TestStaleIfError(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
+	clock := testNewClock()
 	rdb := b.Client()
-	fail := &httpTestFailLock{}
+	fail := &testFailLock{}
 	rdb.AddHook(fail)
-	c, errs := httpTestCache(t, rdb, b.Prefix, clock, nil)
+	c, errs := testCache(t, rdb, b.Prefix, clock, nil)
 	var broken atomic.Bool
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		if broken.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
@@ -503,17 +503,17 @@ func TestStaleIfError(t *testing.T) {
 	}}
 	h := c.Middleware(origin)
 	const url = "http://example.com/sie"
-	httpTestDo(h, "GET", url)
+	testDo(h, "GET", url)
 	clock.Add(30 * time.Second)
 	broken.Store(true)
 
-	w := httpTestDo(h, "GET", url)
+	w := testDo(h, "GET", url)
 	if w.Code != 200 || w.Body.String() != "good" || w.Header().Get("Cache-Status") != "redisware; fwd=stale; fwd-status=503; ttl=-20; detail=stale-if-error" {
 		t.Fatalf("handler 5xx: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
 	}
 
 	fail.on.Store(true) // Redis fails mid-request: the lock cannot be taken
-	w = httpTestDo(h, "GET", url)
+	w = testDo(h, "GET", url)
 	if w.Code != 200 || w.Body.String() != "good" || !strings.Contains(w.Header().Get("Cache-Status"), "detail=redis-error") {
 		t.Fatalf("Redis down: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
 	}
@@ -523,22 +523,22 @@ func TestStaleIfError(t *testing.T) {
 	fail.on.Store(false)
 
 	clock.Add(time.Minute) // past stale-if-error: the error goes through
-	if w := httpTestDo(h, "GET", url); w.Code != http.StatusServiceUnavailable {
+	if w := testDo(h, "GET", url); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("past the window: %d", w.Code)
 	}
 }
 
 func TestOnlyIfCached(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
-	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
+	origin := testStatic(200, "x", "Cache-Control", "max-age=60")
 	h := c.Middleware(origin)
-	w := httpTestDo(h, "GET", "http://example.com/oic", "Cache-Control", "only-if-cached")
+	w := testDo(h, "GET", "http://example.com/oic", "Cache-Control", "only-if-cached")
 	if w.Code != http.StatusGatewayTimeout || origin.calls.Load() != 0 {
 		t.Fatalf("cold only-if-cached: %d, handler ran %d", w.Code, origin.calls.Load())
 	}
-	httpTestDo(h, "GET", "http://example.com/oic")
-	w = httpTestDo(h, "GET", "http://example.com/oic", "Cache-Control", "only-if-cached")
+	testDo(h, "GET", "http://example.com/oic")
+	w = testDo(h, "GET", "http://example.com/oic", "Cache-Control", "only-if-cached")
 	if w.Code != 200 || origin.calls.Load() != 1 {
 		t.Fatalf("warm only-if-cached: %d, handler ran %d", w.Code, origin.calls.Load())
 	}
@@ -546,8 +546,8 @@ func TestOnlyIfCached(t *testing.T) {
 
 func TestUnsafeMethodInvalidates(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
-	get := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
+	get := testStatic(200, "x", "Cache-Control", "max-age=60")
 	hGet := c.Middleware(get)
 	tests := []struct {
 		name        string
@@ -572,20 +572,20 @@ func TestUnsafeMethodInvalidates(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, p := range append(append([]string{}, tt.invalidated...), tt.kept...) {
-				httpTestDo(hGet, "GET", "http://example.com"+p)
+				testDo(hGet, "GET", "http://example.com"+p)
 			}
-			unsafe := httpTestStatic(tt.status, "", append([]string{"Cache-Tag", "t"}, tt.resp...)...)
-			w := httpTestDo(c.Middleware(unsafe), tt.method, "http://example.com/items")
+			unsafe := testStatic(tt.status, "", append([]string{"Cache-Tag", "t"}, tt.resp...)...)
+			w := testDo(c.Middleware(unsafe), tt.method, "http://example.com/items")
 			if w.Header().Get("Cache-Tag") != "" {
 				t.Fatal("Cache-Tag sent to the client")
 			}
 			for _, p := range tt.invalidated {
-				if w := httpTestDo(hGet, "GET", "http://example.com"+p); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+				if w := testDo(hGet, "GET", "http://example.com"+p); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 					t.Errorf("%s still cached", p)
 				}
 			}
 			for _, p := range tt.kept {
-				if w := httpTestDo(hGet, "GET", "http://example.com"+p); !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+				if w := testDo(hGet, "GET", "http://example.com"+p); !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 					t.Errorf("%s was invalidated: %q", p, w.Header().Get("Cache-Status"))
 				}
 			}
@@ -595,9 +595,9 @@ func TestUnsafeMethodInvalidates(t *testing.T) {
 
 func TestPurgeAndTags(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	ctx := context.Background()
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Vary", "Accept")
 		w.Header().Set("Cache-Tag", "all, "+strings.TrimPrefix(r.URL.Path, "/p/"))
@@ -605,7 +605,7 @@ func TestPurgeAndTags(t *testing.T) {
 	}}
 	h := c.Middleware(origin)
 	hit := func(path, accept string) bool {
-		w := httpTestDo(h, "GET", "http://example.com"+path, "Accept", accept)
+		w := testDo(h, "GET", "http://example.com"+path, "Accept", accept)
 		if w.Header().Get("Cache-Tag") != "" {
 			t.Fatalf("Cache-Tag sent to the client on %s", path)
 		}
@@ -666,9 +666,9 @@ func TestPurgeAndTags(t *testing.T) {
 
 func TestMaxBodyStreams(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), func(o *Options) { o.MaxBodyBytes = 1024 })
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), func(o *Options) { o.MaxBodyBytes = 1024 })
 	big := strings.Repeat("x", 4096)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		for i := 0; i < 4; i++ {
 			_, _ = w.Write([]byte(big[:1024]))
@@ -676,7 +676,7 @@ func TestMaxBodyStreams(t *testing.T) {
 	}}
 	h := c.Middleware(origin)
 	for i := 0; i < 2; i++ {
-		w := httpTestDo(h, "GET", "http://example.com/big")
+		w := testDo(h, "GET", "http://example.com/big")
 		if w.Body.String() != big {
 			t.Fatalf("body of %d bytes, want %d", w.Body.Len(), len(big))
 		}
@@ -684,17 +684,17 @@ func TestMaxBodyStreams(t *testing.T) {
 	if n := origin.calls.Load(); n != 2 {
 		t.Fatalf("handler ran %d times: the oversized body was stored", n)
 	}
-	small := httpTestStatic(200, "small", "Cache-Control", "max-age=60", "Content-Length", "5000")
-	httpTestDo(c.Middleware(small), "GET", "http://example.com/declared")
-	if w := httpTestDo(c.Middleware(small), "GET", "http://example.com/declared"); strings.Contains(w.Header().Get("Cache-Status"), "hit") {
+	small := testStatic(200, "small", "Cache-Control", "max-age=60", "Content-Length", "5000")
+	testDo(c.Middleware(small), "GET", "http://example.com/declared")
+	if w := testDo(c.Middleware(small), "GET", "http://example.com/declared"); strings.Contains(w.Header().Get("Cache-Status"), "hit") {
 		t.Fatal("a response declaring a Content-Length over the limit was stored")
 	}
 }
 
 func TestCorruptEntryIsAMiss(t *testing.T) {
 	b := redistest.Start(t)
-	c, errs := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
-	origin := httpTestStatic(200, "fresh", "Cache-Control", "max-age=60")
+	c, errs := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
+	origin := testStatic(200, "fresh", "Cache-Control", "max-age=60")
 	h := c.Middleware(origin)
 	const url = "http://example.com/corrupt"
 	k := c.keysFor(url)
@@ -706,14 +706,14 @@ func TestCorruptEntryIsAMiss(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := errs.count()
-		w := httpTestDo(h, "GET", url)
+		w := testDo(h, "GET", url)
 		if w.Code != 200 || w.Body.String() != "fresh" {
 			t.Fatalf("case %d: %d %q", i, w.Code, w.Body.String())
 		}
 		if errs.count() == before {
 			t.Fatalf("case %d: corrupt entry not reported", i)
 		}
-		if w := httpTestDo(h, "GET", url); !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+		if w := testDo(h, "GET", url); !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 			t.Fatalf("case %d: not refilled: %q", i, w.Header().Get("Cache-Status"))
 		}
 	}
@@ -722,14 +722,14 @@ func TestCorruptEntryIsAMiss(t *testing.T) {
 func TestRedisDownBypasses(t *testing.T) {
 	b := redistest.Start(t)
 	p := b.NewProxy()
-	clock := httpTestNewClock()
-	c, errs := httpTestCache(t, b.ClientAt(p.Addr()), b.Prefix, clock, func(o *Options) { o.Timeout = time.Second })
+	clock := testNewClock()
+	c, errs := testCache(t, b.ClientAt(p.Addr()), b.Prefix, clock, func(o *Options) { o.Timeout = time.Second })
 	c.guard.Breaker.Now = clock.Now // the breaker's cool-down does not pass during the test
-	origin := httpTestStatic(200, "origin", "Cache-Control", "max-age=60", "Cache-Tag", "t")
+	origin := testStatic(200, "origin", "Cache-Control", "max-age=60", "Cache-Tag", "t")
 	h := c.Middleware(origin)
 	p.Down()
 	for i := 0; i < 8; i++ {
-		w := httpTestDo(h, "GET", "http://example.com/down")
+		w := testDo(h, "GET", "http://example.com/down")
 		if w.Code != 200 || w.Body.String() != "origin" || w.Header().Get("Cache-Tag") != "" {
 			t.Fatalf("request %d: %d %q", i, w.Code, w.Body.String())
 		}
@@ -753,17 +753,17 @@ func TestRedisDownBypasses(t *testing.T) {
 func TestRedisStalledBypasses(t *testing.T) {
 	b := redistest.Start(t)
 	p := b.NewProxy()
-	c, errs := httpTestCache(t, b.PatientClientAt(p.Addr()), b.Prefix, httpTestNewClock(), func(o *Options) { o.Timeout = 50 * time.Millisecond })
-	origin := httpTestStatic(200, "origin", "Cache-Control", "max-age=60")
+	c, errs := testCache(t, b.PatientClientAt(p.Addr()), b.Prefix, testNewClock(), func(o *Options) { o.Timeout = 50 * time.Millisecond })
+	origin := testStatic(200, "origin", "Cache-Control", "max-age=60")
 	h := c.Middleware(origin)
 	const url = "http://example.com/stalled"
 	// Storing the response also opens the connection the stall catches.
-	if w := httpTestDo(h, "GET", url); !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+	if w := testDo(h, "GET", url); !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
 		t.Fatalf("not stored: Cache-Status %q", w.Header().Get("Cache-Status"))
 	}
 	p.Stall()
 	var w *httptest.ResponseRecorder
-	redistest.Within(t, 10*time.Second, "a request on a stalled Redis", func() { w = httpTestDo(h, "GET", url) })
+	redistest.Within(t, 10*time.Second, "a request on a stalled Redis", func() { w = testDo(h, "GET", url) })
 	if w.Code != 200 || w.Body.String() != "origin" || origin.calls.Load() != 2 {
 		t.Fatalf("%d %q, handler ran %d times; want the handler's answer", w.Code, w.Body.String(), origin.calls.Load())
 	}
@@ -791,7 +791,7 @@ func TestPurgeStalledRedis(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := redistest.Start(t)
 			p := b.NewProxy()
-			c, _ := httpTestCache(t, b.PatientClientAt(p.Addr()), b.Prefix, httpTestNewClock(), nil)
+			c, _ := testCache(t, b.PatientClientAt(p.Addr()), b.Prefix, testNewClock(), nil)
 			if err := tt.purge(context.Background(), c); err != nil { // opens the connection the stall catches
 				t.Fatal(err)
 			}
@@ -809,7 +809,7 @@ func TestPurgeStalledRedis(t *testing.T) {
 
 func TestFlushThroughCache(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	flushed := make(chan error, 1)
 	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("part"))
@@ -826,9 +826,9 @@ func TestFlushThroughCache(t *testing.T) {
 // ETag is stored, but every use asks the handler, which answers 304.
 func TestNoCacheResponseRevalidatesEveryUse(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	var conditional atomic.Int64
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60, no-cache")
 		w.Header().Set("ETag", `"n1"`)
 		if r.Header.Get("If-None-Match") == `"n1"` {
@@ -840,7 +840,7 @@ func TestNoCacheResponseRevalidatesEveryUse(t *testing.T) {
 	}}
 	h := c.Middleware(origin)
 	for i := 0; i < 3; i++ {
-		w := httpTestDo(h, "GET", "http://example.com/nocache")
+		w := testDo(h, "GET", "http://example.com/nocache")
 		if w.Code != 200 || w.Body.String() != "body" {
 			t.Fatalf("request %d: %d %q", i, w.Code, w.Body.String())
 		}
@@ -852,8 +852,8 @@ func TestNoCacheResponseRevalidatesEveryUse(t *testing.T) {
 
 func TestUpstreamAgeAndDate(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	start := clock.Now()
 	tests := []struct {
 		name   string
@@ -869,11 +869,11 @@ func TestUpstreamAgeAndDate(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock.Set(start)
-			h := c.Middleware(httpTestStatic(200, "x", tt.resp...))
+			h := c.Middleware(testStatic(200, "x", tt.resp...))
 			url := "http://example.com/age/" + strconv.Itoa(i)
-			httpTestDo(h, "GET", url)
+			testDo(h, "GET", url)
 			clock.Add(time.Second) // the entry has been resident a second
-			w := httpTestDo(h, "GET", url)
+			w := testDo(h, "GET", url)
 			if w.Header().Get("Cache-Status") != tt.status || w.Header().Get("Age") != tt.age {
 				t.Fatalf("Cache-Status %q Age %q, want %q %q", w.Header().Get("Cache-Status"), w.Header().Get("Age"), tt.status, tt.age)
 			}
@@ -883,7 +883,7 @@ func TestUpstreamAgeAndDate(t *testing.T) {
 
 func TestWithTTLPanicsOnNonPositive(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	defer func() {
 		if recover() == nil {
 			t.Fatal("WithTTL(0) did not panic")
@@ -895,7 +895,7 @@ func TestWithTTLPanicsOnNonPositive(t *testing.T) {
 func TestEntryExpiry(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
-	c, _ := httpTestCache(t, rdb, b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), nil)
 	tests := []struct {
 		name string
 		resp []string
@@ -910,14 +910,14 @@ func TestEntryExpiry(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url := "http://example.com/expiry/" + strconv.Itoa(i)
-			h := c.Middleware(httpTestStatic(200, "x", tt.resp...))
-			httpTestDo(h, "GET", url)
+			h := c.Middleware(testStatic(200, "x", tt.resp...))
+			testDo(h, "GET", url)
 			d, err := rdb.PTTL(ctx, c.keysFor(url).base).Result()
 			if err != nil || d > tt.want || d < tt.want-5*time.Second {
 				t.Fatalf("PTTL %v, %v; want about %v", d, err, tt.want)
 			}
 			if b.FastForward(tt.want + time.Second) {
-				if w := httpTestDo(h, "GET", url); w.Header().Get("Cache-Status") != "redisware; fwd=uri-miss; stored" {
+				if w := testDo(h, "GET", url); w.Header().Get("Cache-Status") != "redisware; fwd=uri-miss; stored" {
 					t.Fatalf("after expiry: %q", w.Header().Get("Cache-Status"))
 				}
 			}
@@ -927,7 +927,7 @@ func TestEntryExpiry(t *testing.T) {
 
 func TestIncompleteBodyNotStored(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	tests := []struct {
 		name   string
 		cancel bool
@@ -938,7 +938,7 @@ func TestIncompleteBodyNotStored(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			origin := httpTestStatic(200, "trunc", tt.resp...)
+			origin := testStatic(200, "trunc", tt.resp...)
 			h := c.Middleware(origin)
 			url := "http://example.com/incomplete/" + strconv.Itoa(i)
 			for j := 0; j < 2; j++ {
@@ -962,8 +962,8 @@ func TestIncompleteBodyNotStored(t *testing.T) {
 // stale-if-error, stale-while-revalidate nor the client's max-stale may.
 func TestStaleNeverWhereForbidden(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	tests := []struct {
 		name string
 		cc   string
@@ -979,7 +979,7 @@ func TestStaleNeverWhereForbidden(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var broken atomic.Bool
-			origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+			origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 				if broken.Load() {
 					http.Error(w, "down", http.StatusBadGateway)
 					return
@@ -990,12 +990,12 @@ func TestStaleNeverWhereForbidden(t *testing.T) {
 			}}
 			h := c.Middleware(origin)
 			url := "http://example.com/forbidden/" + strconv.Itoa(i)
-			if w := httpTestDo(h, "GET", url); !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
+			if w := testDo(h, "GET", url); !strings.Contains(w.Header().Get("Cache-Status"), "stored") {
 				t.Fatalf("not stored: %q", w.Header().Get("Cache-Status"))
 			}
 			clock.Add(30 * time.Second)
 			broken.Store(true)
-			w := httpTestDo(h, "GET", url, tt.req...)
+			w := testDo(h, "GET", url, tt.req...)
 			if w.Code != http.StatusBadGateway || w.Body.String() == "good" {
 				t.Fatalf("served unvalidated: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
 			}
@@ -1017,9 +1017,9 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 		t.Skip("the scripts read Redis TIME, which only miniredis lets a test move")
 	}
 	rdb := b.Client()
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, rdb, b.Prefix, clock, nil)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	clock := testNewClock()
+	c, _ := testCache(t, rdb, b.Prefix, clock, nil)
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		maxAge := "60"
 		if r.Header.Get("Accept") == "long" {
 			maxAge = "3600"
@@ -1045,26 +1045,26 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 		return n
 	}
 	const hot = "http://example.com/hot"
-	httpTestDo(h, "GET", hot, "Accept", "long")
+	testDo(h, "GET", hot, "Accept", "long")
 	for i := 0; i < 5; i++ {
-		httpTestDo(h, "GET", hot, "Accept", "short/"+strconv.Itoa(i))
-		httpTestDo(h, "GET", "http://example.com/cold/"+strconv.Itoa(i), "Accept", "x")
+		testDo(h, "GET", hot, "Accept", "short/"+strconv.Itoa(i))
+		testDo(h, "GET", "http://example.com/cold/"+strconv.Itoa(i), "Accept", "x")
 		advance(3 * time.Minute)
 	}
-	httpTestDo(h, "GET", hot, "Accept", "short/last")
+	testDo(h, "GET", hot, "Accept", "short/last")
 	if n := card(c.keysFor(hot).variants); n != 2 {
 		t.Errorf("variants set of the hot URL holds %d members, want 2 (long, short/last)", n)
 	}
 	advance(3 * time.Minute) // only the long variant of the hot URL is left
-	httpTestDo(h, "GET", "http://example.com/cold/last", "Accept", "x")
-	tag := c.httpTagKey("shared")
+	testDo(h, "GET", "http://example.com/cold/last", "Accept", "x")
+	tag := c.tagKey("shared")
 	if n := card(tag); n != 2 {
 		t.Errorf("tag set holds %d members, want 2 (the hot URL, cold/last)", n)
 	}
 	if err := c.PurgeTags(ctx, "shared"); err != nil {
 		t.Fatal(err)
 	}
-	if w := httpTestDo(h, "GET", hot, "Accept", "long"); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+	if w := testDo(h, "GET", hot, "Accept", "long"); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 		t.Fatal("the long-lived variant survived PurgeTags")
 	}
 }
@@ -1074,11 +1074,11 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 // again without conditions and stores what comes.
 func TestRevalidation304ForAnotherRepresentation(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	var version atomic.Value
 	version.Store(`"v1"`)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		et := version.Load().(string)
 		w.Header().Set("Cache-Control", "max-age=10")
 		w.Header().Set("ETag", et)
@@ -1090,17 +1090,17 @@ func TestRevalidation304ForAnotherRepresentation(t *testing.T) {
 	}}
 	h := c.Middleware(origin)
 	const url = "http://example.com/reval-other"
-	httpTestDo(h, "GET", url)
+	testDo(h, "GET", url)
 	clock.Add(time.Minute)
 	version.Store(`"v2"`)
-	w := httpTestDo(h, "GET", url)
+	w := testDo(h, "GET", url)
 	if w.Code != 200 || w.Body.String() != `"v2"` || w.Header().Get("Etag") != `"v2"` {
 		t.Fatalf("after a 304 for another representation: %d %q ETag %q", w.Code, w.Body.String(), w.Header().Get("Etag"))
 	}
 	if n := origin.calls.Load(); n != 3 {
 		t.Fatalf("handler ran %d times, want 3 (fill, conditional, unconditional)", n)
 	}
-	if w := httpTestDo(h, "GET", url); w.Body.String() != `"v2"` || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+	if w := testDo(h, "GET", url); w.Body.String() != `"v2"` || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 		t.Fatalf("next request: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 	}
 }
@@ -1109,8 +1109,8 @@ func TestRevalidation304ForAnotherRepresentation(t *testing.T) {
 // a WithTTL route only) the route's TTL (RFC 9111 §4.2.1).
 func TestFreshnessPrecedence(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	start := clock.Now()
 	expires := start.Add(90 * time.Second).Format(http.TimeFormat)
 	date := start.Format(http.TimeFormat)
@@ -1131,14 +1131,14 @@ func TestFreshnessPrecedence(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock.Set(start)
-			origin := httpTestStatic(200, "x", tt.resp...)
+			origin := testStatic(200, "x", tt.resp...)
 			var h http.Handler = c.Middleware(origin)
 			if tt.routeTTL > 0 {
 				h = c.WithTTL(tt.routeTTL)(origin)
 			}
 			url := "http://example.com/precedence/" + strconv.Itoa(i)
-			httpTestDo(h, "GET", url)
-			if w := httpTestDo(h, "GET", url); w.Header().Get("Cache-Status") != tt.status {
+			testDo(h, "GET", url)
+			if w := testDo(h, "GET", url); w.Header().Get("Cache-Status") != tt.status {
 				t.Fatalf("Cache-Status %q, want %q", w.Header().Get("Cache-Status"), tt.status)
 			}
 		})
@@ -1151,9 +1151,9 @@ func TestFreshnessPrecedence(t *testing.T) {
 // handler.
 func TestConditionalMissIsStored(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	var sawConditional atomic.Bool
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("ETag", `"v1"`)
 		if r.Header.Get("If-None-Match") != "" || r.Header.Get("If-Modified-Since") != "" {
@@ -1166,11 +1166,11 @@ func TestConditionalMissIsStored(t *testing.T) {
 	h := c.Middleware(origin)
 	const url = "http://example.com/conditional-miss"
 	cond := []string{"If-None-Match", `"v1"`, "If-Modified-Since", "Sun, 01 Mar 2026 11:00:00 GMT"}
-	w := httpTestDo(h, "GET", url, cond...)
+	w := testDo(h, "GET", url, cond...)
 	if w.Code != 200 || w.Body.String() != "body" || w.Header().Get("Cache-Status") != "redisware; fwd=uri-miss; stored" {
 		t.Fatalf("filling request: %d %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"))
 	}
-	w = httpTestDo(h, "GET", url, cond...)
+	w = testDo(h, "GET", url, cond...)
 	if w.Code != http.StatusNotModified || !strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 		t.Fatalf("next conditional request: %d %q", w.Code, w.Header().Get("Cache-Status"))
 	}
@@ -1178,7 +1178,7 @@ func TestConditionalMissIsStored(t *testing.T) {
 		t.Fatalf("handler ran %d times, saw the client's conditions: %v", origin.calls.Load(), sawConditional.Load())
 	}
 	// A request that will not be stored keeps its conditions.
-	w = httpTestDo(h, "GET", "http://example.com/conditional-no-store", append(cond, "Cache-Control", "no-store")...)
+	w = testDo(h, "GET", "http://example.com/conditional-no-store", append(cond, "Cache-Control", "no-store")...)
 	if w.Code != http.StatusNotModified || !sawConditional.Load() {
 		t.Fatalf("no-store request: %d, handler saw the conditions: %v", w.Code, sawConditional.Load())
 	}

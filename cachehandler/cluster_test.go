@@ -17,10 +17,10 @@ import (
 // REDIS_CLUSTER_ADDRS names a cluster.
 func TestClusterCache(t *testing.T) {
 	rdb, prefix := redistest.Cluster(t)
-	clock := httpTestNewClock()
-	c, errs := httpTestCache(t, rdb, prefix, clock, nil)
-	c2, _ := httpTestCache(t, rdb, prefix, clock, nil)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	clock := testNewClock()
+	c, errs := testCache(t, rdb, prefix, clock, nil)
+	c2, _ := testCache(t, rdb, prefix, clock, nil)
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Vary", "Accept")
 		w.Header().Set("Cache-Tag", "all, "+r.URL.Path)
@@ -28,7 +28,7 @@ func TestClusterCache(t *testing.T) {
 	}}
 	h, h2 := c.Middleware(origin), c2.Middleware(origin)
 	isHit := func(h http.Handler, path, accept string) bool {
-		w := httpTestDo(h, "GET", "http://example.com"+path, "Accept", accept)
+		w := testDo(h, "GET", "http://example.com"+path, "Accept", accept)
 		if w.Body.String() != path+" "+accept {
 			t.Fatalf("%s: body %q", path, w.Body.String())
 		}
@@ -57,7 +57,7 @@ func TestClusterCache(t *testing.T) {
 			t.Errorf("%s after purges: hit=%v, want %v", p, got, want)
 		}
 	}
-	httpTestDo(c.Middleware(httpTestStatic(204, "")), "DELETE", "http://example.com/d")
+	testDo(c.Middleware(testStatic(204, "")), "DELETE", "http://example.com/d")
 	if isHit(h, "/d", "y") {
 		t.Error("/d survived a DELETE")
 	}
@@ -69,7 +69,7 @@ func TestClusterCache(t *testing.T) {
 	}
 
 	// Stampede across two instances on the cluster: one handler run.
-	slow := &httpTestOrigin{}
+	slow := &testOrigin{}
 	release := make(chan struct{})
 	slow.fn = func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -94,7 +94,7 @@ func TestClusterCache(t *testing.T) {
 			if i%2 == 1 {
 				hh = c2.Middleware(slow)
 			}
-			httpTestDo(hh, "GET", "http://example.com/cluster-stampede")
+			testDo(hh, "GET", "http://example.com/cluster-stampede")
 		}()
 	}
 	wg.Wait()
@@ -111,5 +111,5 @@ func TestClusterCache(t *testing.T) {
 // the URL's slot. Skipped unless REDIS_CLUSTER_ADDRS names a cluster.
 func TestClusterPurgeDuringFill(t *testing.T) {
 	rdb, prefix := redistest.Cluster(t)
-	httpTestPurgeDuringFill(t, rdb, prefix)
+	testPurgeDuringFill(t, rdb, prefix)
 }

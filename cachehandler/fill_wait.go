@@ -14,10 +14,10 @@ import (
 	"github.com/redisware/redisware/internal/psloop"
 )
 
-// httpErrClosed is what waiting for a fill returns after Close.
-var httpErrClosed = errors.New("cachehandler: closed")
+// errClosed is what waiting for a fill returns after Close.
+var errClosed = errors.New("cachehandler: closed")
 
-// httpFills wakes requests waiting for another instance's fill. One Pub/Sub
+// fillNotices wakes requests waiting for another instance's fill. One Pub/Sub
 // subscription per Cache (one connection, opened on the first wait) carries
 // every fill announcement; each message names a fill (a URL hash, or a URL
 // hash and variant hash) and wakes that fill's waiters in this process.
@@ -35,22 +35,22 @@ var httpErrClosed = errors.New("cachehandler: closed")
 // server or network gone without closing it) cannot stop announcements
 // unnoticed until TCP gives up many minutes later; go-redis then
 // reconnects and resubscribes.
-type httpFills struct {
+type fillNotices struct {
 	c *Cache
 	// ping is how long the subscription may stay quiet before it is
-	// pinged. Zero means httpFillPing; tests shorten it.
+	// pinged. Zero means fillPing; tests shorten it.
 	ping time.Duration
 
 	mu      sync.Mutex
 	ps      *redis.PubSub
 	stop    context.CancelFunc // ends the reader
 	closed  bool
-	waiters map[string]*httpFillWaiter
+	waiters map[string]*fillWaiter
 	done    chan struct{} // closed when the reader has returned
 }
 
-// httpFillWaiter is what the waiters of one fill wait on.
-type httpFillWaiter struct {
+// fillWaiter is what the waiters of one fill wait on.
+type fillWaiter struct {
 	// done is closed when the fill is announced, at a resubscription and
 	// by close.
 	done chan struct{}
@@ -59,25 +59,25 @@ type httpFillWaiter struct {
 	again bool
 }
 
-// httpFillPing is the default of httpFills.ping: go-redis' own health
+// fillPing is the default of fillNotices.ping: go-redis' own health
 // check interval. A half-open connection is replaced within about twice
 // that, a little over the default FillWait, at the cost of a PING every
 // 3 s on a quiet connection.
-const httpFillPing = 3 * time.Second
+const fillPing = 3 * time.Second
 
 // wait returns the waiter of the fill of hash, whose done closes when the
 // fill is announced. The subscription is confirmed by Redis before wait
 // first returns, so a fill that completes afterwards is never missed; if
 // the connection fails later, its resubscription wakes the waiter with
 // again set.
-func (f *httpFills) wait(ctx context.Context, hash string) (*httpFillWaiter, error) {
+func (f *fillNotices) wait(ctx context.Context, hash string) (*fillWaiter, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, httpErrClosed
+		return nil, errClosed
 	}
 	if f.ps == nil {
-		h := &httpSubscribing{}
+		h := &subscribing{}
 		err := redisDo(f.c, context.WithoutCancel(ctx), subscribeFills, subscribeArgs{f.c, h})
 		ps := h.take() // a call that succeeded just after the timeout counts too
 		if ps == nil {
@@ -85,14 +85,14 @@ func (f *httpFills) wait(ctx context.Context, hash string) (*httpFillWaiter, err
 		}
 		ctx, stop := context.WithCancel(context.Background())
 		f.ps, f.stop, f.done = ps, stop, make(chan struct{})
-		go f.run(ctx, ps, cmp.Or(f.ping, httpFillPing), f.done)
+		go f.run(ctx, ps, cmp.Or(f.ping, fillPing), f.done)
 	}
 	if f.waiters == nil {
-		f.waiters = map[string]*httpFillWaiter{}
+		f.waiters = map[string]*fillWaiter{}
 	}
 	fw, ok := f.waiters[hash]
 	if !ok {
-		fw = &httpFillWaiter{done: make(chan struct{})}
+		fw = &fillWaiter{done: make(chan struct{})}
 		f.waiters[hash] = fw
 	}
 	return fw, nil
@@ -101,7 +101,7 @@ func (f *httpFills) wait(ctx context.Context, hash string) (*httpFillWaiter, err
 // subscribeArgs are what subscribeFills needs.
 type subscribeArgs struct {
 	c *Cache
-	h *httpSubscribing
+	h *subscribing
 }
 
 // subscribeFills opens the fill subscription and hands it over through
@@ -116,19 +116,19 @@ func subscribeFills(ctx context.Context, a subscribeArgs) error {
 	return nil
 }
 
-// httpSubscribing hands a subscription from the call that opens it to the
+// subscribing hands a subscription from the call that opens it to the
 // waiter that asked for it. A call given up at the timeout runs on (see
 // bounded.Call) and may still succeed; the subscription it opens then must
 // be closed, not leaked. Only the call can close it: the waiter has no
 // handle on it, and PubSub.Close would wait for the stalled call anyway.
-type httpSubscribing struct {
+type subscribing struct {
 	mu    sync.Mutex
 	ps    *redis.PubSub
 	taken bool
 }
 
 // put hands ps over, or closes it if the waiter is gone.
-func (h *httpSubscribing) put(ps *redis.PubSub) {
+func (h *subscribing) put(ps *redis.PubSub) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.taken {
@@ -140,7 +140,7 @@ func (h *httpSubscribing) put(ps *redis.PubSub) {
 
 // take returns the subscription if it was handed over, and makes any
 // later one be closed.
-func (h *httpSubscribing) take() *redis.PubSub {
+func (h *subscribing) take() *redis.PubSub {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.taken = true
@@ -150,7 +150,7 @@ func (h *httpSubscribing) take() *redis.PubSub {
 // run reads ps until ctx ends, waking the waiters of each announced fill
 // and, at each resubscription, all waiters; it logs the first failure of
 // each outage. The first confirmation was read before run started.
-func (f *httpFills) run(ctx context.Context, ps *redis.PubSub, ping time.Duration, done chan struct{}) {
+func (f *fillNotices) run(ctx context.Context, ps *redis.PubSub, ping time.Duration, done chan struct{}) {
 	defer close(done)
 	psloop.Run(ctx, ps, ping, psloop.Handler{
 		Message: func(m *redis.Message) bool {
@@ -169,7 +169,7 @@ func (f *httpFills) run(ctx context.Context, ps *redis.PubSub, ping time.Duratio
 }
 
 // notify wakes the waiters of hash.
-func (f *httpFills) notify(hash string) {
+func (f *fillNotices) notify(hash string) {
 	f.mu.Lock()
 	if fw, ok := f.waiters[hash]; ok {
 		close(fw.done)
@@ -180,7 +180,7 @@ func (f *httpFills) notify(hash string) {
 
 // resync wakes every waiter with again set: announcements made before a
 // resubscription may have been lost.
-func (f *httpFills) resync() {
+func (f *fillNotices) resync() {
 	f.mu.Lock()
 	for hash, fw := range f.waiters {
 		fw.again = true
@@ -192,7 +192,7 @@ func (f *httpFills) resync() {
 
 // close ends the subscription, wakes every waiter (they look once more,
 // then run the handler themselves) and waits for the reader.
-func (f *httpFills) close() error {
+func (f *fillNotices) close() error {
 	f.mu.Lock()
 	f.closed = true
 	ps, stop, done := f.ps, f.stop, f.done

@@ -30,7 +30,7 @@ func TestHTTPSubscribingHandoff(t *testing.T) {
 			rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 			t.Cleanup(func() { _ = rdb.Close() })
 			ps := rdb.Subscribe(context.Background()) // no channels: no connection yet
-			h := &httpSubscribing{}
+			h := &subscribing{}
 			var got *redis.PubSub
 			if tt.putFirst {
 				h.put(ps)
@@ -69,8 +69,8 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			b := redistest.Start(t)
 			p := b.NewProxy()
-			clock := httpTestNewClock()
-			filler, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+			clock := testNewClock()
+			filler, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 			// Idle pooled connections count as expired, so every command
 			// dials anew: the stall leaves only the subscription, which
 			// holds its connection, broken.
@@ -79,7 +79,7 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 			rdb := redis.NewClient(o)
 			t.Cleanup(func() { _ = rdb.Close() })
 			logger, logs := redistest.Logger()
-			waiter, errs := httpTestCache(t, rdb, b.Prefix, clock, func(o *Options) {
+			waiter, errs := testCache(t, rdb, b.Prefix, clock, func(o *Options) {
 				o.FillWait = time.Hour
 				o.Logger = logger
 			})
@@ -98,7 +98,7 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 
 			const url = "http://example.com/halfopen"
 			entered, release := make(chan struct{}), make(chan struct{})
-			origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+			origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 				close(entered)
 				<-release
 				w.Header().Set("Cache-Control", "max-age=60")
@@ -107,12 +107,12 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 			filled := make(chan struct{})
 			go func() {
 				defer close(filled)
-				httpTestDo(filler.Middleware(origin), "GET", url)
+				testDo(filler.Middleware(origin), "GET", url)
 			}()
 			<-entered
-			own := httpTestStatic(200, "own", "Cache-Control", "max-age=60")
+			own := testStatic(200, "own", "Cache-Control", "max-age=60")
 			done := make(chan *httptest.ResponseRecorder, 1)
-			go func() { done <- httpTestDo(waiter.Middleware(own), "GET", url) }()
+			go func() { done <- testDo(waiter.Middleware(own), "GET", url) }()
 			next("wait for the fill")
 
 			p.Stall()

@@ -9,9 +9,9 @@ import (
 	"github.com/redisware/redisware/internal/keys"
 )
 
-// httpRequestURL returns the absolute URL a request names: its scheme (the
+// requestURL returns the absolute URL a request names: its scheme (the
 // URL's, else https under TLS, else http), host and request URI.
-func httpRequestURL(r *http.Request) *url.URL {
+func requestURL(r *http.Request) *url.URL {
 	u := *r.URL
 	if u.Scheme == "" {
 		u.Scheme = "http"
@@ -25,12 +25,12 @@ func httpRequestURL(r *http.Request) *url.URL {
 	return &u
 }
 
-// httpNormalURL is the method-independent cache key of u: lower-case scheme
+// normalURL is the method-independent cache key of u: lower-case scheme
 // and host without a default port, the escaped path ("/" when empty) and the
 // query with its parameters sorted by name. A query that does not parse is
 // kept as sent, so two different malformed queries never share a key.
-func httpNormalURL(u *url.URL) string {
-	scheme, host := httpSchemeHost(u)
+func normalURL(u *url.URL) string {
+	scheme, host := schemeHost(u)
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
@@ -52,9 +52,9 @@ func httpNormalURL(u *url.URL) string {
 	return b.String()
 }
 
-// httpSchemeHost returns u's scheme and host as keys name them: lower case,
+// schemeHost returns u's scheme and host as keys name them: lower case,
 // without a default port.
-func httpSchemeHost(u *url.URL) (scheme, host string) {
+func schemeHost(u *url.URL) (scheme, host string) {
 	scheme = strings.ToLower(u.Scheme)
 	host = strings.ToLower(u.Host)
 	if p := u.Port(); (p == "80" && scheme == "http") || (p == "443" && scheme == "https") {
@@ -63,17 +63,17 @@ func httpSchemeHost(u *url.URL) (scheme, host string) {
 	return scheme, host
 }
 
-// httpSameOrigin reports whether a and b have one origin (scheme, host and
+// sameOrigin reports whether a and b have one origin (scheme, host and
 // port, normalised as keys are).
-func httpSameOrigin(a, b *url.URL) bool {
-	sa, ha := httpSchemeHost(a)
-	sb, hb := httpSchemeHost(b)
+func sameOrigin(a, b *url.URL) bool {
+	sa, ha := schemeHost(a)
+	sb, hb := schemeHost(b)
 	return sa == sb && ha == hb
 }
 
-// httpKeys are the Redis keys of one URL. They all share the {hash tag}, so
+// keySet are the Redis keys of one URL. They all share the {hash tag}, so
 // a single script may touch all of them on Redis Cluster.
-type httpKeys struct {
+type keySet struct {
 	hash     string // keys.Hash of the normalised URL
 	base     string // <prefix>{<hash>}: the entry, or the variant index
 	variants string // <prefix>{<hash>}:variants: set of variant entry keys
@@ -81,21 +81,21 @@ type httpKeys struct {
 	fill     string // <hash>[:<vhash>]: names one fill (pending map, announcements)
 }
 
-func (c *Cache) keysFor(normalURL string) httpKeys {
+func (c *Cache) keysFor(normalURL string) keySet {
 	h := keys.Hash(normalURL)
 	base := c.opt.Prefix + "{" + h + "}"
-	return httpKeys{hash: h, base: base, variants: base + ":variants", lock: base + ":lock", fill: h}
+	return keySet{hash: h, base: base, variants: base + ":variants", lock: base + ":lock", fill: h}
 }
 
 // genKey is the key of the URL's purge generation,
 // <prefix>{<hash>}:gen. It is built when needed, not by keysFor: hits
 // never read it.
-func (k httpKeys) genKey() string { return k.base + ":gen" }
+func (k keySet) genKey() string { return k.base + ":gen" }
 
 // forVariant returns k with the lock and fill identity of the variant
 // stored at vkey, so fills of different variants of a URL do not wait for
 // each other. Without a known variant ("") k is returned as is.
-func (k httpKeys) forVariant(vkey string) httpKeys {
+func (k keySet) forVariant(vkey string) keySet {
 	if id, ok := strings.CutPrefix(vkey, k.base+":v:"); ok && id != "" {
 		k.lock = k.base + ":lock:" + id
 		k.fill = k.hash + ":" + id
@@ -106,7 +106,7 @@ func (k httpKeys) forVariant(vkey string) httpKeys {
 // variantKey is the key of the variant of k selected by r's values of the
 // (normalised) header names. An absent field selects another variant than
 // an empty one (RFC 9111 §4.1); no field value holds a NUL to confuse them.
-func (k httpKeys) variantKey(names []string, r *http.Request) string {
+func (k keySet) variantKey(names []string, r *http.Request) string {
 	var b strings.Builder
 	for _, n := range names {
 		b.WriteString(n)
@@ -114,17 +114,17 @@ func (k httpKeys) variantKey(names []string, r *http.Request) string {
 			b.WriteByte(0)
 		} else {
 			b.WriteByte(':')
-			b.WriteString(httpVaryValue(vs))
+			b.WriteString(varyValue(vs))
 		}
 		b.WriteByte('\n')
 	}
 	return k.base + ":v:" + keys.Hash(b.String())
 }
 
-// httpVaryValue normalises the values of one request header for variant
+// varyValue normalises the values of one request header for variant
 // selection (RFC 9111 §4.1): field lines combined and whitespace around the
 // list commas removed.
-func httpVaryValue(vs []string) string {
+func varyValue(vs []string) string {
 	if len(vs) == 0 {
 		return ""
 	}
@@ -139,9 +139,9 @@ func httpVaryValue(vs []string) string {
 	return strings.Join(parts, ",")
 }
 
-// httpVaryNames returns the normalised header names a response's Vary
+// varyNames returns the normalised header names a response's Vary
 // lists: lower case, sorted, distinct. star reports "Vary: *".
-func httpVaryNames(h http.Header) (names []string, star bool) {
+func varyNames(h http.Header) (names []string, star bool) {
 	for _, v := range h.Values("Vary") {
 		for _, n := range strings.Split(v, ",") {
 			n = strings.ToLower(strings.TrimSpace(n))
@@ -164,5 +164,5 @@ func httpVaryNames(h http.Header) (names []string, star bool) {
 	return out, false
 }
 
-// httpTagKey is the key of the set of entry keys tagged tag.
-func (c *Cache) httpTagKey(tag string) string { return c.opt.Prefix + "tag:" + keys.Safe(tag) }
+// tagKey is the key of the set of entry keys tagged tag.
+func (c *Cache) tagKey(tag string) string { return c.opt.Prefix + "tag:" + keys.Safe(tag) }

@@ -22,13 +22,13 @@ func TestHTTPNormalURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := httpNormalURL(u); got != tt.want {
+		if got := normalURL(u); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.in, got, tt.want)
 		}
 	}
 	r := httptest.NewRequest("GET", "/p?x=1", nil)
 	r.Host = "Example.com"
-	if got := httpNormalURL(httpRequestURL(r)); got != "http://example.com/p?x=1" {
+	if got := normalURL(requestURL(r)); got != "http://example.com/p?x=1" {
 		t.Errorf("server request: %s", got)
 	}
 }
@@ -44,7 +44,7 @@ func TestHTTPVaryNames(t *testing.T) {
 		{http.Header{}, nil, false},
 	}
 	for _, tt := range tests {
-		names, star := httpVaryNames(tt.h)
+		names, star := varyNames(tt.h)
 		if star != tt.star || !reflect.DeepEqual(names, tt.names) {
 			t.Errorf("%v: %v %v", tt.h, names, star)
 		}
@@ -83,10 +83,10 @@ func TestVariantKey(t *testing.T) {
 
 func TestHintsBounded(t *testing.T) {
 	c := &Cache{hints: map[string][]string{}}
-	for i := 0; i <= httpMaxHints; i++ {
+	for i := 0; i <= maxHints; i++ {
 		c.setHint(strconv.Itoa(i), []string{"accept"})
 	}
-	if len(c.hints) != httpMaxHints || c.hint(strconv.Itoa(httpMaxHints)) == nil {
-		t.Fatalf("%d hints; newest kept: %v", len(c.hints), c.hint(strconv.Itoa(httpMaxHints)) != nil)
+	if len(c.hints) != maxHints || c.hint(strconv.Itoa(maxHints)) == nil {
+		t.Fatalf("%d hints; newest kept: %v", len(c.hints), c.hint(strconv.Itoa(maxHints)) != nil)
 	}
 }

@@ -88,7 +88,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Name == "" {
 		o.Name = defaultName
 	}
-	if !httpIsToken(o.Name) {
+	if !isToken(o.Name) {
 		return o, fmt.Errorf("cachehandler: Name %q is not a token", o.Name)
 	}
 	switch {
@@ -137,7 +137,7 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-func httpIsToken(s string) bool {
+func isToken(s string) bool {
 	if s == "" || !(s[0] >= 'a' && s[0] <= 'z' || s[0] >= 'A' && s[0] <= 'Z') {
 		return false
 	}

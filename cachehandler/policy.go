@@ -7,22 +7,22 @@ import (
 	"time"
 )
 
-// httpHopByHop are the hop-by-hop fields (RFC 9110 §7.6.1) and the fields
+// hopByHop are the hop-by-hop fields (RFC 9110 §7.6.1) and the fields
 // specific to one proxy hop (RFC 9111 §3.1), never stored.
-var httpHopByHop = []string{
+var hopByHop = []string{
 	"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authentication-Info",
 	"Proxy-Authorization", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding",
 	"Upgrade",
 }
 
-// httpNotStored are fields a cache never keeps: recomputed on every use.
+// notStored are fields a cache never keeps: recomputed on every use.
 // (Cache-Tag is stored, so a freshened entry keeps its tags, and never
 // sent.)
-var httpNotStored = []string{"Age", "Cache-Status"}
+var notStored = []string{"Age", "Cache-Status"}
 
-// httpStoredHeader copies h without hop-by-hop fields (including those
+// storedHeader copies h without hop-by-hop fields (including those
 // Connection names) and without the fields recomputed per use.
-func httpStoredHeader(h http.Header) http.Header {
+func storedHeader(h http.Header) http.Header {
 	out := h.Clone()
 	for _, v := range h.Values("Connection") {
 		for _, n := range strings.Split(v, ",") {
@@ -31,18 +31,18 @@ func httpStoredHeader(h http.Header) http.Header {
 			}
 		}
 	}
-	for _, n := range httpHopByHop {
+	for _, n := range hopByHop {
 		out.Del(n)
 	}
-	for _, n := range httpNotStored {
+	for _, n := range notStored {
 		out.Del(n)
 	}
 	return out
 }
 
-// httpHeuristic reports whether status may be cached without explicit
+// heuristic reports whether status may be cached without explicit
 // freshness (RFC 9110 §15.1), which is when a route TTL applies.
-func httpHeuristic(status int) bool {
+func heuristic(status int) bool {
 	switch status {
 	case 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501:
 		return true
@@ -50,8 +50,8 @@ func httpHeuristic(status int) bool {
 	return false
 }
 
-// httpDecision is the verdict on storing one response.
-type httpDecision struct {
+// decision is the verdict on storing one response.
+type decision struct {
 	ok     bool
 	reason string // why not, for tests and logs
 	e      cacheEntry
@@ -62,8 +62,8 @@ type httpDecision struct {
 // decide applies RFC 9111 §3 to a response of r: status, header (as the
 // handler set it), and the times of the exchange. routeTTL is the route's
 // TTL for responses without explicit freshness (0: none).
-func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, respTime time.Time, routeTTL time.Duration) httpDecision {
-	no := func(reason string) httpDecision { return httpDecision{reason: reason} }
+func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, respTime time.Time, routeTTL time.Duration) decision {
+	no := func(reason string) decision { return decision{reason: reason} }
 	if r.Method != http.MethodGet {
 		return no("method")
 	}
@@ -76,7 +76,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		return no("no-store")
 	case cc.private:
 		return no("private")
-	case cc.mustUnderstand && !httpHeuristic(status):
+	case cc.mustUnderstand && !heuristic(status):
 		// RFC 9111 §5.2.2.3: store only statuses whose caching rules this
 		// cache is known to implement.
 		return no("must-understand")
@@ -87,7 +87,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	if r.Header.Get("Authorization") != "" && !authOK {
 		return no("authorization")
 	}
-	if _, star := httpVaryNames(h); star {
+	if _, star := varyNames(h); star {
 		return no("vary-star")
 	}
 	if cl := h.Get("Content-Length"); cl != "" {
@@ -111,7 +111,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
 			fresh = exp.Sub(date)
 		}
-	case routeTTL > 0 && httpHeuristic(status):
+	case routeTTL > 0 && heuristic(status):
 		fresh = routeTTL
 	default:
 		return no("no-freshness")
@@ -140,7 +140,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	if cc.noCache {
 		e.flags |= entryFlagNoCache
 	}
-	e.header = httpStoredHeader(h)
+	e.header = storedHeader(h)
 	if e.header.Get("Date") == "" {
 		e.header.Set("Date", respTime.UTC().Format(http.TimeFormat))
 	}
@@ -156,15 +156,15 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	if ttl <= 0 {
 		return no("stale-on-arrival")
 	}
-	return httpDecision{ok: true, e: e, ttl: ttl, tags: httpTags(h.Values("Cache-Tag"))}
+	return decision{ok: true, e: e, ttl: ttl, tags: splitTags(h.Values("Cache-Tag"))}
 }
 
 // freshen updates a stored entry with a 304's header fields (RFC 9111
 // §4.3.4) and the times of the revalidation, then recomputes its freshness
 // as if the merged response had just arrived.
-func (c *Cache) freshen(r *http.Request, old *cacheEntry, h304 http.Header, reqTime, respTime time.Time, routeTTL time.Duration) httpDecision {
+func (c *Cache) freshen(r *http.Request, old *cacheEntry, h304 http.Header, reqTime, respTime time.Time, routeTTL time.Duration) decision {
 	merged := old.header.Clone()
-	for k, v := range httpStoredHeader(h304) {
+	for k, v := range storedHeader(h304) {
 		switch k {
 		case "Content-Length", "Content-Type", "Content-Encoding", "Content-Range":
 			continue
@@ -179,8 +179,8 @@ func (c *Cache) freshen(r *http.Request, old *cacheEntry, h304 http.Header, reqT
 	return d
 }
 
-// httpTags splits Cache-Tag field lines into tags.
-func httpTags(vs []string) []string {
+// splitTags splits Cache-Tag field lines into tags.
+func splitTags(vs []string) []string {
 	var tags []string
 	for _, v := range vs {
 		for _, t := range strings.Split(v, ",") {

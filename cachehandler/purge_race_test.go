@@ -19,16 +19,16 @@ import (
 // from storing; its client still gets the response.
 func TestPurgeDuringFill(t *testing.T) {
 	b := redistest.Start(t)
-	httpTestPurgeDuringFill(t, b.Client(), b.Prefix)
+	testPurgeDuringFill(t, b.Client(), b.Prefix)
 }
 
-// httpTestPurgeDuringFill runs TestPurgeDuringFill's cases on rdb (also on
+// testPurgeDuringFill runs TestPurgeDuringFill's cases on rdb (also on
 // a Cluster, from TestClusterCache).
-func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix string) {
+func testPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix string) {
 	t.Helper()
-	clock := httpTestNewClock()
-	c, errs := httpTestCache(t, rdb, prefix, clock, nil)
-	other, _ := httpTestCache(t, rdb, prefix, clock, nil) // another instance
+	clock := testNewClock()
+	c, errs := testCache(t, rdb, prefix, clock, nil)
+	other, _ := testCache(t, rdb, prefix, clock, nil) // another instance
 	ctx := context.Background()
 	purge := func(t *testing.T, url string) {
 		if err := c.Purge(ctx, url); err != nil {
@@ -59,7 +59,7 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 			}
 		}, purged: true},
 		{name: "POST invalidation", purge: func(t *testing.T, url string) {
-			if w := httpTestDo(c.Middleware(httpTestStatic(204, "")), "POST", url); w.Code != 204 {
+			if w := testDo(c.Middleware(testStatic(204, "")), "POST", url); w.Code != 204 {
 				t.Fatalf("POST: %d", w.Code)
 			}
 		}, purged: true},
@@ -87,7 +87,7 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 				race = 2
 			}
 			entered, release := make(chan struct{}), make(chan struct{})
-			origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+			origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 				v := version.Add(1)
 				if v == race {
 					close(entered) // read the data the purge will remove
@@ -107,7 +107,7 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 			wantStatus := "redisware; fwd=uri-miss"
 			var kv []string
 			if tt.refill {
-				httpTestDo(h, "GET", url, "Accept", "text/html")
+				testDo(h, "GET", url, "Accept", "text/html")
 				wantStatus = "redisware; fwd=request; fwd-status=200"
 				kv = []string{"Cache-Control", "no-cache"}
 			}
@@ -118,7 +118,7 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 				tt.setup(t, url)
 			}
 			done := make(chan *httptest.ResponseRecorder)
-			go func() { done <- httpTestDo(h, "GET", url, append(kv, "Accept", "text/html")...) }()
+			go func() { done <- testDo(h, "GET", url, append(kv, "Accept", "text/html")...) }()
 			<-entered
 			if tt.purge != nil {
 				tt.purge(t, url)
@@ -129,7 +129,7 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 			if w.Code != 200 || w.Body.String() != wantBody || w.Header().Get("Cache-Status") != wantStatus {
 				t.Fatalf("racing fill: %d %q %q, want 200 %q %q", w.Code, w.Body.String(), w.Header().Get("Cache-Status"), wantBody, wantStatus)
 			}
-			w = httpTestDo(h, "GET", url, "Accept", "text/html")
+			w = testDo(h, "GET", url, "Accept", "text/html")
 			wantStatus = "redisware; hit; ttl=60"
 			if tt.purged {
 				wantBody, wantStatus = "v"+strconv.FormatInt(race+1, 10), "redisware; fwd=uri-miss; stored"
@@ -138,7 +138,7 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 				t.Fatalf("next GET: %q %q, want %q %q", w.Body.String(), w.Header().Get("Cache-Status"), wantBody, wantStatus)
 			}
 			if tt.purged { // and the refill is stored as before
-				if w := httpTestDo(h, "GET", url, "Accept", "text/html"); w.Body.String() != wantBody || w.Header().Get("Cache-Status") != "redisware; hit; ttl=60" {
+				if w := testDo(h, "GET", url, "Accept", "text/html"); w.Body.String() != wantBody || w.Header().Get("Cache-Status") != "redisware; hit; ttl=60" {
 					t.Fatalf("after the refill: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 				}
 			}
@@ -153,9 +153,9 @@ func httpTestPurgeDuringFill(t *testing.T, rdb redis.UniversalClient, prefix str
 // is in the handler when its URL is purged does not store.
 func TestPurgeDuringRefresh(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, errs := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	other, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, errs := testCache(t, b.Client(), b.Prefix, clock, nil)
+	other, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	ctx := context.Background()
 	tests := []struct {
 		name   string
@@ -171,7 +171,7 @@ func TestPurgeDuringRefresh(t *testing.T) {
 			url := "http://example.com/swr-race/" + strconv.Itoa(i)
 			var version atomic.Int64
 			entered, release := make(chan struct{}), make(chan struct{})
-			origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+			origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 				v := version.Add(1)
 				if v == 2 {
 					close(entered)
@@ -186,9 +186,9 @@ func TestPurgeDuringRefresh(t *testing.T) {
 			refreshed := make(chan bool, 1)
 			c.testHookRefresh = func(won bool) { refreshed <- won }
 			h := c.Middleware(origin)
-			httpTestDo(h, "GET", url)
+			testDo(h, "GET", url)
 			clock.Add(20 * time.Second)
-			if w := httpTestDo(h, "GET", url); w.Body.String() != "v1" {
+			if w := testDo(h, "GET", url); w.Body.String() != "v1" {
 				t.Fatalf("stale hit: %q %q", w.Body.String(), w.Header().Get("Cache-Status"))
 			}
 			<-entered
@@ -205,7 +205,7 @@ func TestPurgeDuringRefresh(t *testing.T) {
 			if tt.purger != nil {
 				wantBody = "v3"
 			}
-			if w := httpTestDo(h, "GET", url); w.Body.String() != wantBody || w.Header().Get("Cache-Status") != tt.status {
+			if w := testDo(h, "GET", url); w.Body.String() != wantBody || w.Header().Get("Cache-Status") != tt.status {
 				t.Fatalf("after the refresh: %q %q, want %q %q", w.Body.String(), w.Header().Get("Cache-Status"), wantBody, tt.status)
 			}
 		})

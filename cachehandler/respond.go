@@ -19,21 +19,21 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry
 	// RFC 9111 §1.2.2: delta-seconds past 2^31 are sent as 2^31.
 	h.Set("Age", strconv.FormatInt(min(int64(e.age(now)/time.Second), ccMaxDelta), 10))
 	h.Set("Cache-Status", status)
-	if e.status == http.StatusOK && httpNotModified(r, e.header) {
+	if e.status == http.StatusOK && notModified(r, e.header) {
 		h.Del("Content-Length")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if httpBodyAllowed(e.status) {
+	if bodyAllowed(e.status) {
 		h.Set("Content-Length", strconv.Itoa(len(e.body)))
 	}
 	w.WriteHeader(e.status)
-	if r.Method != http.MethodHead && httpBodyAllowed(e.status) {
+	if r.Method != http.MethodHead && bodyAllowed(e.status) {
 		_, _ = w.Write(e.body)
 	}
 }
 
-func httpBodyAllowed(status int) bool {
+func bodyAllowed(status int) bool {
 	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
 }
 
@@ -42,7 +42,7 @@ func (c *Cache) status(params ...string) string {
 	return c.opt.Name + "; " + strings.Join(params, "; ")
 }
 
-func httpTTLParam(d time.Duration) string {
+func ttlParam(d time.Duration) string {
 	s := d / time.Second
 	if d < 0 && d%time.Second != 0 {
 		s-- // floor: a response 0.5 s stale has ttl=-1
@@ -50,15 +50,15 @@ func httpTTLParam(d time.Duration) string {
 	return "ttl=" + strconv.FormatInt(int64(s), 10)
 }
 
-// httpNotModified evaluates If-None-Match (weak comparison) or, without it,
+// notModified evaluates If-None-Match (weak comparison) or, without it,
 // If-Modified-Since, against a stored 200's header (RFC 9110 §13.2.2).
-func httpNotModified(r *http.Request, h http.Header) bool {
+func notModified(r *http.Request, h http.Header) bool {
 	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
 		etag := h.Get("Etag")
 		for _, v := range inm {
 			for _, t := range strings.Split(v, ",") {
 				t = strings.TrimSpace(t)
-				if t == "*" || (etag != "" && httpWeakMatch(t, etag)) {
+				if t == "*" || (etag != "" && weakMatch(t, etag)) {
 					return true
 				}
 			}
@@ -82,14 +82,14 @@ func httpNotModified(r *http.Request, h http.Header) bool {
 	return !lm.After(since)
 }
 
-// httpSelects reports whether a 304 with header h304 validates the stored
+// selects reports whether a 304 with header h304 validates the stored
 // response with header stored (RFC 9111 §4.3.4): its ETag, if any, matches
 // the stored one; else its Last-Modified, if any, equals the stored one. A
 // 304 without validators (common, if against RFC 9110 §15.4.5) answers the
 // conditional request the cache made, so it selects the stored response.
-func httpSelects(h304, stored http.Header) bool {
+func selects(h304, stored http.Header) bool {
 	if et := h304.Get("Etag"); et != "" {
-		return httpWeakMatch(et, stored.Get("Etag"))
+		return weakMatch(et, stored.Get("Etag"))
 	}
 	if lm := h304.Get("Last-Modified"); lm != "" {
 		a, errA := http.ParseTime(lm)
@@ -99,19 +99,19 @@ func httpSelects(h304, stored http.Header) bool {
 	return true
 }
 
-// httpWeakMatch is the weak comparison of two entity tags.
-func httpWeakMatch(a, b string) bool {
+// weakMatch is the weak comparison of two entity tags.
+func weakMatch(a, b string) bool {
 	a = strings.TrimPrefix(a, "W/")
 	b = strings.TrimPrefix(b, "W/")
 	return len(a) >= 2 && a[0] == '"' && a == b
 }
 
-// httpGate sits between the handler and the client while a stale entry is
+// gateWriter sits between the handler and the client while a stale entry is
 // in hand. It holds the handler's header apart and, when swallow says so
 // for the status (a 304 answering our revalidation, or a 5xx while
 // stale-if-error allows the stale copy), sends nothing, so the cache can
 // answer from the entry instead.
-type httpGate struct {
+type gateWriter struct {
 	http.ResponseWriter
 	header http.Header
 	// swallowNext is set (by the cache, before the status goes out) when
@@ -122,11 +122,11 @@ type httpGate struct {
 	decided     bool
 }
 
-func (g *httpGate) Header() http.Header { return g.header }
+func (g *gateWriter) Header() http.Header { return g.header }
 
-func (g *httpGate) Unwrap() http.ResponseWriter { return g.ResponseWriter }
+func (g *gateWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 
-func (g *httpGate) WriteHeader(code int) {
+func (g *gateWriter) WriteHeader(code int) {
 	if g.decided {
 		if !g.swallowed {
 			g.ResponseWriter.WriteHeader(code)
@@ -149,7 +149,7 @@ func (g *httpGate) WriteHeader(code int) {
 	g.ResponseWriter.WriteHeader(code)
 }
 
-func (g *httpGate) Write(p []byte) (int, error) {
+func (g *gateWriter) Write(p []byte) (int, error) {
 	if !g.decided {
 		g.WriteHeader(http.StatusOK)
 	}
@@ -160,7 +160,7 @@ func (g *httpGate) Write(p []byte) (int, error) {
 }
 
 // Flush passes a flush through unless the response is being swallowed.
-func (g *httpGate) Flush() {
+func (g *gateWriter) Flush() {
 	if !g.decided {
 		g.WriteHeader(http.StatusOK)
 	}
@@ -169,10 +169,10 @@ func (g *httpGate) Flush() {
 	}
 }
 
-// httpDiscard is the client of a background refresh: it keeps the header
+// discardWriter is the client of a background refresh: it keeps the header
 // and drops the body (the cache captures it above).
-type httpDiscard struct{ header http.Header }
+type discardWriter struct{ header http.Header }
 
-func (d *httpDiscard) Header() http.Header         { return d.header }
-func (d *httpDiscard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *httpDiscard) WriteHeader(int)             {}
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardWriter) WriteHeader(int)             {}

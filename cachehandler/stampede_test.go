@@ -20,9 +20,9 @@ import (
 // the 199 other requests are all waiting, and must run once.
 func TestStampedeAcrossInstances(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c1, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	const n = 200
 	var waiting atomic.Int64
 	allWaiting := make(chan struct{})
@@ -33,7 +33,7 @@ func TestStampedeAcrossInstances(t *testing.T) {
 	}
 	c1.testHookWait, c2.testHookWait = onWait, onWait
 	stuck := make(chan struct{})
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-allWaiting:
 		case <-time.After(30 * time.Second): // safety net: fail, don't hang
@@ -49,7 +49,7 @@ func TestStampedeAcrossInstances(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = httpTestDo(handlers[i%2], "GET", "http://example.com/stampede")
+			results[i] = testDo(handlers[i%2], "GET", "http://example.com/stampede")
 		}()
 	}
 	wg.Wait()
@@ -77,11 +77,11 @@ func TestStampedeAcrossInstances(t *testing.T) {
 // stops waiting and runs the handler itself.
 func TestFillWaitBounded(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, func(o *Options) { o.FillWait = time.Millisecond })
+	clock := testNewClock()
+	c1, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := testCache(t, b.Client(), b.Prefix, clock, func(o *Options) { o.FillWait = time.Millisecond })
 	entered, release := make(chan struct{}), make(chan struct{})
-	slow := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	slow := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-release
 		w.Header().Set("Cache-Control", "max-age=60")
@@ -90,11 +90,11 @@ func TestFillWaitBounded(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		httpTestDo(c1.Middleware(slow), "GET", "http://example.com/bounded")
+		testDo(c1.Middleware(slow), "GET", "http://example.com/bounded")
 	}()
 	<-entered
-	fast := httpTestStatic(200, "fast", "Cache-Control", "max-age=60")
-	w := httpTestDo(c2.Middleware(fast), "GET", "http://example.com/bounded")
+	fast := testStatic(200, "fast", "Cache-Control", "max-age=60")
+	w := testDo(c2.Middleware(fast), "GET", "http://example.com/bounded")
 	close(release)
 	<-done
 	if w.Body.String() != "fast" || fast.calls.Load() != 1 {
@@ -104,11 +104,11 @@ func TestFillWaitBounded(t *testing.T) {
 
 func TestRoundTrips(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
+	clock := testNewClock()
 	rdb := b.Client()
 	counter := redistest.Count(rdb)
-	c, _ := httpTestCache(t, rdb, b.Prefix, clock, nil)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	c, _ := testCache(t, rdb, b.Prefix, clock, nil)
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Cache-Tag", "rt")
 		if strings.Contains(r.URL.Path, "vary") {
@@ -117,7 +117,7 @@ func TestRoundTrips(t *testing.T) {
 		_, _ = w.Write([]byte("x"))
 	}}
 	h := c.Middleware(origin)
-	httpTestDo(h, "GET", "http://example.com/warm") // loads the scripts
+	testDo(h, "GET", "http://example.com/warm") // loads the scripts
 
 	tests := []struct {
 		name string
@@ -132,7 +132,7 @@ func TestRoundTrips(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			counter.Reset()
-			httpTestDo(h, "GET", "http://example.com"+tt.path, "Accept-Encoding", "gzip")
+			testDo(h, "GET", "http://example.com"+tt.path, "Accept-Encoding", "gzip")
 			if got := counter.N(); got != tt.want {
 				t.Fatalf("round trips = %d, want %d: %v", got, tt.want, counter.Commands())
 			}
@@ -143,11 +143,11 @@ func TestRoundTrips(t *testing.T) {
 	t.Run("an instance learning a URL's Vary names", func(t *testing.T) {
 		rdb2 := b.Client()
 		counter2 := redistest.Count(rdb2)
-		c2, _ := httpTestCache(t, rdb2, b.Prefix, clock, nil)
+		c2, _ := testCache(t, rdb2, b.Prefix, clock, nil)
 		h2 := c2.Middleware(origin)
-		c3, _ := httpTestCache(t, rdb2, b.Prefix, clock, nil)
+		c3, _ := testCache(t, rdb2, b.Prefix, clock, nil)
 		counter2.Reset()
-		httpTestDo(c3.Middleware(origin), "GET", "http://example.com/rt-vary", "Accept-Encoding", "gzip")
+		testDo(c3.Middleware(origin), "GET", "http://example.com/rt-vary", "Accept-Encoding", "gzip")
 		if got := counter2.N(); got != 2 {
 			t.Fatalf("first hit in an instance: %d round trips, want 2 (index, then variant): %v", got, counter2.Commands())
 		}
@@ -160,7 +160,7 @@ func TestRoundTrips(t *testing.T) {
 			{"hit of another variant", "gzip", 1},
 		} {
 			counter2.Reset()
-			httpTestDo(h2, "GET", "http://example.com/rt-vary", "Accept-Encoding", step.enc)
+			testDo(h2, "GET", "http://example.com/rt-vary", "Accept-Encoding", step.enc)
 			if got := counter2.N(); got != step.want {
 				t.Fatalf("%s: %d round trips, want %d: %v", step.name, got, step.want, counter2.Commands())
 			}
@@ -169,7 +169,7 @@ func TestRoundTrips(t *testing.T) {
 
 	t.Run("100 concurrent hits", func(t *testing.T) {
 		gated := b.Client()
-		gate := &httpTestGateAll{}
+		gate := &testGateAll{}
 		gated.AddHook(gate)
 		gatedCount := redistest.Count(gated)
 		if err := gated.Ping(context.Background()).Err(); err != nil {
@@ -177,7 +177,7 @@ func TestRoundTrips(t *testing.T) {
 		}
 		open := make(chan struct{})
 		gate.gate.Store(&open)
-		gc, _ := httpTestCache(t, gated, b.Prefix, clock, nil)
+		gc, _ := testCache(t, gated, b.Prefix, clock, nil)
 		hc := gc.Middleware(origin)
 		const n = 100
 		var arrived atomic.Int64
@@ -194,7 +194,7 @@ func TestRoundTrips(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if w := httpTestDo(front, "GET", "http://example.com/rt"); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
+				if w := testDo(front, "GET", "http://example.com/rt"); strings.HasPrefix(w.Header().Get("Cache-Status"), "redisware; hit") {
 					hits.Add(1)
 				}
 			}()
@@ -214,9 +214,9 @@ func TestRoundTrips(t *testing.T) {
 // two instances, each run the handler once and do not wait for each other.
 func TestStampedePerVariant(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c1, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
-	c2, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c1, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
+	c2, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	const perVariant = 10
 	var waiting atomic.Int64
 	allWaiting := make(chan struct{})
@@ -226,7 +226,7 @@ func TestStampedePerVariant(t *testing.T) {
 		}
 	}
 	stuck := make(chan struct{}, 2)
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Accept-Encoding") != "identity" {
 			select {
 			case <-allWaiting:
@@ -239,7 +239,7 @@ func TestStampedePerVariant(t *testing.T) {
 		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding")))
 	}}
 	const url = "http://example.com/variants"
-	httpTestDo(c1.Middleware(origin), "GET", url, "Accept-Encoding", "identity") // writes the variant index
+	testDo(c1.Middleware(origin), "GET", url, "Accept-Encoding", "identity") // writes the variant index
 	c1.testHookWait, c2.testHookWait = onWait, onWait
 	handlers := []http.Handler{c1.Middleware(origin), c2.Middleware(origin)}
 	var wg sync.WaitGroup
@@ -249,7 +249,7 @@ func TestStampedePerVariant(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if w := httpTestDo(handlers[(i/2)%2], "GET", url, "Accept-Encoding", enc); w.Body.String() != enc {
+			if w := testDo(handlers[(i/2)%2], "GET", url, "Accept-Encoding", enc); w.Body.String() != enc {
 				wrong.Add(1)
 			}
 		}()
@@ -268,19 +268,19 @@ func TestStampedePerVariant(t *testing.T) {
 // entry that was stored before it arrived.
 func TestCollapsedOlderEntryHonoursNoCache(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, func(o *Options) { o.FillWait = time.Millisecond })
-	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, func(o *Options) { o.FillWait = time.Millisecond })
+	origin := testStatic(200, "x", "Cache-Control", "max-age=60")
 	h := c.Middleware(origin)
 	const url = "http://example.com/older"
-	httpTestDo(h, "GET", url)
+	testDo(h, "GET", url)
 	clock.Add(time.Second)
 	// Another instance holds the fill lock and never announces.
 	ctx := context.Background()
 	if err := b.Client().Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	w := httpTestDo(h, "GET", url, "Cache-Control", "no-cache")
+	w := testDo(h, "GET", url, "Cache-Control", "no-cache")
 	if got := w.Header().Get("Cache-Status"); got != "redisware; fwd=request; fwd-status=200; stored" {
 		t.Fatalf("Cache-Status %q: the client's no-cache was not honoured", got)
 	}
@@ -295,7 +295,7 @@ func TestCollapsedOlderEntryHonoursNoCache(t *testing.T) {
 // once per variant.
 func TestStampedeColdVariants(t *testing.T) {
 	b := redistest.Start(t)
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, httpTestNewClock(), nil)
+	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	const n = 20 // n/2 per variant
 	var waiting atomic.Int64
 	firstRound, secondRound := make(chan struct{}), make(chan struct{})
@@ -308,7 +308,7 @@ func TestStampedeColdVariants(t *testing.T) {
 		}
 	}
 	stuck := make(chan struct{}, n)
-	origin := &httpTestOrigin{}
+	origin := &testOrigin{}
 	origin.fn = func(w http.ResponseWriter, r *http.Request) {
 		gate := firstRound
 		if origin.calls.Load() > 1 {
@@ -331,7 +331,7 @@ func TestStampedeColdVariants(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if w := httpTestDo(h, "GET", "http://example.com/cold-variants", "Accept-Encoding", enc); w.Body.String() != enc {
+			if w := testDo(h, "GET", "http://example.com/cold-variants", "Accept-Encoding", enc); w.Body.String() != enc {
 				wrong.Add(1)
 			}
 		}()
@@ -351,8 +351,8 @@ func TestStampedeColdVariants(t *testing.T) {
 func TestCloseReleasesSubscription(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
-	c, _ := httpTestCache(t, rdb, b.Prefix, httpTestNewClock(), func(o *Options) { o.FillWait = time.Hour })
-	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=60")
+	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), func(o *Options) { o.FillWait = time.Hour })
+	origin := testStatic(200, "x", "Cache-Control", "max-age=60")
 	const url = "http://example.com/close"
 	ctx := context.Background()
 	if err := rdb.Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
@@ -362,7 +362,7 @@ func TestCloseReleasesSubscription(t *testing.T) {
 	var once sync.Once
 	c.testHookWait = func() { once.Do(func() { close(waiting) }) }
 	done := make(chan *httptest.ResponseRecorder)
-	go func() { done <- httpTestDo(c.Middleware(origin), "GET", url) }()
+	go func() { done <- testDo(c.Middleware(origin), "GET", url) }()
 	<-waiting
 	numsub := func() int64 {
 		m, err := rdb.PubSubNumSub(ctx, c.fillChannel()).Result()
@@ -390,24 +390,24 @@ func TestCloseReleasesSubscription(t *testing.T) {
 	redistest.Eventually(t, "the fill subscription to end after Close", func() bool { return numsub() == 0 })
 }
 
-// httpTestGateAll holds every command and pipeline while a gate is set,
+// testGateAll holds every command and pipeline while a gate is set,
 // until that gate is closed.
-type httpTestGateAll struct{ gate atomic.Pointer[chan struct{}] }
+type testGateAll struct{ gate atomic.Pointer[chan struct{}] }
 
-func (h *httpTestGateAll) wait() {
+func (h *testGateAll) wait() {
 	if g := h.gate.Load(); g != nil {
 		<-*g
 	}
 }
 
-func (h *httpTestGateAll) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *httpTestGateAll) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (h *testGateAll) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *testGateAll) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		h.wait()
 		return next(ctx, cmd)
 	}
 }
-func (h *httpTestGateAll) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h *testGateAll) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.wait()
 		return next(ctx, cmds)
@@ -420,21 +420,21 @@ func (h *httpTestGateAll) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 // round) or knows them and reads index and variant together (second).
 func TestConcurrentHitsKeepVariants(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	origin := &httpTestOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
+	clock := testNewClock()
+	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=60")
 		w.Header().Set("Vary", "Accept-Encoding")
 		_, _ = w.Write([]byte(r.Header.Get("Accept-Encoding")))
 	}}
 	const url = "http://example.com/hot-variants"
-	filler, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	filler, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	for _, enc := range []string{"gzip", "br"} {
-		httpTestDo(filler.Middleware(origin), "GET", url, "Accept-Encoding", enc)
+		testDo(filler.Middleware(origin), "GET", url, "Accept-Encoding", enc)
 	}
 	gated := b.Client()
-	hook := &httpTestGateAll{}
+	hook := &testGateAll{}
 	gated.AddHook(hook)
-	c, _ := httpTestCache(t, gated, b.Prefix, clock, nil)
+	c, _ := testCache(t, gated, b.Prefix, clock, nil)
 	h := c.Middleware(origin)
 	for round := 1; round <= 2; round++ {
 		const n = 100
@@ -454,7 +454,7 @@ func TestConcurrentHitsKeepVariants(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				w := httpTestDo(front, "GET", url, "Accept-Encoding", enc)
+				w := testDo(front, "GET", url, "Accept-Encoding", enc)
 				if w.Body.String() != enc {
 					wrong.Add(1)
 				}
@@ -474,18 +474,18 @@ func TestConcurrentHitsKeepVariants(t *testing.T) {
 // still served but starts no background refresh for Close to miss.
 func TestNoRefreshAfterClose(t *testing.T) {
 	b := redistest.Start(t)
-	clock := httpTestNewClock()
-	c, _ := httpTestCache(t, b.Client(), b.Prefix, clock, nil)
+	clock := testNewClock()
+	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	c.testHookRefresh = func(bool) { t.Error("a refresh ran after Close") }
-	origin := httpTestStatic(200, "x", "Cache-Control", "max-age=10, stale-while-revalidate=60")
+	origin := testStatic(200, "x", "Cache-Control", "max-age=10, stale-while-revalidate=60")
 	h := c.Middleware(origin)
 	const url = "http://example.com/closed-swr"
-	httpTestDo(h, "GET", url)
+	testDo(h, "GET", url)
 	clock.Add(20 * time.Second)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w := httpTestDo(h, "GET", url)
+	w := testDo(h, "GET", url)
 	if w.Header().Get("Cache-Status") != "redisware; hit; ttl=-10; detail=stale-while-revalidate" {
 		t.Fatalf("Cache-Status %q", w.Header().Get("Cache-Status"))
 	}

@@ -15,14 +15,14 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 )
 
-// httpNowMS is the Lua that sets now to the server's time in milliseconds,
+// nowMS is the Lua that sets now to the server's time in milliseconds,
 // the clock key expiries run on. (Scripts are replicated by their effects,
 // the default since Redis 5, so TIME may precede writes.)
-const httpNowMS = `local t = redis.call('TIME')
+const nowMS = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// httpStoreScript writes one response of a URL. All its keys share the
+// storeScript writes one response of a URL. All its keys share the
 // URL's {hash tag}. KEYS: base, entry key (the base itself when the response
 // has no Vary), variants set, lock, purge generation. ARGV: entry bytes, TTL
 // in ms, variant index ("" without Vary), lock token ("" when no lock is
@@ -42,7 +42,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // scored by each variant's expiry, so the members of expired variants are
 // dropped as new ones come: a hot URL with many variants keeps a set of its
 // live variants, not of every variant it ever had.
-var httpStoreScript = redis.NewScript(httpNowMS + `
+var storeScript = redis.NewScript(nowMS + `
 if (redis.call('GET', KEYS[5]) or '0') ~= ARGV[7] then
   if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[4] then
     redis.call('DEL', KEYS[4])
@@ -78,19 +78,19 @@ redis.call('PUBLISH', ARGV[5], ARGV[6])
 return 1
 `)
 
-// httpTagGrace is how long past its entry's expiry a tag set keeps a
+// tagGrace is how long past its entry's expiry a tag set keeps a
 // member. Tag sets and entries may live on different Cluster nodes, whose
 // clocks differ a little; dropping a member before its entry is gone would
 // let the entry survive a PurgeTags.
-const httpTagGrace = time.Minute
+const tagGrace = time.Minute
 
-// httpTagScript adds a URL's base key to a tag set, scored by the entry's
+// tagScript adds a URL's base key to a tag set, scored by the entry's
 // expiry (never lowered: another variant of the URL may live longer), drops
-// the members whose entries expired (plus httpTagGrace), and extends the
+// the members whose entries expired (plus tagGrace), and extends the
 // set's expiry to cover the entry (6.2 has no PEXPIRE GT). So a tag set
 // holds the URLs with live entries, not every URL ever tagged. KEYS: tag
 // set. ARGV: TTL in ms, base key, grace in ms.
-var httpTagScript = redis.NewScript(httpNowMS + `
+var tagScript = redis.NewScript(nowMS + `
 local ttl = tonumber(ARGV[1]) + tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
 local exp = now + tonumber(ARGV[1])
@@ -104,28 +104,28 @@ end
 return 1
 `)
 
-// httpReleaseScript deletes the fill lock if it still holds our token and
+// releaseScript deletes the fill lock if it still holds our token and
 // announces that the fill is over. KEYS: lock. ARGV: token, channel,
 // message.
-var httpReleaseScript = redis.NewScript(`
+var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1
 `)
 
-// httpLockScript takes the fill lock of a URL or variant (SET NX PX) and
+// lockScript takes the fill lock of a URL or variant (SET NX PX) and
 // reads the URL's purge generation ("0" when there is none), which the
-// store of the fill hands back to httpStoreScript. KEYS: lock, purge
+// store of the fill hands back to storeScript. KEYS: lock, purge
 // generation (one {hash tag}). ARGV: token, LockTTL in ms. Returns {won (1
 // or 0), generation}.
-var httpLockScript = redis.NewScript(`
+var lockScript = redis.NewScript(`
 local won = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX')
 local gen = redis.call('GET', KEYS[2]) or '0'
 if won then return {1, gen} end
 return {0, gen}
 `)
 
-// httpPurgeScript deletes a URL's base key, its variants set and every
+// purgeScript deletes a URL's base key, its variants set and every
 // variant it lists, and moves the URL's purge generation on, so that fills
 // that began before it do not store. KEYS: base, variants set, purge
 // generation (one {hash tag}). ARGV: the generation's expiry in ms.
@@ -133,7 +133,7 @@ return {0, gen}
 // A missing generation starts from Redis TIME in microseconds rather than
 // 1: had it expired while a fill ran and been bumped from nothing, it could
 // come back to the value that fill read.
-var httpPurgeScript = redis.NewScript(`
+var purgeScript = redis.NewScript(`
 local t = redis.call('TIME')
 local vs = redis.call('ZRANGE', KEYS[2], 0, -1)
 for i = 1, #vs do redis.call('DEL', vs[i]) end
@@ -147,10 +147,10 @@ end
 return n
 `)
 
-// httpGenTTL is the least expiry of a URL's purge generation. A fill that
+// minGenTTL is the least expiry of a URL's purge generation. A fill that
 // runs longer than the generation lives, with a purge at its start, could
 // store what the purge removed; see Cache.genTTL.
-const httpGenTTL = time.Hour
+const minGenTTL = time.Hour
 
 // redisCall makes one Redis call of c, fn(ctx, arg), through the breaker
 // and bounded by Options.Timeout whatever the client (see bounded.Call: fn
@@ -180,13 +180,13 @@ type lockArgs struct {
 // scriptsArgs are what a Redis call of runScripts needs.
 type scriptsArgs struct {
 	c     *Cache
-	calls []httpScriptCall
+	calls []scriptCall
 }
 
 func runScripts(ctx context.Context, a scriptsArgs) error { return a.c.runScripts(ctx, a.calls) }
 
-// httpScriptCall is one script call queued in a pipeline.
-type httpScriptCall struct {
+// scriptCall is one script call queued in a pipeline.
+type scriptCall struct {
 	s    *redis.Script
 	keys []string
 	args []any
@@ -195,7 +195,7 @@ type httpScriptCall struct {
 // runScripts sends calls in one pipeline using EVALSHA; only when Redis has
 // lost a script does it resend with EVAL, which costs one more round trip
 // once per script cache flush.
-func (c *Cache) runScripts(ctx context.Context, calls []httpScriptCall) error {
+func (c *Cache) runScripts(ctx context.Context, calls []scriptCall) error {
 	return c.runScriptsThen(ctx, calls, func(redis.Pipeliner) {}, nil)
 }
 
@@ -253,24 +253,24 @@ func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, 
 // tryLock takes the fill lock of k; won is false when another request (in
 // any instance) holds it. Either way it returns the URL's purge generation,
 // which a store made by this request must hand back.
-func (c *Cache) tryLock(ctx context.Context, k httpKeys) (token, gen string, won bool, err error) {
+func (c *Cache) tryLock(ctx context.Context, k keySet) (token, gen string, won bool, err error) {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token = hex.EncodeToString(b[:])
-	res, err := redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a lockArgs) (httpLockResult, error) {
-		v, err := httpLockScript.Run(ctx, a.c.rdb, []string{a.lock, a.gen}, a.token, a.c.opt.LockTTL.Milliseconds()).Slice()
+	res, err := redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a lockArgs) (lockResult, error) {
+		v, err := lockScript.Run(ctx, a.c.rdb, []string{a.lock, a.gen}, a.token, a.c.opt.LockTTL.Milliseconds()).Slice()
 		if err != nil {
-			return httpLockResult{}, err
+			return lockResult{}, err
 		}
 		if len(v) != 2 {
-			return httpLockResult{}, fmt.Errorf("lock script returned %d values", len(v))
+			return lockResult{}, fmt.Errorf("lock script returned %d values", len(v))
 		}
 		n, _ := v[0].(int64)
 		g, ok := v[1].(string)
 		if !ok {
-			return httpLockResult{}, fmt.Errorf("lock script returned generation %T", v[1])
+			return lockResult{}, fmt.Errorf("lock script returned generation %T", v[1])
 		}
-		return httpLockResult{gen: g, won: n == 1}, nil
+		return lockResult{gen: g, won: n == 1}, nil
 	}, lockArgs{c, k.lock, k.genKey(), token})
 	if err != nil {
 		return "", "", false, fmt.Errorf("cachehandler: lock: %w", err)
@@ -278,22 +278,22 @@ func (c *Cache) tryLock(ctx context.Context, k httpKeys) (token, gen string, won
 	return token, res.gen, res.won, nil
 }
 
-// httpLockResult is what httpLockScript answers.
-type httpLockResult struct {
+// lockResult is what lockScript answers.
+type lockResult struct {
 	gen string
 	won bool
 }
 
-// genTTL is the expiry of a purge generation: the longer of httpGenTTL and
+// genTTL is the expiry of a purge generation: the longer of minGenTTL and
 // ten LockTTLs, far past any fill that holds its lock.
-func (c *Cache) genTTL() time.Duration { return max(httpGenTTL, 10*c.opt.LockTTL) }
+func (c *Cache) genTTL() time.Duration { return max(minGenTTL, 10*c.opt.LockTTL) }
 
 // release gives up the fill lock without storing and wakes the waiters.
-func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
+func (c *Cache) release(ctx context.Context, k keySet, token string) error {
 	if token == "" {
 		return nil
 	}
-	calls := []httpScriptCall{{httpReleaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.fill}}}
+	calls := []scriptCall{{releaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.fill}}}
 	if err := redisDo(c, context.WithoutCancel(ctx), runScripts, scriptsArgs{c, calls}); err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
 	}
@@ -305,8 +305,8 @@ func (c *Cache) release(ctx context.Context, k httpKeys, token string) error {
 // waiters, all in one round trip. gen is the URL's purge generation read
 // when the fill began; stored is false when the URL was purged since, and
 // nothing was written.
-func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cacheEntry, tags []string, ttl time.Duration, token, gen string) (stored bool, err error) {
-	names, _ := httpVaryNames(e.header)
+func (c *Cache) store(ctx context.Context, r *http.Request, k keySet, e *cacheEntry, tags []string, ttl time.Duration, token, gen string) (stored bool, err error) {
+	names, _ := varyNames(e.header)
 	entryKey, index := k.base, ""
 	if len(names) > 0 {
 		entryKey = k.variantKey(names, r)
@@ -316,12 +316,12 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 	if ms < 1 {
 		ms = 1
 	}
-	calls := make([]httpScriptCall, 0, 1+len(tags))
-	calls = append(calls, httpScriptCall{httpStoreScript,
+	calls := make([]scriptCall, 0, 1+len(tags))
+	calls = append(calls, scriptCall{storeScript,
 		[]string{k.base, entryKey, k.variants, k.lock, k.genKey()},
 		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
 	for _, t := range tags {
-		calls = append(calls, httpScriptCall{httpTagScript, []string{c.httpTagKey(t)}, []any{ms, k.base, httpTagGrace.Milliseconds()}})
+		calls = append(calls, scriptCall{tagScript, []string{c.tagKey(t)}, []any{ms, k.base, tagGrace.Milliseconds()}})
 	}
 	stored, err = redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a scriptsArgs) (bool, error) {
 		var first *redis.Cmd
@@ -343,15 +343,15 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k httpKeys, e *cache
 
 // purgeKeys deletes every variant of each URL, one script per URL (each
 // script stays inside its URL's hash slot), all in one pipeline.
-func (c *Cache) purgeKeys(ctx context.Context, ks []httpKeys) error {
+func (c *Cache) purgeKeys(ctx context.Context, ks []keySet) error {
 	if len(ks) == 0 {
 		return nil
 	}
-	calls := make([]httpScriptCall, len(ks))
+	calls := make([]scriptCall, len(ks))
 	hashes := make([]string, len(ks))
 	ttl := c.genTTL().Milliseconds()
 	for i, k := range ks {
-		calls[i] = httpScriptCall{httpPurgeScript, []string{k.base, k.variants, k.genKey()}, []any{ttl}}
+		calls[i] = scriptCall{purgeScript, []string{k.base, k.variants, k.genKey()}, []any{ttl}}
 		hashes[i] = k.hash
 	}
 	if err := c.runScripts(ctx, calls); err != nil {
@@ -364,3 +364,37 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []httpKeys) error {
 // fillChannel is the Pub/Sub channel on which fills are announced; the
 // message is the URL's hash.
 func (c *Cache) fillChannel() string { return c.opt.Prefix + "fill" }
+
+// runScriptsThen is runScripts followed by more commands in the same
+// pipeline. When first is not nil, it is set to the command of calls[0]
+// (of the pipeline that was answered).
+func (c *Cache) runScriptsThen(ctx context.Context, calls []scriptCall, more func(p redis.Pipeliner), first **redis.Cmd) error {
+	send := func(eval bool) (bool, error) {
+		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, sc := range calls {
+				var cmd *redis.Cmd
+				if eval {
+					cmd = sc.s.Eval(ctx, p, sc.keys, sc.args...)
+				} else {
+					cmd = sc.s.EvalSha(ctx, p, sc.keys, sc.args...)
+				}
+				if i == 0 && first != nil {
+					*first = cmd
+				}
+			}
+			more(p)
+			return nil
+		})
+		for _, cmd := range cmds {
+			if e := cmd.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
+				return true, e
+			}
+		}
+		return false, err
+	}
+	noscript, err := send(false)
+	if noscript {
+		_, err = send(true)
+	}
+	return err
+}

@@ -1,0 +1,212 @@
+package cachehandler
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redisware/redisware/internal/bounded"
+	"github.com/redisware/redisware/internal/httpwrap"
+)
+
+// Purge removes every stored variant of rawURL, an absolute URL
+// ("https://example.com/products/42"); its query is normalised as request
+// keys are. Requests are keyed by the scheme they arrived with (https only
+// when the server itself terminated TLS), so Purge removes the URL under
+// both http and https: behind a TLS-terminating proxy the entries are
+// keyed http.
+//
+// Purge takes no Options.Timeout and bypasses the breaker: an
+// administrative call is bounded by ctx alone, with any client (one that
+// ignores deadlines is abandoned when ctx ends, and its error returned).
+func (c *Cache) Purge(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("cachehandler: purge: %q is not an absolute http(s) URL", rawURL)
+	}
+	norm := normalURL(u) // the default port is gone from here on
+	other := "https://" + strings.TrimPrefix(norm, "http://")
+	if strings.HasPrefix(norm, "https://") {
+		other = "http://" + strings.TrimPrefix(norm, "https://")
+	}
+	ks := []keySet{c.keysFor(norm), c.keysFor(other)}
+	err = bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeArgs) error {
+		return a.c.purgeKeys(ctx, a.ks)
+	}, purgeArgs{c, ks})
+	if err != nil {
+		return fmt.Errorf("cachehandler: purge: %w", err)
+	}
+	return nil
+}
+
+// PurgeTags removes every entry whose response named one of tags in its
+// Cache-Tag header. It costs two round trips whatever the number of tags
+// and never scans the keyspace: one pipeline reads the tag sets, a second
+// runs one purge script per URL (each inside that URL's hash slot, so it
+// runs on Cluster) and removes the purged members from the tag sets.
+// Tag sets span hash slots, so no single script could do both. Like Purge,
+// it is bounded by ctx alone.
+func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
+	if len(tags) == 0 {
+		return nil
+	}
+	return bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeTagsArgs) error {
+		return a.c.purgeTags(ctx, a.tags)
+	}, purgeTagsArgs{c, tags})
+}
+
+// purgeTagsArgs are what a Redis call of purgeTags needs.
+type purgeTagsArgs struct {
+	c    *Cache
+	tags []string
+}
+
+func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
+	tagKeys := make([]string, len(tags))
+	cmds := make([]*redis.StringSliceCmd, len(tags))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, t := range tags {
+			tagKeys[i] = c.tagKey(t)
+			cmds[i] = p.ZRange(ctx, tagKeys[i], 0, -1)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cachehandler: purge tags: %w", err)
+	}
+	var (
+		calls  []scriptCall
+		hashes []string
+	)
+	ttl := c.genTTL().Milliseconds()
+	seen := map[string]bool{}
+	members := make([][]string, len(tags))
+	for i, cmd := range cmds {
+		for _, base := range cmd.Val() {
+			members[i] = append(members[i], base)
+			if seen[base] || !c.isBaseKey(base) {
+				continue
+			}
+			seen[base] = true
+			calls = append(calls, scriptCall{purgeScript, []string{base, base + ":variants", base + ":gen"}, []any{ttl}})
+			hashes = append(hashes, base[len(c.opt.Prefix)+1:len(base)-1])
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	err = c.runScriptsThen(ctx, calls, func(p redis.Pipeliner) {
+		for i, m := range members {
+			if len(m) > 0 {
+				args := make([]any, len(m))
+				for j := range m {
+					args[j] = m[j]
+				}
+				p.ZRem(ctx, tagKeys[i], args...)
+			}
+		}
+	}, nil)
+	if err != nil {
+		return fmt.Errorf("cachehandler: purge tags: %w", err)
+	}
+	c.markPurged(hashes)
+	return nil
+}
+
+// storing is one forward of this process whose response may be stored;
+// purged is set when this process purges its URL meanwhile, so that its
+// Cache-Status does not claim "stored" (the store script would refuse).
+type storing struct{ purged atomic.Bool }
+
+// wasPurged reports whether s's URL was purged by this process since s
+// began; false for nil (a forward that does not store).
+func (s *storing) wasPurged() bool { return s != nil && s.purged.Load() }
+
+// trackStore registers a forward of the URL hash that may store.
+func (c *Cache) trackStore(hash string) *storing {
+	s := &storing{}
+	c.mu.Lock()
+	m := c.storing[hash]
+	if m == nil {
+		m = map[*storing]struct{}{}
+		c.storing[hash] = m
+	}
+	m[s] = struct{}{}
+	c.mu.Unlock()
+	return s
+}
+
+func (c *Cache) untrackStore(hash string, s *storing) {
+	c.mu.Lock()
+	if m := c.storing[hash]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(c.storing, hash)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// markPurged tells this process's running forwards of the URL hashes that
+// their URL was purged (the purge scripts have run).
+func (c *Cache) markPurged(hashes []string) {
+	c.mu.Lock()
+	for _, h := range hashes {
+		for s := range c.storing[h] {
+			s.purged.Store(true)
+		}
+	}
+	c.mu.Unlock()
+}
+
+// serveUnsafe runs next for an unsafe method and, when it succeeds (2xx or
+// 3xx), invalidates the request URI and the same-origin Location and
+// Content-Location (RFC 9111 §4.4) before the response goes out, so the
+// client's next read cannot see the old entry.
+func (c *Cache) serveUnsafe(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	hw := httpwrap.New(w, httpwrap.Options{BeforeHeader: func(hw *httpwrap.Writer, status int) {
+		hw.Header().Del("Cache-Tag")
+		if status >= 200 && status < 400 {
+			c.invalidate(r, hw.Header())
+		}
+	}})
+	next.ServeHTTP(hw, r)
+	if !hw.WroteHeader() {
+		hw.WriteHeader(http.StatusOK)
+	}
+}
+
+func (c *Cache) invalidate(r *http.Request, h http.Header) {
+	u := requestURL(r)
+	ks := []keySet{c.keysFor(normalURL(u))}
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := h.Get(name)
+		if v == "" {
+			continue
+		}
+		ref, err := url.Parse(v)
+		if err != nil {
+			continue
+		}
+		abs := u.ResolveReference(ref)
+		if sameOrigin(abs, u) { // RFC 9111 §4.4: same origin only
+			ks = append(ks, c.keysFor(normalURL(abs)))
+		}
+	}
+	err := redisDo(c, context.WithoutCancel(r.Context()), func(ctx context.Context, a purgeArgs) error {
+		return a.c.purgeKeys(ctx, a.ks)
+	}, purgeArgs{c, ks})
+	if err != nil {
+		c.fail(r, fmt.Errorf("cachehandler: invalidate: %w", err))
+	}
+}
+
+// purgeArgs are what a Redis call of purgeKeys needs.
+type purgeArgs struct {
+	c  *Cache
+	ks []keySet
+}
