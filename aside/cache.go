@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -34,7 +35,8 @@ type Cache struct {
 	cluster bool
 	id      string
 	// guard: the breaker and Options.Timeout around every call.
-	guard bounded.Guard
+	guard   bounded.Guard
+	scripts *script.Runner
 
 	fills singleflight.Group
 	local *tier
@@ -79,6 +81,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		cluster:    isCluster(rdb),
 		id:         hex.EncodeToString(id),
 		guard:      bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
+		scripts:    script.NewRunner(rdb),
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}
@@ -144,12 +147,12 @@ type readResult struct {
 
 // call makes one Redis call of a, fn(ctx, arg), through the breaker
 // and bounded by Options.Timeout whatever the client.
-func call[T any](a *Cache, ctx context.Context, fn func(context.Context, callArgs) (T, error), arg callArgs) (T, error) {
+func call[T any](ctx context.Context, a *Cache, fn func(context.Context, callArgs) (T, error), arg callArgs) (T, error) {
 	return bounded.Guarded(ctx, &a.guard, fn, arg)
 }
 
 // do is call for a function that returns only an error.
-func do(a *Cache, ctx context.Context, fn func(context.Context, callArgs) error, arg callArgs) error {
+func do(ctx context.Context, a *Cache, fn func(context.Context, callArgs) error, arg callArgs) error {
 	return bounded.GuardedDo(ctx, &a.guard, fn, arg)
 }
 

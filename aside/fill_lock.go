@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redisware/redisware/internal/script"
 )
 
 var unlockScript = redis.NewScript(`
@@ -65,7 +66,7 @@ func (a *Cache) fillLocked(ctx context.Context, full string, ttl time.Duration,
 // matters: a filler writes the value before it releases the lock, so if
 // the lock was free, the value read after taking it is the newest.
 func (a *Cache) lockAndGet(ctx context.Context, full, lock, token string) (acquired bool, raw []byte, err error) {
-	r, err := call(a, ctx, func(ctx context.Context, x callArgs) (readResult, error) {
+	r, err := call(ctx, a, func(ctx context.Context, x callArgs) (readResult, error) {
 		a, full, lock, token := x.a, x.full, x.lock, x.token
 		if a.cluster {
 			// The two keys may live on different nodes: keep the order.
@@ -96,8 +97,8 @@ func (a *Cache) lockAndGet(ctx context.Context, full, lock, token string) (acqui
 }
 
 func (a *Cache) unlock(ctx context.Context, lock, token string) {
-	err := do(a, ctx, func(ctx context.Context, x callArgs) error {
-		return unlockScript.Run(ctx, x.a.rdb, []string{x.lock}, x.token).Err()
+	err := do(ctx, a, func(ctx context.Context, x callArgs) error {
+		return x.a.scripts.Run(ctx, unlockScript, []string{x.lock}, x.token).Err()
 	}, callArgs{a: a, lock: lock, token: token})
 	if err != nil {
 		a.logRedis(ctx, "unlock", lock, err)
@@ -119,7 +120,7 @@ func (a *Cache) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 		}
 		raw, exp = []byte(negative), a.jitter(a.o.NotFoundTTL)
 	}
-	err = do(a, ctx, func(ctx context.Context, x callArgs) error {
+	err = do(ctx, a, func(ctx context.Context, x callArgs) error {
 		a, full, raw, exp, lock, token := x.a, x.full, x.raw, x.exp, x.lock, x.token
 		if a.cluster || lock == "" {
 			if err := a.rdb.Set(ctx, full, raw, exp).Err(); err != nil {
@@ -128,15 +129,13 @@ func (a *Cache) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 			if lock == "" {
 				return nil
 			}
-			return unlockScript.Run(ctx, a.rdb, []string{lock}, token).Err()
+			return a.scripts.Run(ctx, unlockScript, []string{lock}, token).Err()
 		}
 		// One node: the pipeline keeps the order value-then-unlock.
-		_, err := a.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, full, raw, exp)
-			unlockScript.Eval(ctx, p, []string{lock}, token)
-			return nil
+		return a.scripts.Exec(ctx, []script.Op{
+			{Plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder { return p.Set(ctx, full, raw, exp) }},
+			{Script: unlockScript, Keys: []string{lock}, Args: []any{token}},
 		})
-		return err
 	}, callArgs{a: a, full: full, raw: raw, exp: exp, lock: lock, token: token})
 	if err != nil {
 		a.logRedis(ctx, "store", full, err)

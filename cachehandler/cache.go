@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -20,7 +21,8 @@ type Cache struct {
 	opt Options
 	sf  singleflight.Group
 	// guard: the breaker and Options.Timeout around every request's call.
-	guard bounded.Guard
+	guard   bounded.Guard
+	scripts *script.Runner
 
 	fills fillNotices
 	bg    sync.WaitGroup
@@ -55,6 +57,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		rdb:        rdb,
 		opt:        opt,
 		guard:      bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: opt.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
+		scripts:    script.NewRunner(rdb),
 		hints:      map[string][]string{},
 		pending:    map[string]*pendingFill{},
 		refreshing: map[string]bool{},

@@ -78,7 +78,7 @@ func (f *fillNotices) wait(ctx context.Context, hash string) (*fillWaiter, error
 	}
 	if f.ps == nil {
 		h := &subscribing{}
-		err := redisDo(f.c, context.WithoutCancel(ctx), subscribeFills, subscribeArgs{f.c, h})
+		err := redisDo(context.WithoutCancel(ctx), f.c, subscribeFills, subscribeArgs{f.c, h})
 		ps := h.take() // a call that succeeded just after the timeout counts too
 		if ps == nil {
 			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/httpwrap"
+	"github.com/redisware/redisware/internal/script"
 )
 
 // Purge removes every stored variant of rawURL, an absolute URL
@@ -79,7 +80,7 @@ func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
 		return fmt.Errorf("cachehandler: purge tags: %w", err)
 	}
 	var (
-		calls  []scriptCall
+		ops    []script.Op
 		hashes []string
 	)
 	ttl := c.genTTL().Milliseconds()
@@ -92,25 +93,28 @@ func (c *Cache) purgeTags(ctx context.Context, tags []string) error {
 				continue
 			}
 			seen[base] = true
-			calls = append(calls, scriptCall{purgeScript, []string{base, base + ":variants", base + ":gen"}, []any{ttl}})
+			ops = append(ops, script.Op{Script: purgeScript, Keys: []string{base, base + ":variants", base + ":gen"}, Args: []any{ttl}})
 			hashes = append(hashes, base[len(c.opt.Prefix)+1:len(base)-1])
 		}
 	}
-	if len(calls) == 0 {
+	if len(ops) == 0 {
 		return nil
 	}
-	err = c.runScriptsThen(ctx, calls, func(p redis.Pipeliner) {
-		for i, m := range members {
-			if len(m) > 0 {
-				args := make([]any, len(m))
-				for j := range m {
-					args[j] = m[j]
-				}
-				p.ZRem(ctx, tagKeys[i], args...)
-			}
+	// The same round trip drops the purged members from the tag sets.
+	for i, m := range members {
+		if len(m) == 0 {
+			continue
 		}
-	}, nil)
-	if err != nil {
+		args := make([]any, len(m))
+		for j := range m {
+			args[j] = m[j]
+		}
+		key := tagKeys[i]
+		ops = append(ops, script.Op{Plain: func(ctx context.Context, p redis.Pipeliner) redis.Cmder {
+			return p.ZRem(ctx, key, args...)
+		}})
+	}
+	if err := c.scripts.Exec(ctx, ops); err != nil {
 		return fmt.Errorf("cachehandler: purge tags: %w", err)
 	}
 	c.markPurged(hashes)
@@ -197,7 +201,7 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 			ks = append(ks, c.keysFor(normalURL(abs)))
 		}
 	}
-	err := redisDo(c, context.WithoutCancel(r.Context()), func(ctx context.Context, a purgeArgs) error {
+	err := redisDo(context.WithoutCancel(r.Context()), c, func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/bounded"
+	"github.com/redisware/redisware/internal/script"
 )
 
 // nowMS is the Lua that sets now to the server's time in milliseconds,
@@ -28,8 +29,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // in ms, variant index ("" without Vary), lock token ("" when no lock is
 // held), fill channel and message, the purge generation read when the fill
 // began. The announcement is published by the script, so it can never
-// precede the write (as it could in a pipeline whose EVALSHA failed with
-// NOSCRIPT).
+// precede the write (as it could in a pipeline whose script call missed
+// Redis' script cache and was re-sent).
 //
 // When the URL was purged since the fill began (its generation differs:
 // bumped, or expired), the handler may have read what the purge removed, so
@@ -156,12 +157,12 @@ const minGenTTL = time.Hour
 // and bounded by Options.Timeout whatever the client (see bounded.Call: fn
 // returns its results, and takes what it needs from arg so that it
 // allocates nothing).
-func redisCall[A, T any](c *Cache, ctx context.Context, fn func(context.Context, A) (T, error), arg A) (T, error) {
+func redisCall[A, T any](ctx context.Context, c *Cache, fn func(context.Context, A) (T, error), arg A) (T, error) {
 	return bounded.Guarded(ctx, &c.guard, fn, arg)
 }
 
 // redisDo is redisCall for a function that returns only an error.
-func redisDo[A any](c *Cache, ctx context.Context, fn func(context.Context, A) error, arg A) error {
+func redisDo[A any](ctx context.Context, c *Cache, fn func(context.Context, A) error, arg A) error {
 	return bounded.GuardedDo(ctx, &c.guard, fn, arg)
 }
 
@@ -177,27 +178,13 @@ type lockArgs struct {
 	lock, gen, token string
 }
 
-// scriptsArgs are what a Redis call of runScripts needs.
-type scriptsArgs struct {
-	c     *Cache
-	calls []scriptCall
+// opsArgs are what a Redis call of script.Runner.Exec needs.
+type opsArgs struct {
+	c   *Cache
+	ops []script.Op
 }
 
-func runScripts(ctx context.Context, a scriptsArgs) error { return a.c.runScripts(ctx, a.calls) }
-
-// scriptCall is one script call queued in a pipeline.
-type scriptCall struct {
-	s    *redis.Script
-	keys []string
-	args []any
-}
-
-// runScripts sends calls in one pipeline using EVALSHA; only when Redis has
-// lost a script does it resend with EVAL, which costs one more round trip
-// once per script cache flush.
-func (c *Cache) runScripts(ctx context.Context, calls []scriptCall) error {
-	return c.runScriptsThen(ctx, calls, func(redis.Pipeliner) {}, nil)
-}
+func execOps(ctx context.Context, a opsArgs) error { return a.c.scripts.Exec(ctx, a.ops) }
 
 // fetch GETs keys in one round trip; missing keys come back nil. Concurrent
 // fetches of the same keys in this process share one round trip.
@@ -206,7 +193,7 @@ func (c *Cache) runScripts(ctx context.Context, calls []scriptCall) error {
 // round trip with requests of the same ns.
 func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, error) {
 	do := func() ([][]byte, error) {
-		out, err := redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a keysArgs) ([][]byte, error) {
+		out, err := redisCall(context.WithoutCancel(ctx), c, func(ctx context.Context, a keysArgs) ([][]byte, error) {
 			out := make([][]byte, len(a.keys))
 			if len(a.keys) == 1 {
 				b, err := a.c.rdb.Get(ctx, a.keys[0]).Bytes()
@@ -257,8 +244,8 @@ func (c *Cache) tryLock(ctx context.Context, k keySet) (token, gen string, won b
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token = hex.EncodeToString(b[:])
-	res, err := redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a lockArgs) (lockResult, error) {
-		v, err := lockScript.Run(ctx, a.c.rdb, []string{a.lock, a.gen}, a.token, a.c.opt.LockTTL.Milliseconds()).Slice()
+	res, err := redisCall(context.WithoutCancel(ctx), c, func(ctx context.Context, a lockArgs) (lockResult, error) {
+		v, err := a.c.scripts.Run(ctx, lockScript, []string{a.lock, a.gen}, a.token, a.c.opt.LockTTL.Milliseconds()).Slice()
 		if err != nil {
 			return lockResult{}, err
 		}
@@ -293,8 +280,8 @@ func (c *Cache) release(ctx context.Context, k keySet, token string) error {
 	if token == "" {
 		return nil
 	}
-	calls := []scriptCall{{releaseScript, []string{k.lock}, []any{token, c.fillChannel(), k.fill}}}
-	if err := redisDo(c, context.WithoutCancel(ctx), runScripts, scriptsArgs{c, calls}); err != nil {
+	ops := []script.Op{{Script: releaseScript, Keys: []string{k.lock}, Args: []any{token, c.fillChannel(), k.fill}}}
+	if err := redisDo(context.WithoutCancel(ctx), c, execOps, opsArgs{c, ops}); err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
 	}
 	return nil
@@ -316,22 +303,20 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k keySet, e *cacheEn
 	if ms < 1 {
 		ms = 1
 	}
-	calls := make([]scriptCall, 0, 1+len(tags))
-	calls = append(calls, scriptCall{storeScript,
-		[]string{k.base, entryKey, k.variants, k.lock, k.genKey()},
-		[]any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
+	ops := make([]script.Op, 0, 1+len(tags))
+	ops = append(ops, script.Op{Script: storeScript,
+		Keys: []string{k.base, entryKey, k.variants, k.lock, k.genKey()},
+		Args: []any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
 	for _, t := range tags {
-		calls = append(calls, scriptCall{tagScript, []string{c.tagKey(t)}, []any{ms, k.base, tagGrace.Milliseconds()}})
+		ops = append(ops, script.Op{Script: tagScript, Keys: []string{c.tagKey(t)}, Args: []any{ms, k.base, tagGrace.Milliseconds()}})
 	}
-	stored, err = redisCall(c, context.WithoutCancel(ctx), func(ctx context.Context, a scriptsArgs) (bool, error) {
-		var first *redis.Cmd
-		err := a.c.runScriptsThen(ctx, a.calls, func(redis.Pipeliner) {}, &first)
-		if err != nil {
+	stored, err = redisCall(context.WithoutCancel(ctx), c, func(ctx context.Context, a opsArgs) (bool, error) {
+		if err := a.c.scripts.Exec(ctx, a.ops); err != nil {
 			return false, err
 		}
-		n, err := first.Int64()
+		n, err := a.ops[0].Cmd.(*redis.Cmd).Int64()
 		return n == 1, err
-	}, scriptsArgs{c, calls})
+	}, opsArgs{c, ops})
 	if err != nil {
 		return false, fmt.Errorf("cachehandler: store: %w", err)
 	}
@@ -347,14 +332,14 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []keySet) error {
 	if len(ks) == 0 {
 		return nil
 	}
-	calls := make([]scriptCall, len(ks))
+	ops := make([]script.Op, len(ks))
 	hashes := make([]string, len(ks))
 	ttl := c.genTTL().Milliseconds()
 	for i, k := range ks {
-		calls[i] = scriptCall{purgeScript, []string{k.base, k.variants, k.genKey()}, []any{ttl}}
+		ops[i] = script.Op{Script: purgeScript, Keys: []string{k.base, k.variants, k.genKey()}, Args: []any{ttl}}
 		hashes[i] = k.hash
 	}
-	if err := c.runScripts(ctx, calls); err != nil {
+	if err := c.scripts.Exec(ctx, ops); err != nil {
 		return err
 	}
 	c.markPurged(hashes)
@@ -364,37 +349,3 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []keySet) error {
 // fillChannel is the Pub/Sub channel on which fills are announced; the
 // message is the URL's hash.
 func (c *Cache) fillChannel() string { return c.opt.Prefix + "fill" }
-
-// runScriptsThen is runScripts followed by more commands in the same
-// pipeline. When first is not nil, it is set to the command of calls[0]
-// (of the pipeline that was answered).
-func (c *Cache) runScriptsThen(ctx context.Context, calls []scriptCall, more func(p redis.Pipeliner), first **redis.Cmd) error {
-	send := func(eval bool) (bool, error) {
-		cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, sc := range calls {
-				var cmd *redis.Cmd
-				if eval {
-					cmd = sc.s.Eval(ctx, p, sc.keys, sc.args...)
-				} else {
-					cmd = sc.s.EvalSha(ctx, p, sc.keys, sc.args...)
-				}
-				if i == 0 && first != nil {
-					*first = cmd
-				}
-			}
-			more(p)
-			return nil
-		})
-		for _, cmd := range cmds {
-			if e := cmd.Err(); e != nil && redis.HasErrorPrefix(e, "NOSCRIPT") {
-				return true, e
-			}
-		}
-		return false, err
-	}
-	noscript, err := send(false)
-	if noscript {
-		_, err = send(true)
-	}
-	return err
-}
