@@ -76,3 +76,33 @@ func TestHealthStalledRedis(t *testing.T) {
 		t.Fatalf("status %d, body %q; want 503", rec.Code, rec.Body)
 	}
 }
+
+// TestHealthBadArguments: a nil client is reported unhealthy (it used to
+// panic in the check's goroutine, taking the server down), and a timeout
+// of zero or less is the default.
+func TestHealthBadArguments(t *testing.T) {
+	rdb, _ := redistest.New(t)
+	tests := []struct {
+		name string
+		h    http.Handler
+		want int
+	}{
+		{"nil client", middleware.Health(nil, time.Second), http.StatusServiceUnavailable},
+		{"nil client, no timeout", middleware.Health(nil, 0), http.StatusServiceUnavailable},
+		{"negative timeout", middleware.Health(rdb, -time.Second), http.StatusOK},
+		{"zero timeout", middleware.Health(rdb, 0), http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tt.h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil))
+			var body map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+				t.Fatalf("body %q: %v", rec.Body, err)
+			}
+			if rec.Code != tt.want || (tt.want == http.StatusOK) != (body["status"] == "ok") {
+				t.Fatalf("%d %v, want %d", rec.Code, body, tt.want)
+			}
+		})
+	}
+}
