@@ -11,7 +11,7 @@ import (
 type clientIPKey struct{}
 
 // ClientIP returns a middleware that resolves the client's address and
-// stores it in the request context, where ClientIPFrom reads it.
+// stores it in the request context, where ClientIPFromContext reads it.
 //
 // The address is the peer's (r.RemoteAddr) unless the peer lies in one of
 // the trusted prefixes. Only then are X-Forwarded-For and RFC 7239 Forwarded
@@ -41,9 +41,9 @@ func ClientIP(trusted ...netip.Prefix) func(http.Handler) http.Handler {
 	}
 }
 
-// ClientIPFrom returns the address ClientIP stored in ctx, and whether
-// there was one.
-func ClientIPFrom(ctx context.Context) (netip.Addr, bool) {
+// ClientIPFromContext returns the address ClientIP stored in ctx, and
+// whether there was one.
+func ClientIPFromContext(ctx context.Context) (netip.Addr, bool) {
 	ip, ok := ctx.Value(clientIPKey{}).(netip.Addr)
 	return ip, ok
 }

@@ -50,6 +50,7 @@ var clientIPCases = []clientIPCase{
 	{name: "overlong hop", remote: "10.0.0.1:80", xff: []string{"1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16"}, trusted: testProxies, want: "10.0.0.1"},
 	{name: "unparsable RemoteAddr", remote: "not an address", xff: []string{"1.2.3.4"}, trusted: testProxies, want: ""},
 	{name: "RemoteAddr without port", remote: "203.0.113.9", want: "203.0.113.9"},
+	{name: "invalid trusted prefix trusts nobody", remote: "10.0.0.1:80", xff: []string{"1.2.3.4"}, trusted: []netip.Prefix{{}}, want: "10.0.0.1"},
 }
 
 func TestClientIP(t *testing.T) {
@@ -81,7 +82,7 @@ func runClientIP(remote string, xff, fwd []string, trusted []netip.Prefix) (neti
 	var got netip.Addr
 	var ok bool
 	ClientIP(trusted...)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok = ClientIPFrom(r.Context())
+		got, ok = ClientIPFromContext(r.Context())
 	})).ServeHTTP(httptest.NewRecorder(), req)
 	return got, ok
 }

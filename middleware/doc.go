@@ -6,7 +6,7 @@
 // # Client address
 //
 // ClientIP resolves the client once per request; KeyByIP and anything else
-// that needs the address reads it with ClientIPFrom:
+// that needs the address reads it with ClientIPFromContext:
 //
 //	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 //	h := middleware.Chain(
@@ -20,8 +20,10 @@
 // # Keys
 //
 // A KeyFunc returns the string a request is limited or cached by. KeyByIP,
-// KeyByHeader, KeyByPath and JoinKeys build the common ones. Key values may
-// be attacker-chosen: the packages that put them into Redis keys hash them.
+// KeyByHeader, KeyByPath and JoinKeys build the common ones; JoinKeys
+// length-prefixes each part, so parts that contain its separators cannot
+// make two requests share a key. Key values may be attacker-chosen: the
+// packages that put them into Redis keys hash them.
 //
 // # Redis keys
 //

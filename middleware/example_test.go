@@ -12,7 +12,7 @@ import (
 func ExampleClientIP() {
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
 	h := middleware.ClientIP(proxies...)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip, _ := middleware.ClientIPFrom(r.Context())
+		ip, _ := middleware.ClientIPFromContext(r.Context())
 		fmt.Println("client:", ip)
 	}))
 
@@ -58,5 +58,5 @@ func ExampleJoinKeys() {
 	r.RemoteAddr = "[2001:db8::1]:443"
 	k, err := key(r)
 	fmt.Println(k, err)
-	// Output: 2001:db8::/64:/login <nil>
+	// Output: 13:2001:db8::/64,6:/login <nil>
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -19,7 +20,7 @@ var ErrNoKey = errors.New("middleware: request has no key")
 // or RemoteAddr when ClientIP did not run. IPv6 addresses are grouped by
 // their /64, as one host usually holds a whole /64.
 func KeyByIP(r *http.Request) (string, error) {
-	ip, ok := ClientIPFrom(r.Context())
+	ip, ok := ClientIPFromContext(r.Context())
 	if !ok {
 		if ip, ok = RemoteIP(r); !ok {
 			return "", fmt.Errorf("%w: unparsable remote address", ErrNoKey)
@@ -52,23 +53,33 @@ func KeyByPath(r *http.Request) (string, error) {
 	return r.URL.Path, nil
 }
 
-// JoinKeys returns a KeyFunc that joins the keys of fns with ":", in order;
-// the first error wins. JoinKeys(KeyByIP, KeyByPath) limits each client on
-// each path. With no fns the key is "".
+// JoinKeys returns a KeyFunc that combines the keys of fns, in order, into
+// one; the first error wins. JoinKeys(KeyByIP, KeyByPath) limits each
+// client on each path. With no fns the key is "".
+//
+// Each key is written as its length in bytes, ':' and the key itself, and
+// the pieces are separated by ',' (for 203.0.113.9 and /login,
+// "11:203.0.113.9,6:/login"), so two different lists of keys never make
+// the same key, whatever characters the keys hold: ("a:b", "c") gives
+// "3:a:b,1:c" and ("a", "b:c") gives "1:a,3:b:c". The result is as long as
+// the keys together plus at most 21 bytes per key.
 func JoinKeys(fns ...KeyFunc) KeyFunc {
 	fns = append([]KeyFunc(nil), fns...)
 	return func(r *http.Request) (string, error) {
-		var b strings.Builder
+		var buf [64]byte
+		b := buf[:0]
 		for i, fn := range fns {
 			k, err := fn(r)
 			if err != nil {
 				return "", err
 			}
 			if i > 0 {
-				b.WriteByte(':')
+				b = append(b, ',')
 			}
-			b.WriteString(k)
+			b = strconv.AppendInt(b, int64(len(k)), 10)
+			b = append(b, ':')
+			b = append(b, k...)
 		}
-		return b.String(), nil
+		return string(b), nil
 	}
 }
