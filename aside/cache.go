@@ -157,10 +157,15 @@ func do(ctx context.Context, a *Cache, fn func(context.Context, callArgs) error,
 }
 
 func (a *Cache) logRedis(ctx context.Context, op, key string, err error) {
-	level := slog.LevelWarn
 	if errors.Is(err, breaker.ErrOpen) {
-		level = slog.LevelDebug // already logged when it opened
+		// Already reported when it opened.
+		a.log.LogAttrs(ctx, slog.LevelDebug, "aside: redis skipped while the breaker is open", slog.String("op", op))
+		return
 	}
-	a.log.LogAttrs(ctx, level, "aside: redis failed; fetching directly",
+	if a.o.OnError != nil {
+		a.o.OnError(ctx, fmt.Errorf("aside: %s %q: %w", op, key, err))
+		return
+	}
+	a.log.LogAttrs(ctx, slog.LevelWarn, "aside: redis failed; fetching directly",
 		slog.String("op", op), slog.String("key", key), slog.Any("err", err))
 }

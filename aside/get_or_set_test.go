@@ -648,3 +648,30 @@ func TestCloseReleasesSubscription(t *testing.T) {
 		t.Fatalf("after Close: %d, %v", got, err)
 	}
 }
+
+// TestOnError: with OnError set, a failed Redis call reaches it (named by
+// operation, wrapping the client's error) instead of the log.
+func TestOnError(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	var mu sync.Mutex
+	var seen []error
+	a, logs := newTestCache(t, b.ClientAt(p.Addr()), b, Options{Timeout: 100 * time.Millisecond, OnError: func(_ context.Context, err error) {
+		mu.Lock()
+		seen = append(seen, err)
+		mu.Unlock()
+	}})
+	p.Down()
+	f := &fetcher{item: testItem{ID: 1}}
+	if got, err := GetOrSet(context.Background(), a, "k", time.Hour, f.fetch); err != nil || got != f.item {
+		t.Fatalf("with Redis down: %+v, %v", got, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 || !strings.HasPrefix(seen[0].Error(), `aside: read "`) {
+		t.Fatalf("OnError saw %v, want the failed read", seen)
+	}
+	if strings.Contains(logs.String(), "redis failed") {
+		t.Fatalf("logged although OnError is set:\n%s", logs)
+	}
+}

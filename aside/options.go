@@ -1,6 +1,7 @@
 package aside
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -73,9 +74,15 @@ type Options struct {
 	// network I/O at the deadline itself, which spares the Cache a
 	// goroutine per call.
 	Timeout time.Duration
-	// Logger receives Redis failures and corrupt values. Nil means
-	// slog.Default().
+	// Logger receives Redis failures (when OnError is nil) and corrupt
+	// values. Nil means slog.Default().
 	Logger *slog.Logger
+	// OnError observes every failed Redis call of GetOrSet and of early
+	// refreshes (but not the calls skipped while the circuit breaker is
+	// open); it answers nothing: GetOrSet fetches directly regardless. Set
+	// and Delete return their errors instead. Nil means the error is
+	// logged with Logger at Warn level.
+	OnError func(ctx context.Context, err error)
 }
 
 // withDefaults returns a copy of o with its defaults filled in, or an

@@ -2,6 +2,7 @@ package cachehandler
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -138,11 +139,17 @@ func (c *Cache) dropHint(hash string) {
 	c.mu.Unlock()
 }
 
-// fail reports err to the ErrorHandler. Calls the open breaker refused are
-// not reported: the failures that opened it were, and an outage must not
-// turn into a log line per request.
+// fail reports err to OnError, or logs it. Calls the open breaker refused
+// are not reported: the failures that opened it were, and an outage must
+// not turn into a log line per request.
 func (c *Cache) fail(r *http.Request, err error) {
-	if err != nil && !errors.Is(err, breaker.ErrOpen) {
-		c.opt.ErrorHandler(r, err)
+	if err == nil || errors.Is(err, breaker.ErrOpen) {
+		return
 	}
+	if c.opt.OnError != nil {
+		c.opt.OnError(r.Context(), err)
+		return
+	}
+	c.opt.Logger.LogAttrs(r.Context(), slog.LevelWarn, "cachehandler: bypassing the cache",
+		slog.Any("err", err), slog.String("method", r.Method), slog.String("path", r.URL.Path))
 }

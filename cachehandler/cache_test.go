@@ -22,13 +22,13 @@ func testNewClock() *redistest.Clock {
 	return redistest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
-// testErrors records what the cache reports to its ErrorHandler.
+// testErrors records what the cache reports to OnError.
 type testErrors struct {
 	mu   sync.Mutex
 	errs []error
 }
 
-func (e *testErrors) handle(_ *http.Request, err error) {
+func (e *testErrors) handle(_ context.Context, err error) {
 	e.mu.Lock()
 	e.errs = append(e.errs, err)
 	e.mu.Unlock()
@@ -46,11 +46,11 @@ func testCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *re
 	t.Helper()
 	errs := &testErrors{}
 	o := Options{
-		Prefix:       prefix + "cache:",
-		Now:          clock.Now,
-		Timeout:      5 * time.Second,
-		FillWait:     20 * time.Second,
-		ErrorHandler: errs.handle,
+		Prefix:   prefix + "cache:",
+		Now:      clock.Now,
+		Timeout:  5 * time.Second,
+		FillWait: 20 * time.Second,
+		OnError:  errs.handle,
 	}
 	if mod != nil {
 		mod(&o)

@@ -102,10 +102,10 @@
 //
 // Every Redis call a request makes is bounded by Options.Timeout, whatever
 // the client's own timeouts, and a circuit breaker skips Redis for a short
-// cool-down after consecutive failures. A Redis error never
-// fails a request: the handler serves it (or a stale copy, see above), and
-// Options.ErrorHandler is told. Corrupt or foreign data is a miss and an
-// ErrorHandler call, never a panic.
+// cool-down after consecutive failures. A Redis error never fails a
+// request: the handler serves it (or a stale copy, see above), and
+// Options.OnError is told (or Logger logs it). Corrupt or foreign data is
+// a miss and an OnError call, never a panic.
 //
 // # Round trips
 //

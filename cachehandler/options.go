@@ -1,31 +1,31 @@
 package cachehandler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"time"
 )
 
 // Options configure a Cache. The zero value is ready to use; New fills the
 // defaults into its own copy.
 type Options struct {
-	// Prefix starts every Redis key the cache writes. Empty means "cache:".
+	// Prefix starts every Redis key the cache writes. Empty means DefaultPrefix ("cache:").
 	Prefix string
 
 	// Name is the cache's identifier in Cache-Status (RFC 9211). Empty means
-	// "redisware". It must be a token: a letter, then letters, digits, '.',
+	// DefaultName ("redisware"). It must be a token: a letter, then letters, digits, '.',
 	// '_' or '-'.
 	Name string
 
 	// MaxBodyBytes is the largest body stored. Larger responses stream to
 	// the client unbuffered past this size and are not stored. Zero means
-	// 1 MiB; negative is an error.
+	// DefaultMaxBodyBytes (1 MiB); negative is an error.
 	MaxBodyBytes int
 
 	// Timeout bounds each Redis call a request or background refresh
-	// makes. Zero means 250 ms. It holds for any client, whatever its own
+	// makes. Zero means DefaultTimeout (250 ms). It holds for any client, whatever its own
 	// timeouts; a go-redis client with ContextTimeoutEnabled stops its
 	// network I/O at the deadline itself, which spares the cache a
 	// goroutine per call.
@@ -33,16 +33,17 @@ type Options struct {
 
 	// LockTTL is the expiry of the fill lock that lets one request across
 	// all instances run the handler for a missing URL; it bounds how long a
-	// crashed filler blocks others. Zero means 10 s.
+	// crashed filler blocks others. Zero means DefaultLockTTL (10 s).
 	LockTTL time.Duration
 
 	// FillWait bounds how long a request waits for another request's fill
-	// before it runs the handler itself. Zero means 5 s.
+	// before it runs the handler itself. Zero means DefaultFillWait (5 s).
 	FillWait time.Duration
 
 	// KeepStale is how long an entry with a validator (ETag or
 	// Last-Modified) stays in Redis after it goes stale, so it can be
-	// revalidated with a 304 instead of refilled. Zero means 1 minute;
+	// revalidated with a 304 instead of refilled. Zero means
+	// DefaultKeepStale (1 minute);
 	// negative means entries are dropped once stale (plus any
 	// stale-while-revalidate or stale-if-error window).
 	KeepStale time.Duration
@@ -56,37 +57,39 @@ type Options struct {
 	// time.Now.
 	Now func() time.Time
 
-	// Logger receives the default ErrorHandler's log lines and a warning
-	// at the start of each outage of the fill subscription. Nil means
-	// slog.Default().
+	// Logger receives the cache's log lines: Redis failures when OnError
+	// is nil, and a warning at the start of each outage of the fill
+	// subscription. Nil means slog.Default().
 	Logger *slog.Logger
 
-	// ErrorHandler is told about every Redis failure and every corrupt
-	// entry (but not about the calls skipped while the circuit breaker is
-	// open after consecutive failures: those bypass Redis silently). The
-	// cache never fails a request because of them: it serves from the
-	// handler (or a stale copy) regardless, so ErrorHandler must not write
-	// a response. Nil means the error is logged at Warn level with Logger.
-	ErrorHandler func(r *http.Request, err error)
+	// OnError observes every Redis failure and every corrupt entry (but
+	// not the calls skipped while the circuit breaker is open after
+	// consecutive failures: those bypass Redis silently); it answers
+	// nothing. The cache never fails a request because of them: it serves
+	// from the handler (or a stale copy) regardless. Nil means the error
+	// is logged with Logger at Warn level, with the request's method and
+	// path.
+	OnError func(ctx context.Context, err error)
 }
 
+// Defaults of Options, used where a field is zero.
 const (
-	defaultPrefix    = "cache:"
-	defaultName      = "redisware"
-	defaultMaxBody   = 1 << 20
-	defaultTimeout   = 250 * time.Millisecond
-	defaultLockTTL   = 10 * time.Second
-	defaultFillWait  = 5 * time.Second
-	defaultKeepStale = time.Minute
+	DefaultPrefix       = "cache:"
+	DefaultName         = "redisware"
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultTimeout      = 250 * time.Millisecond
+	DefaultLockTTL      = 10 * time.Second
+	DefaultFillWait     = 5 * time.Second
+	DefaultKeepStale    = time.Minute
 )
 
 // withDefaults returns a validated copy of o with defaults filled in.
 func (o Options) withDefaults() (Options, error) {
 	if o.Prefix == "" {
-		o.Prefix = defaultPrefix
+		o.Prefix = DefaultPrefix
 	}
 	if o.Name == "" {
-		o.Name = defaultName
+		o.Name = DefaultName
 	}
 	if !isToken(o.Name) {
 		return o, fmt.Errorf("cachehandler: Name %q is not a token", o.Name)
@@ -95,16 +98,16 @@ func (o Options) withDefaults() (Options, error) {
 	case o.MaxBodyBytes < 0:
 		return o, errors.New("cachehandler: MaxBodyBytes is negative")
 	case o.MaxBodyBytes == 0:
-		o.MaxBodyBytes = defaultMaxBody
+		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	for _, d := range []struct {
 		name string
 		p    *time.Duration
 		def  time.Duration
 	}{
-		{"Timeout", &o.Timeout, defaultTimeout},
-		{"LockTTL", &o.LockTTL, defaultLockTTL},
-		{"FillWait", &o.FillWait, defaultFillWait},
+		{"Timeout", &o.Timeout, DefaultTimeout},
+		{"LockTTL", &o.LockTTL, DefaultLockTTL},
+		{"FillWait", &o.FillWait, DefaultFillWait},
 	} {
 		if *d.p < 0 {
 			return o, fmt.Errorf("cachehandler: %s is negative", d.name)
@@ -118,7 +121,7 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	switch {
 	case o.KeepStale == 0:
-		o.KeepStale = defaultKeepStale
+		o.KeepStale = DefaultKeepStale
 	case o.KeepStale < 0:
 		o.KeepStale = 0
 	}
@@ -127,12 +130,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.ErrorHandler == nil {
-		log := o.Logger
-		o.ErrorHandler = func(r *http.Request, err error) {
-			log.Warn("cachehandler: bypassing the cache", "err", err, "method", r.Method, "path", r.URL.Path)
-		}
 	}
 	return o, nil
 }

@@ -108,7 +108,7 @@ type lookupResult struct {
 
 // lookup reads the entry r selects: one round trip when the URL has no
 // Vary or this process already knows its Vary names, two otherwise.
-// Corrupt or foreign data is a miss (and an ErrorHandler call).
+// Corrupt or foreign data is a miss (and an OnError call).
 func (c *Cache) lookup(r *http.Request, k keySet, ns string) (lookupResult, error) {
 	ctx := r.Context()
 	hint := c.hint(k.hash)
