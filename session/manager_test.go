@@ -38,6 +38,12 @@ func TestNewValidates(t *testing.T) {
 		{"domain", Options{Keys: testKeys, Domain: "example.com"}, ""},
 		{"lifetime below idle", Options{Keys: testKeys, IdleTimeout: time.Hour, Lifetime: time.Minute}, "shorter"},
 		{"samesite none insecure", Options{Keys: testKeys, SameSite: http.SameSiteNoneMode, Insecure: true}, "SameSite=None"},
+		{"unknown samesite", Options{Keys: testKeys, SameSite: 9}, "SameSite"},
+		{"negative idle timeout", Options{Keys: testKeys, IdleTimeout: -time.Hour}, "IdleTimeout"},
+		{"sub-millisecond idle timeout", Options{Keys: testKeys, IdleTimeout: time.Microsecond}, "IdleTimeout"},
+		{"negative lifetime", Options{Keys: testKeys, Lifetime: -time.Hour}, "Lifetime"},
+		{"negative timeout", Options{Keys: testKeys, Timeout: -time.Second}, "Timeout"},
+		{"empty hash key", Options{Keys: [][]byte{nil}}, "at least 32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

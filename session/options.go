@@ -11,11 +11,21 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultCookieName  = "session"
+	// DefaultCookieName names the cookie when Options.CookieName is empty.
+	DefaultCookieName = "session"
+	// DefaultPath is the cookie's Path when Options.Path is empty.
+	DefaultPath = "/"
+	// DefaultSameSite is the cookie's SameSite when Options.SameSite is zero.
+	DefaultSameSite = http.SameSiteLaxMode
+	// DefaultIdleTimeout ends an unused session when Options.IdleTimeout is
+	// zero.
 	DefaultIdleTimeout = 24 * time.Hour
-	DefaultLifetime    = 7 * 24 * time.Hour
-	DefaultPrefix      = "session:"
-	DefaultTimeout     = time.Second
+	// DefaultLifetime ends every session when Options.Lifetime is zero.
+	DefaultLifetime = 7 * 24 * time.Hour
+	// DefaultPrefix starts every key when Options.Prefix is empty.
+	DefaultPrefix = "session:"
+	// DefaultTimeout bounds each Redis call when Options.Timeout is zero.
+	DefaultTimeout = time.Second
 )
 
 // hostPrefix is the cookie name prefix browsers only accept on a Secure,
@@ -34,11 +44,12 @@ type Options struct {
 	// when it is empty.
 	Keys [][]byte
 
-	// CookieName is the cookie's name. Empty means "session". A name that
+	// CookieName is the cookie's name. Empty means DefaultCookieName
+	// ("session"). A name that
 	// starts with "__Host-" requires Secure (Insecure false), Path "/" and
 	// no Domain, as browsers do; New checks it.
 	CookieName string
-	// Path is the cookie's Path. Empty means "/".
+	// Path is the cookie's Path. Empty means DefaultPath ("/").
 	Path string
 	// Domain is the cookie's Domain. Empty means a host-only cookie.
 	Domain string
@@ -46,7 +57,8 @@ type Options struct {
 	// http. False (the default) means the cookie is sent over HTTPS only.
 	Insecure bool
 	// SameSite is the cookie's SameSite attribute. Zero means
-	// http.SameSiteLaxMode.
+	// DefaultSameSite (http.SameSiteLaxMode); a value that is not one of
+	// http.SameSite's constants is an error.
 	SameSite http.SameSite
 	// BrowserSession makes the cookie a browser-session cookie (no
 	// Max-Age) that the browser drops when it closes. False (the default)
@@ -54,19 +66,21 @@ type Options struct {
 	// The cookie is always HttpOnly.
 	BrowserSession bool
 
-	// IdleTimeout ends a session nobody used for that long. Zero means 24 h.
-	// Read-only requests refresh it at most once per quarter of it.
+	// IdleTimeout ends a session nobody used for that long. Zero means
+	// DefaultIdleTimeout (24 h); below a millisecond (negative included) is
+	// an error. Read-only requests refresh it at most once per quarter of
+	// it.
 	IdleTimeout time.Duration
 	// Lifetime is the absolute lifetime of a session, counted from its
-	// creation or its last Login, however active it is. Zero means 7 days.
-	// Must not be shorter than IdleTimeout.
+	// creation or its last Login, however active it is. Zero means
+	// DefaultLifetime (7 days). Must not be shorter than IdleTimeout.
 	Lifetime time.Duration
 
 	// Prefix starts every Redis key the Manager writes. Empty means
-	// "session:".
+	// DefaultPrefix ("session:").
 	Prefix string
-	// Timeout bounds each Redis round trip. Zero means 1 s. It holds for
-	// any client, whatever its own timeouts; a go-redis client with
+	// Timeout bounds each Redis round trip. Zero means DefaultTimeout
+	// (1 s); negative is an error. It holds for any client, whatever its own timeouts; a go-redis client with
 	// ContextTimeoutEnabled stops its network I/O at the deadline itself,
 	// which spares the Manager a goroutine per call.
 	Timeout time.Duration
@@ -124,7 +138,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("session: Options.CookieName %q is not a valid cookie name", o.CookieName)
 	}
 	if o.Path == "" {
-		o.Path = "/"
+		o.Path = DefaultPath
 	}
 	for i := 0; i < len(o.Path); i++ {
 		if c := o.Path[i]; c < 0x20 || c >= 0x7f || c == ';' {
@@ -139,8 +153,12 @@ func (o Options) withDefaults() (Options, error) {
 	if strings.HasPrefix(o.CookieName, hostPrefix) && (o.Insecure || o.Path != "/" || o.Domain != "") {
 		return o, fmt.Errorf("session: a %s cookie needs Secure, Path=/ and no Domain", hostPrefix)
 	}
-	if o.SameSite == 0 {
-		o.SameSite = http.SameSiteLaxMode
+	switch o.SameSite {
+	case 0:
+		o.SameSite = DefaultSameSite
+	case http.SameSiteDefaultMode, http.SameSiteLaxMode, http.SameSiteStrictMode, http.SameSiteNoneMode:
+	default:
+		return o, fmt.Errorf("session: Options.SameSite %d is not an http.SameSite constant", o.SameSite)
 	}
 	if o.SameSite == http.SameSiteNoneMode && o.Insecure {
 		return o, errors.New("session: SameSite=None needs a Secure cookie")
@@ -152,7 +170,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Lifetime = DefaultLifetime
 	}
 	if o.IdleTimeout < time.Millisecond || o.Lifetime < time.Millisecond {
-		return o, errors.New("session: IdleTimeout and Lifetime must be positive")
+		return o, errors.New("session: Options.IdleTimeout and Lifetime must be at least a millisecond")
 	}
 	if o.Lifetime < o.IdleTimeout {
 		return o, fmt.Errorf("session: Lifetime %v is shorter than IdleTimeout %v", o.Lifetime, o.IdleTimeout)
@@ -164,7 +182,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Timeout = DefaultTimeout
 	}
 	if o.Timeout < 0 {
-		return o, errors.New("session: Timeout must be positive")
+		return o, errors.New("session: Options.Timeout must not be negative")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
