@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -35,10 +36,10 @@ type Cache struct {
 	refreshing map[string]bool                  // URL hash → background refresh running
 	storing    map[string]map[*storing]struct{} // URL hash → this process's forwards that may store
 
-	// Test hooks: called when a request starts waiting for a fill, and
-	// when a background refresh ends (won reports whether it held the lock).
-	testHookWait    func()
-	testHookRefresh func(won bool)
+	// waits counts the waits of requests for another request's fill (a
+	// request collapsed into a fill waits once, or again after a
+	// resubscription).
+	waits atomic.Int64
 }
 
 // maxHints bounds the Vary hint map; past it a new URL evicts another.

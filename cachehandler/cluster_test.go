@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redisware/redisware/internal/redistest"
@@ -70,21 +69,14 @@ func TestClusterCache(t *testing.T) {
 
 	// Stampede across two instances on the cluster: one handler run.
 	slow := &testOrigin{}
-	release := make(chan struct{})
+	// Counted, so a waiter that looks again after a resubscription (and
+	// waits twice) does no harm.
+	release := whenWaiting(19, c, c2)
 	slow.fn = func(w http.ResponseWriter, r *http.Request) {
 		<-release
 		w.Header().Set("Cache-Control", "max-age=60")
 		_, _ = w.Write([]byte("once"))
 	}
-	// Counted, not a WaitGroup: a waiter that looks again after a
-	// resubscription waits twice, which must not panic the test.
-	var waiting atomic.Int64
-	onWait := func() {
-		if waiting.Add(1) == 19 {
-			close(release)
-		}
-	}
-	c.testHookWait, c2.testHookWait = onWait, onWait
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)

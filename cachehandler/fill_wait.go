@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/redisware/redisware/internal/psloop"
 )
@@ -41,6 +42,8 @@ type fillNotices struct {
 	// pinged. Zero means fillPing; tests shorten it.
 	ping time.Duration
 
+	opening singleflight.Group // the one subscribe in flight, outside mu
+
 	mu      sync.Mutex
 	ps      *redis.PubSub
 	stop    context.CancelFunc // ends the reader
@@ -69,23 +72,16 @@ const fillPing = 3 * time.Second
 // fill is announced. The subscription is confirmed by Redis before wait
 // first returns, so a fill that completes afterwards is never missed; if
 // the connection fails later, its resubscription wakes the waiter with
-// again set.
+// again set. A wait whose ctx ends while the subscription is being opened
+// returns ctx's error at once.
 func (f *fillNotices) wait(ctx context.Context, hash string) (*fillWaiter, error) {
+	if err := f.subscribe(ctx); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return nil, errClosed
-	}
-	if f.ps == nil {
-		h := &subscribing{}
-		err := redisDo(context.WithoutCancel(ctx), f.c, subscribeFills, subscribeArgs{f.c, h})
-		ps := h.take() // a call that succeeded just after the timeout counts too
-		if ps == nil {
-			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)
-		}
-		ctx, stop := context.WithCancel(context.Background())
-		f.ps, f.stop, f.done = ps, stop, make(chan struct{})
-		go f.run(ctx, ps, cmp.Or(f.ping, fillPing), f.done)
 	}
 	if f.waiters == nil {
 		f.waiters = map[string]*fillWaiter{}
@@ -96,6 +92,46 @@ func (f *fillNotices) wait(ctx context.Context, hash string) (*fillWaiter, error
 		f.waiters[hash] = fw
 	}
 	return fw, nil
+}
+
+// subscribe opens the fill subscription unless it is open. The round trip
+// runs without f.mu, so a stalled Redis holds up only the waits that need
+// the subscription, not notify, resync or close; concurrent waits share
+// one subscribe call.
+func (f *fillNotices) subscribe(ctx context.Context) error {
+	f.mu.Lock()
+	closed, open := f.closed, f.ps != nil
+	f.mu.Unlock()
+	switch {
+	case closed:
+		return errClosed
+	case open:
+		return nil
+	}
+	ch := f.opening.DoChan("", func() (any, error) {
+		h := &subscribing{}
+		err := redisDo(context.WithoutCancel(ctx), f.c, subscribeFills, subscribeArgs{f.c, h})
+		ps := h.take() // a call that succeeded just after the timeout counts too
+		if ps == nil {
+			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.closed {
+			_ = ps.Close()
+			return nil, errClosed
+		}
+		rctx, stop := context.WithCancel(context.Background())
+		f.ps, f.stop, f.done = ps, stop, make(chan struct{})
+		go f.run(rctx, ps, cmp.Or(f.ping, fillPing), f.done)
+		return nil, nil
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // subscribeArgs are what subscribeFills needs.

@@ -2,6 +2,8 @@ package cachehandler
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -84,14 +86,13 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 				o.Logger = logger
 			})
 			waiter.fills.ping = 50 * time.Millisecond
-			waits := make(chan struct{}, 8)
-			waiter.testHookWait = func() { waits <- struct{}{} }
-			// safety net for a broken build: fail, don't hang
+			var seen int64 // waits observed so far
 			next := func(what string) {
 				t.Helper()
+				seen++
 				select {
-				case <-waits:
-				case <-time.After(30 * time.Second):
+				case <-whenWaiting(seen, waiter):
+				case <-time.After(30 * time.Second): // safety net for a broken build: fail, don't hang
 					t.Fatalf("no %s", what)
 				}
 			}
@@ -140,5 +141,79 @@ func TestFillWaitSurvivesHalfOpenConnection(t *testing.T) {
 				t.Fatalf("%d errors reported", n)
 			}
 		})
+	}
+}
+
+// dialSignal is a go-redis hook that sends on dialing before each dial.
+type dialSignal struct{ dialing chan<- struct{} }
+
+func (h dialSignal) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		h.dialing <- struct{}{}
+		return next(ctx, network, addr)
+	}
+}
+func (h dialSignal) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h dialSignal) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestFillSubscribeOutsideLock: while the fill subscription is being opened
+// on a stalled Redis, a wait whose client left returns at once and Close
+// does not wait for the stalled call. (The subscribe used to run under the
+// mutex every waiter and Close need, so both stayed blocked until the
+// subscribe timed out: here, never, as the timeout is an hour.)
+func TestFillSubscribeOutsideLock(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	o := b.Options()
+	o.Addr = p.Addr()
+	rdb := redis.NewClient(o)
+	t.Cleanup(func() { _ = rdb.Close() })
+	dialing := make(chan struct{}, 16)
+	rdb.AddHook(dialSignal{dialing})
+	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), func(o *Options) { o.Timeout = time.Hour })
+	// safety net for a regression: fail, don't hang
+	within := func(what string, ch <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-ch:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: still blocked behind the stalled subscribe", what)
+			return nil
+		}
+	}
+
+	p.Hang()
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.fills.wait(context.Background(), "a")
+		first <- err
+	}()
+	select {
+	case <-dialing: // the subscription is being opened, and stalls
+	case <-time.After(30 * time.Second):
+		t.Fatal("the subscription was never dialled")
+	}
+
+	left, cancel := context.WithCancel(context.Background())
+	cancel()
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.fills.wait(left, "b")
+		second <- err
+	}()
+	if err := within("a wait whose client left", second); !errors.Is(err, context.Canceled) {
+		t.Fatalf("wait with a cancelled context: %v, want context.Canceled", err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	if err := within("Close", closed); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	p.Down() // the stalled subscribe fails now, and its waiter returns
+	if err := within("the first wait", first); err == nil {
+		t.Fatal("the first wait succeeded on a closed cache")
 	}
 }

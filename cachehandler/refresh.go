@@ -28,7 +28,6 @@ func (c *Cache) refresh(r *http.Request, rt *route, k keySet, e *cacheEntry) {
 		req.Header.Del(n)
 	}
 	go func() {
-		won := false
 		defer cancel()
 		defer func() {
 			if v := recover(); v != nil {
@@ -37,9 +36,6 @@ func (c *Cache) refresh(r *http.Request, rt *route, k keySet, e *cacheEntry) {
 			c.mu.Lock()
 			delete(c.refreshing, k.fill)
 			c.mu.Unlock()
-			if c.testHookRefresh != nil {
-				c.testHookRefresh(won)
-			}
 			c.bg.Done()
 		}()
 		token, gen, ok, err := c.tryLock(ctx, k)
@@ -50,7 +46,6 @@ func (c *Cache) refresh(r *http.Request, rt *route, k keySet, e *cacheEntry) {
 		if !ok {
 			return
 		}
-		won = true
 		f := &forwarding{k: k, stale: e, fwd: "stale", store: true, token: token, gen: gen, reqTime: c.opt.Now()}
 		c.forward(&discardWriter{header: http.Header{}}, req, rt, f)
 	}()

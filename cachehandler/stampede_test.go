@@ -24,14 +24,7 @@ func TestStampedeAcrossInstances(t *testing.T) {
 	c1, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	c2, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	const n = 200
-	var waiting atomic.Int64
-	allWaiting := make(chan struct{})
-	onWait := func() {
-		if waiting.Add(1) == n-1 {
-			close(allWaiting)
-		}
-	}
-	c1.testHookWait, c2.testHookWait = onWait, onWait
+	allWaiting := whenWaiting(n-1, c1, c2)
 	stuck := make(chan struct{})
 	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -55,7 +48,7 @@ func TestStampedeAcrossInstances(t *testing.T) {
 	wg.Wait()
 	select {
 	case <-stuck:
-		t.Fatalf("only %d of %d requests waited for the fill", waiting.Load(), n-1)
+		t.Fatalf("only %d of %d requests waited for the fill", c1.waits.Load()+c2.waits.Load(), n-1)
 	default:
 	}
 	statuses := map[string]int{}
@@ -218,13 +211,7 @@ func TestStampedePerVariant(t *testing.T) {
 	c1, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	c2, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
 	const perVariant = 10
-	var waiting atomic.Int64
-	allWaiting := make(chan struct{})
-	onWait := func() {
-		if waiting.Add(1) == 2*(perVariant-1) {
-			close(allWaiting)
-		}
-	}
+	var allWaiting <-chan struct{} // set before the concurrent requests start
 	stuck := make(chan struct{}, 2)
 	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Accept-Encoding") != "identity" {
@@ -240,7 +227,7 @@ func TestStampedePerVariant(t *testing.T) {
 	}}
 	const url = "http://example.com/variants"
 	testDo(c1.Middleware(origin), "GET", url, "Accept-Encoding", "identity") // writes the variant index
-	c1.testHookWait, c2.testHookWait = onWait, onWait
+	allWaiting = whenWaiting(c1.waits.Load()+c2.waits.Load()+2*(perVariant-1), c1, c2)
 	handlers := []http.Handler{c1.Middleware(origin), c2.Middleware(origin)}
 	var wg sync.WaitGroup
 	var wrong atomic.Int64
@@ -256,7 +243,7 @@ func TestStampedePerVariant(t *testing.T) {
 	}
 	wg.Wait()
 	if len(stuck) > 0 {
-		t.Fatalf("only %d requests waited", waiting.Load())
+		t.Fatalf("only %d requests waited", c1.waits.Load()+c2.waits.Load())
 	}
 	if calls := origin.calls.Load(); calls != 3 || wrong.Load() != 0 {
 		t.Fatalf("handler ran %d times (want 3: identity, gzip, br); %d wrong bodies", calls, wrong.Load())
@@ -297,16 +284,9 @@ func TestStampedeColdVariants(t *testing.T) {
 	b := redistest.Start(t)
 	c, _ := testCache(t, b.Client(), b.Prefix, testNewClock(), nil)
 	const n = 20 // n/2 per variant
-	var waiting atomic.Int64
-	firstRound, secondRound := make(chan struct{}), make(chan struct{})
-	c.testHookWait = func() {
-		switch waiting.Add(1) {
-		case n - 1: // every request but the first fill's waits
-			close(firstRound)
-		case n - 1 + n/2 - 1: // the other variant's requests wait for its fill
-			close(secondRound)
-		}
-	}
+	// Every request but the first fill's waits; then the other variant's
+	// requests wait for its fill.
+	firstRound, secondRound := whenWaiting(n-1, c), whenWaiting(n-1+n/2-1, c)
 	stuck := make(chan struct{}, n)
 	origin := &testOrigin{}
 	origin.fn = func(w http.ResponseWriter, r *http.Request) {
@@ -338,7 +318,7 @@ func TestStampedeColdVariants(t *testing.T) {
 	}
 	wg.Wait()
 	if len(stuck) > 0 {
-		t.Fatalf("only %d waits", waiting.Load())
+		t.Fatalf("only %d waits", c.waits.Load())
 	}
 	if calls := origin.calls.Load(); calls != 2 || wrong.Load() != 0 {
 		t.Fatalf("handler ran %d times, want 2 (one per variant); %d wrong bodies", calls, wrong.Load())
@@ -358,9 +338,7 @@ func TestCloseReleasesSubscription(t *testing.T) {
 	if err := rdb.Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waiting := make(chan struct{})
-	var once sync.Once
-	c.testHookWait = func() { once.Do(func() { close(waiting) }) }
+	waiting := whenWaiting(1, c)
 	done := make(chan *httptest.ResponseRecorder)
 	go func() { done <- testDo(c.Middleware(origin), "GET", url) }()
 	<-waiting
@@ -476,7 +454,6 @@ func TestNoRefreshAfterClose(t *testing.T) {
 	b := redistest.Start(t)
 	clock := testNewClock()
 	c, _ := testCache(t, b.Client(), b.Prefix, clock, nil)
-	c.testHookRefresh = func(bool) { t.Error("a refresh ran after Close") }
 	origin := testStatic(200, "x", "Cache-Control", "max-age=10, stale-while-revalidate=60")
 	h := c.Middleware(origin)
 	const url = "http://example.com/closed-swr"
