@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test fmt vet bench cover
+.PHONY: run test test-alone fmt vet bench cover
 
 ## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis
 run:
@@ -13,6 +13,10 @@ run:
 ## test: gofmt check, go vet and the race-enabled test suite
 test: fmt vet
 	$(GO) test -race -count=1 $(PKGS)
+
+## test-alone: every test and subtest in a process of its own (none may lean on an earlier one)
+test-alone:
+	bash .ci/alone $(filter-out ./...,$(PKGS))
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
