@@ -25,7 +25,11 @@ func FuzzLocalGCRA(f *testing.F) {
 			return
 		}
 		clock := redistest.NewClock(t0)
-		l := &Limiter{o: Options{Now: clock.Now}, epoch: t0, local: newTATLRU(8)}
+		local, err := newTATLRU(8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &Limiter{o: Options{Now: clock.Now}, epoch: t0, local: local}
 		lim := Per(int(count), time.Second).WithBurst(int(burst))
 		ps, err := newPolicySet([]Limit{lim})
 		if err != nil {

@@ -64,11 +64,15 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	}
 	size := o.CacheSize
 	if size > 0 {
-		l.denies = newTATLRU(size)
+		if l.denies, err = newTATLRU(size); err != nil {
+			return nil, fmt.Errorf("ratelimit: deny cache: %w", err)
+		}
 	} else {
 		size = DefaultCacheSize
 	}
-	l.local = newTATLRU(size)
+	if l.local, err = newTATLRU(size); err != nil {
+		return nil, fmt.Errorf("ratelimit: local limiter: %w", err)
+	}
 	return l, nil
 }
 

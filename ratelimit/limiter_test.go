@@ -36,7 +36,7 @@ func TestNewOptions(t *testing.T) {
 				if err != nil || l == nil {
 					t.Fatalf("New: %v", err)
 				}
-				if l.o.Prefix != DefaultPrefix || l.o.Timeout != DefaultTimeout || l.denies.max != DefaultCacheSize ||
+				if l.o.Prefix != DefaultPrefix || l.o.Timeout != DefaultTimeout || l.denies.size != DefaultCacheSize ||
 					l.o.BreakerThreshold != DefaultBreakerThreshold || l.o.BreakerCooldown != DefaultBreakerCooldown || l.o.Logger == nil {
 					t.Fatalf("defaults not filled: %+v", l.o)
 				}

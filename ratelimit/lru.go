@@ -1,28 +1,33 @@
 package ratelimit
 
 import (
-	"container/list"
 	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // tatLRU maps a decision key (hashed client key + the route's limits) to
 // one theoretical arrival time per limit, in microseconds of the local
-// clock. It is bounded: past max entries the least recently used goes.
+// clock. It is bounded: past its size the least recently used entry goes.
 // The deny cache and the in-process fallback limiter each have one.
+//
+// It is hashicorp/golang-lru's simplelru under one mutex: its expirable
+// LRU does not fit, as it gives every entry one TTL, reads the wall clock
+// rather than Options.Now, and runs a goroutine per cache that never ends.
+// Entries here end by their own TATs, checked by the caller.
 type tatLRU struct {
-	mu  sync.Mutex
-	max int
-	ll  list.List
-	m   map[string]*list.Element
+	size int // most entries kept
+	mu   sync.Mutex
+	c    *simplelru.LRU[string, []int64]
 }
 
-type lruEntry struct {
-	key  string
-	tats []int64
-}
-
-func newTATLRU(max int) *tatLRU {
-	return &tatLRU{max: max, m: make(map[string]*list.Element)}
+// newTATLRU returns a tatLRU of size entries; size must be positive.
+func newTATLRU(size int) (*tatLRU, error) {
+	c, err := simplelru.NewLRU[string, []int64](size, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &tatLRU{size: size, c: c}, nil
 }
 
 // get returns the TATs stored under key. The slice is never modified after
@@ -30,12 +35,7 @@ func newTATLRU(max int) *tatLRU {
 func (c *tatLRU) get(key string) ([]int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.m[key]
-	if !ok {
-		return nil, false
-	}
-	c.ll.MoveToFront(e)
-	return e.Value.(*lruEntry).tats, true
+	return c.c.Get(key)
 }
 
 // put stores tats under key, evicting the least recently used entry when
@@ -43,31 +43,14 @@ func (c *tatLRU) get(key string) ([]int64, bool) {
 func (c *tatLRU) put(key string, tats []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.putLocked(key, tats)
-}
-
-func (c *tatLRU) putLocked(key string, tats []int64) {
-	if e, ok := c.m[key]; ok {
-		e.Value.(*lruEntry).tats = tats
-		c.ll.MoveToFront(e)
-		return
-	}
-	c.m[key] = c.ll.PushFront(&lruEntry{key: key, tats: tats})
-	for c.ll.Len() > c.max {
-		last := c.ll.Back()
-		c.ll.Remove(last)
-		delete(c.m, last.Value.(*lruEntry).key)
-	}
+	c.c.Add(key, tats)
 }
 
 // remove forgets key.
 func (c *tatLRU) remove(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e, ok := c.m[key]; ok {
-		c.ll.Remove(e)
-		delete(c.m, key)
-	}
+	c.c.Remove(key)
 }
 
 // update runs fn on the TATs stored under key (nil if none) under the
@@ -75,12 +58,9 @@ func (c *tatLRU) remove(key string) {
 func (c *tatLRU) update(key string, fn func(old []int64) []int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var old []int64
-	if e, ok := c.m[key]; ok {
-		old = e.Value.(*lruEntry).tats
-	}
+	old, _ := c.c.Peek(key)
 	if nw := fn(old); nw != nil {
-		c.putLocked(key, nw)
+		c.c.Add(key, nw)
 	}
 }
 
@@ -88,5 +68,5 @@ func (c *tatLRU) update(key string, fn func(old []int64) []int64) {
 func (c *tatLRU) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ll.Len()
+	return c.c.Len()
 }
