@@ -80,8 +80,11 @@
 //	Sessions                                         2, 3 when it prunes
 //	DestroyUser                                      2
 //
-// A script the server has not cached costs one more round trip, once;
-// Manager.Preload loads them all ahead of the first request.
+// A Manager sends each script whole (EVAL) the first time it runs it,
+// still one round trip, and by its digest (EVALSHA) after that; a server
+// that lost a script (a flushed cache, a Cluster shard that has not seen
+// it yet) costs one more round trip, once. Manager.Preload loads them all
+// ahead of the first request.
 //
 // # Failures
 //
