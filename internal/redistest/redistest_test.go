@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -57,29 +58,30 @@ func TestCleanupDeletesOnlyOwnKeys(t *testing.T) {
 	}
 }
 
+// TestCounter: each case starts from its own key, so any one runs alone.
 func TestCounter(t *testing.T) {
 	b := Start(t)
 	ctx := context.Background()
 	c := b.Client()
 	k := Count(c)
-	key := b.Prefix + "n"
 	// Warm the pool so connection setup is out of the way.
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name string
-		do   func() error
-		want int64
+		name      string
+		do        func(key string) error
+		want      int64 // round trips
+		wantValue int   // of key afterwards
 	}{
-		{"single command", func() error { return c.Set(ctx, key, 1, time.Minute).Err() }, 1},
-		{"two commands", func() error {
+		{"single command", func(key string) error { return c.Set(ctx, key, 1, time.Minute).Err() }, 1, 1},
+		{"two commands", func(key string) error {
 			if err := c.Incr(ctx, key).Err(); err != nil {
 				return err
 			}
 			return c.Get(ctx, key).Err()
-		}, 2},
-		{"pipeline of three", func() error {
+		}, 2, 1},
+		{"pipeline of three", func(key string) error {
 			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				p.Incr(ctx, key)
 				p.Incr(ctx, key)
@@ -87,29 +89,30 @@ func TestCounter(t *testing.T) {
 				return nil
 			})
 			return err
-		}, 1},
-		{"transaction", func() error {
+		}, 1, 2},
+		{"transaction", func(key string) error {
 			_, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				p.Incr(ctx, key)
 				p.Expire(ctx, key, time.Minute)
 				return nil
 			})
 			return err
-		}, 1},
+		}, 1, 1},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			key := b.Prefix + "n" + strconv.Itoa(i)
 			k.Reset()
-			if err := tt.do(); err != nil {
+			if err := tt.do(key); err != nil {
 				t.Fatal(err)
 			}
 			if got := k.N(); got != tt.want {
 				t.Fatalf("round trips = %d, want %d (%v)", got, tt.want, k.Commands())
 			}
+			if v, err := c.Get(ctx, key).Int(); err != nil || v != tt.wantValue {
+				t.Fatalf("value = %d, %v; want %d", v, err, tt.wantValue)
+			}
 		})
-	}
-	if v, err := c.Get(ctx, key).Int(); err != nil || v != 5 {
-		t.Fatalf("value = %d, %v; want 5", v, err)
 	}
 }
 
