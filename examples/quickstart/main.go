@@ -44,16 +44,16 @@ func newApp(rdb redis.UniversalClient, key []byte, prefix string) (http.Handler,
 		w.Header().Set("Cache-Control", "public, max-age=60") // one render serves every visitor for a minute
 		fmt.Fprintf(w, "product %s, rendered at %s\n", r.PathValue("id"), time.Now().Format(time.TimeOnly))
 	})))
-	mux.Handle("POST /login", limiter.Handler(middleware.KeyByIP, ratelimit.PerMinute(5).Named("login"))(
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Check the password first; Login then renews the session ID.
-			if err := session.FromContext(r.Context()).Login(r.FormValue("user")); err != nil {
-				http.Error(w, "user: 1 to 512 bytes", http.StatusBadRequest)
-				return
-			}
-			fmt.Fprintln(w, "logged in")
-		})))
+	login := limiter.Handler(middleware.KeyByIP, ratelimit.PerMinute(5).Named("login"))
+	mux.Handle("POST /login", login(sessions.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Check the password first; Login then renews the session ID.
+		if err := session.FromContext(r.Context()).Login(r.FormValue("user")); err != nil {
+			http.Error(w, "user: 1 to 512 bytes", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintln(w, "logged in")
+	}))))
 	mux.Handle("GET /events", pubsub.SSE(rdb, func(*http.Request) ([]string, error) { return []string{prefix + "orders"}, nil }))
 	mux.Handle("GET /healthz", middleware.Health(rdb, time.Second))
-	return middleware.Chain(middleware.ClientIP(), sessions.Middleware)(mux), nil
+	return middleware.ClientIP()(mux), nil
 }
