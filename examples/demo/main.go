@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/examples/internal/devredis"
 	"github.com/redisware/redisware/middleware"
 )
 
@@ -32,7 +32,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rdb, closeRedis, err := connect()
+	rdb, closeRedis, err := devredis.Connect(nil, "REDIS_URL=redis://127.0.0.1:6379/0 make run")
 	if err != nil {
 		return err
 	}
@@ -76,28 +76,6 @@ func run() error {
 		return err
 	}
 	return nil
-}
-
-// connect returns a client of REDIS_URL, or of an embedded miniredis when
-// REDIS_URL is unset, and says which.
-func connect() (redis.UniversalClient, func(), error) {
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		opt, err := redis.ParseURL(url)
-		if err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware\'s timeouts itself
-		rdb := redis.NewClient(opt)
-		slog.Info("using Redis from REDIS_URL", "addr", opt.Addr)
-		return rdb, func() { _ = rdb.Close() }, nil
-	}
-	mr := miniredis.NewMiniRedis()
-	if err := mr.Start(); err != nil {
-		return nil, nil, err
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
-	slog.Info("REDIS_URL is unset: using an embedded miniredis", "addr", mr.Addr())
-	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 }
 
 // demo is what the routes share: the client, the context that ends the
