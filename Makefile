@@ -6,9 +6,12 @@ BENCHTIME ?= 1s
 
 .PHONY: run test fmt vet bench cover
 
-## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis
+## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis.
+## Built, then run, rather than `go run`: go run exits 1 when interrupted even
+## if the program exits 0, and Ctrl-C is how the demo is meant to end.
 run:
-	$(GO) run ./examples/demo
+	$(GO) build -o bin/demo ./examples/demo
+	./bin/demo
 
 ## test: gofmt check, go vet and the race-enabled test suite
 test: fmt vet

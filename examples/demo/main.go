@@ -8,10 +8,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -62,9 +65,13 @@ func run() error {
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	srv.RegisterOnShutdown(endStreams)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("demo listening", "addr", addr)
+	go func() { errc <- srv.Serve(ln) }()
+	slog.Info("demo ready: open "+browseURL(addr, ln.Addr()), "listening", ln.Addr().String())
 	select {
 	case err := <-errc:
 		return err
@@ -76,6 +83,20 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// browseURL is the URL that opens the demo served on ln (listening as
+// configured by addr): localhost unless addr names a host.
+func browseURL(addr string, ln net.Addr) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	port := "80"
+	if tcp, ok := ln.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // demo is what the routes share: the client, the context that ends the
