@@ -47,6 +47,7 @@ func run() error {
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 
+	rdb.AddHook(roundTripCounter{}) // counts each action's round trips for the page
 	d := &demo{rdb: rdb, streams: streams}
 	defer d.Close() // runs before closeRedis: defers run last-in first-out
 	mux := http.NewServeMux()
@@ -61,7 +62,7 @@ func run() error {
 	}
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           middleware.ClientIP()(mux),
+		Handler:           middleware.ClientIP()(d.observe(mux)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	srv.RegisterOnShutdown(endStreams)
@@ -109,8 +110,8 @@ type demo struct {
 
 // mountAll registers each package's demo routes.
 func (d *demo) mountAll(mux *http.ServeMux) error {
-	mux.HandleFunc("GET /{$}", index)
 	for _, mount := range []func(*http.ServeMux) error{
+		d.mountWeb,
 		d.mountRatelimit,
 		d.mountSession,
 		d.mountEvents,
@@ -132,21 +133,3 @@ func (d *demo) Close() {
 		}
 	}
 }
-
-func index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(indexHTML))
-}
-
-const indexHTML = `<!doctype html>
-<title>redisware demo</title>
-<h1>redisware demo</h1>
-<ul>
-<li><a href="/healthz">/healthz</a>: Redis health</li>
-<li><a href="/session/">/session/</a>: log in and out, a visit counter, log out everywhere</li>
-<li><a href="/events/">/events/</a>: a live event feed (pubsub + Server-Sent Events)</li>
-<li><a href="/aside/item?id=1">/aside/item?id=1</a>: cache-aside over a slow fetch</li>
-<li><a href="/cache/slow">/cache/slow</a>: a 1 s endpoint served from the cache; see Cache-Status and Age</li>
-<li><a href="/ratelimit/ping">/ratelimit/ping</a>: 5 requests per 10 s per client; the body echoes the RateLimit headers</li>
-</ul>
-`
