@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test fmt vet bench cover
+.PHONY: run test e2e fmt vet bench cover
 
 ## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis.
 ## Built, then run, rather than `go run`: go run exits 1 when interrupted even
@@ -16,6 +16,12 @@ run:
 ## test: gofmt check, go vet and the race-enabled test suite
 test: fmt vet
 	$(GO) test -race -count=1 $(PKGS)
+
+## e2e: the demo driven by headless Chromium (Debian package chromium) through
+## every panel; a module of its own, so chromedp stays out of the library's go.mod.
+## On REDIS_URL when it is set, the embedded store otherwise.
+e2e:
+	cd examples/demo/e2e && $(GO) vet ./... && $(GO) test -count=1 -v -timeout 5m ./...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
