@@ -144,7 +144,7 @@ func startDemo(t *testing.T) *demoProcess {
 		t.Fatalf("%s is not the redisware repository (go.mod: %v)", root, err)
 	}
 	bin := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-o", bin, "./examples/demo")
+	build := exec.Command("go", "build", "-race", "-o", bin, "./examples/demo") // a data race fails the exit check
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the demo: %v\n%s", err, out)
