@@ -4,11 +4,14 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test test-alone fmt vet bench cover
+.PHONY: run test test-alone e2e fmt vet bench cover
 
-## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis
+## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis.
+## Built, then run, rather than `go run`: go run exits 1 when interrupted even
+## if the program exits 0, and Ctrl-C is how the demo is meant to end.
 run:
-	$(GO) run ./examples/demo
+	$(GO) build -o bin/demo ./examples/demo
+	./bin/demo
 
 ## test: gofmt check, go vet and the race-enabled test suite
 test: fmt vet
@@ -17,6 +20,12 @@ test: fmt vet
 ## test-alone: every test and subtest in a process of its own (none may lean on an earlier one)
 test-alone:
 	bash .ci/alone $(filter-out ./...,$(PKGS))
+
+## e2e: the demo driven by headless Chromium (Debian package chromium) through
+## every panel; a module of its own, so chromedp stays out of the library's go.mod.
+## On REDIS_URL when it is set, the embedded store otherwise.
+e2e:
+	cd examples/demo/e2e && $(GO) vet ./... && $(GO) test -count=1 -v -timeout 5m ./...
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

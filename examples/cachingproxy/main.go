@@ -7,7 +7,7 @@
 //	curl -si localhost:8081/ | grep -E 'Cache-Status|Age'
 //
 // It uses the Redis named by REDIS_URL, or an embedded miniredis when
-// REDIS_URL is unset.
+// REDIS_URL is unset, whose keys expire as on Redis (for trying it out).
 package main
 
 import (
@@ -24,10 +24,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/cachehandler"
+	"github.com/redisware/redisware/examples/internal/devredis"
 )
 
 func main() {
@@ -46,7 +46,7 @@ func run() error {
 		return fmt.Errorf("-origin %q: need an absolute http(s) URL", *origin)
 	}
 
-	rdb, closeRedis, err := connect()
+	rdb, closeRedis, err := devredis.Connect(nil, "REDIS_URL=redis://127.0.0.1:6379/0 go run ./examples/cachingproxy -origin "+target.String())
 	if err != nil {
 		return err
 	}
@@ -90,24 +90,4 @@ func newProxy(target *url.URL, rdb redis.UniversalClient, prefix string) (http.H
 		},
 	}
 	return c.Middleware(proxy), c, nil
-}
-
-// connect returns a client of REDIS_URL, or of an embedded miniredis.
-func connect() (redis.UniversalClient, func(), error) {
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		opt, err := redis.ParseURL(u)
-		if err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware\'s timeouts itself
-		rdb := redis.NewClient(opt)
-		return rdb, func() { _ = rdb.Close() }, nil
-	}
-	mr := miniredis.NewMiniRedis()
-	if err := mr.Start(); err != nil {
-		return nil, nil, err
-	}
-	slog.Info("REDIS_URL is unset: using an embedded miniredis", "addr", mr.Addr())
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
-	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
 }

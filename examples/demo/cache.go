@@ -15,7 +15,13 @@ import (
 // /cache/slow invalidates it, and POST /cache/purge purges by tag.
 func (d *demo) mountCache(mux *http.ServeMux) error {
 	rdb := d.rdb
-	c, err := cachehandler.New(rdb, cachehandler.Options{Prefix: "demo:cache:"})
+	c, err := cachehandler.New(rdb, cachehandler.Options{
+		Prefix: "demo:cache:",
+		// The page fetches with cache: "no-store", so the browser's own
+		// cache stays out of the way; browsers then send no-cache, which
+		// would make every load a refill.
+		IgnoreClientNoCache: true,
+	})
 	if err != nil {
 		return err
 	}
@@ -34,9 +40,9 @@ func (d *demo) mountCache(mux *http.ServeMux) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=10, stale-while-revalidate=20")
 		w.Header().Set("Cache-Tag", "demo-slow")
-		fmt.Fprintf(w, "rendered at %s\n\nRepeat the request and watch the Cache-Status and Age response headers:\n"+
-			"  curl -si localhost:8080/cache/slow | grep -E 'Cache-Status|Age|rendered'\n",
-			time.Now().Format(time.RFC3339Nano))
+		fmt.Fprintf(w, "rendered at %s, after 1 s of work\n\nRepeat the request and watch the Cache-Status and Age response headers:\n"+
+			"  curl -si http://%s/cache/slow | grep -E 'Cache-Status|Age|rendered'\n",
+			time.Now().Format("15:04:05.000"), r.Host)
 	})
 	mux.Handle("GET /cache/slow", c.Middleware(slow))
 	mux.Handle("POST /cache/slow", c.Middleware(slow))

@@ -8,16 +8,19 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/examples/internal/devredis"
 	"github.com/redisware/redisware/middleware"
 )
 
@@ -32,7 +35,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	rdb, closeRedis, err := connect()
+	rdb, closeRedis, err := devredis.Connect(nil, "REDIS_URL=redis://127.0.0.1:6379/0 make run")
 	if err != nil {
 		return err
 	}
@@ -44,6 +47,7 @@ func run() error {
 	streams, endStreams := context.WithCancel(context.Background())
 	defer endStreams()
 
+	rdb.AddHook(roundTripCounter{}) // counts each action's round trips for the page
 	d := &demo{rdb: rdb, streams: streams}
 	defer d.Close() // runs before closeRedis: defers run last-in first-out
 	mux := http.NewServeMux()
@@ -58,13 +62,17 @@ func run() error {
 	}
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           middleware.ClientIP()(mux),
+		Handler:           middleware.ClientIP()(d.observe(mux)),
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	srv.RegisterOnShutdown(endStreams)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("demo listening", "addr", addr)
+	go func() { errc <- srv.Serve(ln) }()
+	slog.Info("demo ready: open "+browseURL(addr, ln.Addr()), "listening", ln.Addr().String())
 	select {
 	case err := <-errc:
 		return err
@@ -78,26 +86,18 @@ func run() error {
 	return nil
 }
 
-// connect returns a client of REDIS_URL, or of an embedded miniredis when
-// REDIS_URL is unset, and says which.
-func connect() (redis.UniversalClient, func(), error) {
-	if url := os.Getenv("REDIS_URL"); url != "" {
-		opt, err := redis.ParseURL(url)
-		if err != nil {
-			return nil, nil, err
-		}
-		opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware\'s timeouts itself
-		rdb := redis.NewClient(opt)
-		slog.Info("using Redis from REDIS_URL", "addr", opt.Addr)
-		return rdb, func() { _ = rdb.Close() }, nil
+// browseURL is the URL that opens the demo served on ln (listening as
+// configured by addr): localhost unless addr names a host.
+func browseURL(addr string, ln net.Addr) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "localhost"
 	}
-	mr := miniredis.NewMiniRedis()
-	if err := mr.Start(); err != nil {
-		return nil, nil, err
+	port := "80"
+	if tcp, ok := ln.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), ContextTimeoutEnabled: true})
-	slog.Info("REDIS_URL is unset: using an embedded miniredis", "addr", mr.Addr())
-	return rdb, func() { _ = rdb.Close(); mr.Close() }, nil
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 // demo is what the routes share: the client, the context that ends the
@@ -110,8 +110,8 @@ type demo struct {
 
 // mountAll registers each package's demo routes.
 func (d *demo) mountAll(mux *http.ServeMux) error {
-	mux.HandleFunc("GET /{$}", index)
 	for _, mount := range []func(*http.ServeMux) error{
+		d.mountWeb,
 		d.mountRatelimit,
 		d.mountSession,
 		d.mountEvents,
@@ -133,21 +133,3 @@ func (d *demo) Close() {
 		}
 	}
 }
-
-func index(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write([]byte(indexHTML))
-}
-
-const indexHTML = `<!doctype html>
-<title>redisware demo</title>
-<h1>redisware demo</h1>
-<ul>
-<li><a href="/healthz">/healthz</a>: Redis health</li>
-<li><a href="/session/">/session/</a>: log in and out, a visit counter, log out everywhere</li>
-<li><a href="/events/">/events/</a>: a live event feed (pubsub + Server-Sent Events)</li>
-<li><a href="/aside/item?id=1">/aside/item?id=1</a>: cache-aside over a slow fetch</li>
-<li><a href="/cache/slow">/cache/slow</a>: a 1 s endpoint served from the cache; see Cache-Status and Age</li>
-<li><a href="/ratelimit/ping">/ratelimit/ping</a>: 5 requests per 10 s per client; the body echoes the RateLimit headers</li>
-</ul>
-`

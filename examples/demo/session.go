@@ -1,20 +1,27 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gorilla/securecookie"
 
 	"github.com/redisware/redisware/session"
 )
 
-// mountSession registers the session demo under /session/: a visit
-// counter, a login form (any name, no password: it is a demo), logout, and
-// "log out everywhere" listing the user's sessions.
+// mountSession registers the session demo's JSON API, which the page's
+// session panel calls:
+//
+//	GET  /session/state               counts a visit, returns the session
+//	POST /session/login               logs in as form field "user" (no password: a demo)
+//	POST /session/logout              destroys this session
+//	POST /session/logout-everywhere   destroys every session of the user
 func (d *demo) mountSession(mux *http.ServeMux) error {
 	rdb := d.rdb
 	// Keys are generated at start, so a restart invalidates every cookie. A
@@ -26,81 +33,104 @@ func (d *demo) mountSession(mux *http.ServeMux) error {
 	m, err := session.New(rdb, session.Options{
 		Keys:     [][]byte{hashKey, blockKey},
 		Insecure: true, // the demo serves plain http; production keeps Secure
+		Prefix:   "demo:session:",
 	})
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET /session/{$}", m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /session/state", m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := session.FromContext(r.Context())
 		visits, err := s.Incr("visits", 1)
 		if err != nil {
 			slog.WarnContext(r.Context(), "session demo: visits", "err", err)
 		}
-		flash, _, _ := session.Pop[string](s, "flash")
-		data := sessionPageData{Visits: visits, User: s.UserID(), Flash: flash, Current: s.ID()}
-		if data.User != "" {
-			if data.Sessions, err = m.Sessions(r.Context(), data.User); err != nil {
+		// The session is saved as the header goes out, and a new one gets
+		// its ID then: send the header first to show the ID it got.
+		sendHeader(w, http.StatusOK)
+		state := sessionState{Visits: visits, User: s.UserID(), ID: fingerprint(s.ID())}
+		if state.User != "" {
+			infos, err := m.Sessions(r.Context(), state.User)
+			if err != nil {
 				slog.WarnContext(r.Context(), "session demo: listing sessions", "err", err)
 			}
+			for _, in := range infos {
+				state.Sessions = append(state.Sessions, sessionInfo{
+					ID: fingerprint(in.ID), Created: in.Created, LastSeen: in.LastSeen, This: in.ID == s.ID(),
+				})
+			}
 		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := sessionPage.Execute(w, data); err != nil {
-			slog.WarnContext(r.Context(), "session demo: template", "err", err)
-		}
+		_ = json.NewEncoder(w).Encode(state)
 	})))
 	mux.Handle("POST /session/login", m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 		s := session.FromContext(r.Context())
-		user := strings.TrimSpace(r.PostFormValue("user"))
-		if err := s.Login(user); err != nil {
-			_ = s.Put("flash", "Give a user name of 1 to 512 bytes.")
-		} else {
-			_ = s.Put("flash", "Logged in; the session ID was renewed.")
+		before := fingerprint(s.ID())
+		if err := s.Login(strings.TrimSpace(r.PostFormValue("user"))); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "user: 1 to 512 bytes"})
+			return
 		}
-		http.Redirect(w, r, "/session/", http.StatusSeeOther)
+		sendHeader(w, http.StatusOK) // saves the session under its new ID
+		_ = json.NewEncoder(w).Encode(map[string]string{
+			"result": "logged in as " + s.UserID() + "; the session ID was renewed", "id_before": before, "id_after": fingerprint(s.ID()),
+		})
 	})))
 	mux.Handle("POST /session/logout", m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		session.FromContext(r.Context()).Destroy()
-		http.Redirect(w, r, "/session/", http.StatusSeeOther)
+		writeJSON(w, http.StatusOK, map[string]string{"result": "logged out; the session is deleted"})
 	})))
 	mux.Handle("POST /session/logout-everywhere", m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := session.FromContext(r.Context())
-		if user := s.UserID(); user != "" {
-			if _, err := m.DestroyUser(r.Context(), user); err != nil {
-				slog.ErrorContext(r.Context(), "session demo: log out everywhere", "err", err)
-				http.Error(w, "could not log out everywhere; try again", http.StatusServiceUnavailable)
-				return
-			}
-			s.Destroy() // also expire this browser's cookie
+		user := s.UserID()
+		if user == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "not logged in"})
+			return
 		}
-		http.Redirect(w, r, "/session/", http.StatusSeeOther)
+		n, err := m.DestroyUser(r.Context(), user)
+		if err != nil {
+			slog.ErrorContext(r.Context(), "session demo: log out everywhere", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "could not log out everywhere; try again"})
+			return
+		}
+		s.Destroy() // also expire this browser's cookie
+		writeJSON(w, http.StatusOK, map[string]int{"sessions_deleted": n})
 	})))
 	return nil
 }
 
-type sessionPageData struct {
-	Visits   int64
-	User     string
-	Flash    string
-	Current  string
-	Sessions []session.Info
+// sessionState is what GET /session/state answers.
+type sessionState struct {
+	Visits   int64         `json:"visits"`
+	User     string        `json:"user"`
+	ID       string        `json:"id_fingerprint"`
+	Sessions []sessionInfo `json:"sessions,omitempty"`
 }
 
-var sessionPage = template.Must(template.New("session").Parse(`<!doctype html>
-<title>session demo</title>
-<h1>Sessions</h1>
-{{with .Flash}}<p><strong>{{.}}</strong></p>{{end}}
-<p>Visits in this session: {{.Visits}} (counted with Incr, atomic in Redis)</p>
-{{if .User}}
-<p>Logged in as <b>{{.User}}</b>.</p>
-<form method="post" action="/session/logout"><button>Log out</button></form>
-<form method="post" action="/session/logout-everywhere"><button>Log out everywhere</button></form>
-<h2>Your sessions</h2>
-<ul>{{range .Sessions}}<li>created {{.Created.Format "15:04:05"}}, last seen {{.LastSeen.Format "15:04:05"}}{{if eq .ID $.Current}} (this browser){{end}}</li>{{end}}</ul>
-{{else}}
-<form method="post" action="/session/login">
-<label>User name <input name="user" required></label> <button>Log in</button>
-</form>
-<p>Log in from two browsers, then "log out everywhere" from one.</p>
-{{end}}
-<p><a href="/">back</a></p>
-`))
+type sessionInfo struct {
+	ID       string    `json:"id_fingerprint"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"last_seen"`
+	This     bool      `json:"this_browser"`
+}
+
+// fingerprint shows a session ID without giving it away: the first 8 hex
+// digits of its SHA-256, enough to see it change. "" (a session not saved
+// yet, whose ID is assigned as its response goes out) stays "".
+func fingerprint(id string) string {
+	if id == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:4])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	sendHeader(w, status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// sendHeader sends the header of a JSON answer nobody may cache.
+func sendHeader(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+}
