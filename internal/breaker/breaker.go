@@ -26,11 +26,44 @@ type Breaker struct {
 	Cooldown time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// OnChange, if not nil, is called at each change of state: with Open
+	// when the breaker opens (or opens again after a failed probe), HalfOpen
+	// when it lets a probe through, Closed when a probe succeeds. outage is
+	// how long ago the breaker first opened (zero at the first Open) and
+	// refused how many calls it has refused since. It runs with the
+	// breaker's lock held: it must be quick and must not call the breaker.
+	OnChange func(to State, outage time.Duration, refused int64)
 
 	mu        sync.Mutex
 	failures  int
 	openUntil time.Time
 	probing   bool
+	openedAt  time.Time // when the current outage began; zero while closed
+	refused   int64     // calls refused since openedAt
+}
+
+// State is the state of a Breaker.
+type State uint8
+
+const (
+	// Closed: calls go through.
+	Closed State = iota
+	// Open: calls are refused until the cool-down has passed.
+	Open
+	// HalfOpen: one probe call is in flight; the others are refused.
+	HalfOpen
+)
+
+// change reports a change of state to OnChange; b.mu is held.
+func (b *Breaker) change(to State) {
+	if b.OnChange == nil {
+		return
+	}
+	var outage time.Duration
+	if !b.openedAt.IsZero() {
+		outage = b.now().Sub(b.openedAt)
+	}
+	b.OnChange(to, outage, b.refused)
 }
 
 func (b *Breaker) now() time.Time {
@@ -50,9 +83,11 @@ func (b *Breaker) Allow() bool {
 		return true
 	}
 	if b.probing || b.now().Before(b.openUntil) {
+		b.refused++
 		return false
 	}
 	b.probing = true
+	b.change(HalfOpen)
 	return true
 }
 
@@ -77,8 +112,13 @@ func (b *Breaker) Done(err error) {
 	}
 	if !Failure(err) {
 		b.failures = 0
+		wasOpen := !b.openUntil.IsZero()
 		b.openUntil = time.Time{}
 		b.probing = false
+		if wasOpen {
+			b.change(Closed)
+			b.openedAt, b.refused = time.Time{}, 0
+		}
 		return
 	}
 	b.failures++
@@ -87,12 +127,22 @@ func (b *Breaker) Done(err error) {
 		threshold = 5
 	}
 	if b.probing || b.failures >= threshold {
+		// A call let through before the breaker opened may fail after:
+		// it extends the cool-down, but the state does not change.
+		reopen := b.openUntil.IsZero() || b.probing
 		cool := b.Cooldown
 		if cool <= 0 {
 			cool = time.Second
 		}
-		b.openUntil = b.now().Add(cool)
+		now := b.now()
+		b.openUntil = now.Add(cool)
 		b.probing = false
+		if b.openedAt.IsZero() {
+			b.openedAt = now
+		}
+		if reopen {
+			b.change(Open)
+		}
 	}
 }
 

@@ -111,3 +111,57 @@ type redisErr string
 
 func (e redisErr) Error() string { return string(e) }
 func (redisErr) RedisError()     {}
+
+// TestOnChange: every change of state is reported once, with the outage's
+// length and the calls refused so far; a call that fails after the breaker
+// opened changes nothing, and a new outage starts its counts afresh.
+func TestOnChange(t *testing.T) {
+	now := time.Unix(1000, 0)
+	type change struct {
+		to      State
+		outage  time.Duration
+		refused int64
+	}
+	var got []change
+	b := &Breaker{Threshold: 2, Cooldown: time.Second, Now: func() time.Time { return now },
+		OnChange: func(to State, outage time.Duration, refused int64) { got = append(got, change{to, outage, refused}) }}
+	down := io.ErrUnexpectedEOF
+	refuse := func(n int) {
+		t.Helper()
+		for range n {
+			if b.Allow() {
+				t.Fatal("allowed while open")
+			}
+		}
+	}
+
+	if !b.Allow() || !b.Allow() || !b.Allow() { // three calls in flight
+		t.Fatal("closed breaker refused")
+	}
+	b.Done(down)
+	b.Done(down) // opens
+	b.Done(down) // a straggler: no new event
+	refuse(3)
+	now = now.Add(time.Second)
+	if !b.Allow() { // half-open
+		t.Fatal("no probe")
+	}
+	refuse(1)
+	b.Done(down) // open again
+	now = now.Add(1500 * time.Millisecond)
+	_ = b.Do(func() error { return nil }) // half-open, then closed
+	_ = b.Do(func() error { return down })
+	_ = b.Do(func() error { return down }) // a new outage
+
+	want := []change{
+		{Open, 0, 0},
+		{HalfOpen, time.Second, 3},
+		{Open, time.Second, 4},
+		{HalfOpen, 2500 * time.Millisecond, 4},
+		{Closed, 2500 * time.Millisecond, 4},
+		{Open, 0, 0},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("changes:\n got %v\nwant %v", got, want)
+	}
+}
