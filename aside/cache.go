@@ -145,15 +145,16 @@ type readResult struct {
 	acquired bool
 }
 
-// call makes one Redis call of a, fn(ctx, arg), through the breaker
-// and bounded by Options.Timeout whatever the client.
-func call[T any](ctx context.Context, a *Cache, fn func(context.Context, callArgs) (T, error), arg callArgs) (T, error) {
-	return bounded.Guarded(ctx, &a.guard, fn, arg)
+// call makes one Redis call of a, fn(ctx, arg), reported as op to the
+// Observer, through the breaker and bounded by Options.Timeout whatever
+// the client.
+func call[T any](ctx context.Context, a *Cache, op string, fn func(context.Context, callArgs) (T, error), arg callArgs) (T, error) {
+	return bounded.Guarded(ctx, &a.guard, op, fn, arg)
 }
 
 // do is call for a function that returns only an error.
-func do(ctx context.Context, a *Cache, fn func(context.Context, callArgs) error, arg callArgs) error {
-	return bounded.GuardedDo(ctx, &a.guard, fn, arg)
+func do(ctx context.Context, a *Cache, op string, fn func(context.Context, callArgs) error, arg callArgs) error {
+	return bounded.GuardedDo(ctx, &a.guard, op, fn, arg)
 }
 
 func (a *Cache) logRedis(ctx context.Context, op, key string, err error) {

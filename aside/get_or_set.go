@@ -108,7 +108,7 @@ func Set[T any](ctx context.Context, a *Cache, key string, v T, ttl time.Duratio
 // setRaw is Set of an encoded value, under its full key, for exp. It is
 // not generic, so its Redis call allocates no closure.
 func (a *Cache) setRaw(ctx context.Context, full string, raw []byte, exp time.Duration) error {
-	err := do(ctx, a, func(ctx context.Context, x callArgs) error {
+	err := do(ctx, a, "set", func(ctx context.Context, x callArgs) error {
 		a, full, raw, exp := x.a, x.full, x.raw, x.exp
 		if a.cluster {
 			if err := a.rdb.Set(ctx, full, raw, exp).Err(); err != nil {
@@ -143,7 +143,7 @@ func (a *Cache) Delete(ctx context.Context, key string) error {
 		return errors.New("aside: Delete: empty key")
 	}
 	full := a.o.Prefix + key
-	err := do(ctx, a, func(ctx context.Context, x callArgs) error {
+	err := do(ctx, a, "delete", func(ctx context.Context, x callArgs) error {
 		a, full := x.a, x.full
 		if a.cluster {
 			if err := a.rdb.Del(ctx, full).Err(); err != nil {
@@ -275,7 +275,7 @@ func (a *Cache) getOrSet(ctx context.Context, full string, ttl time.Duration,
 // read gets the value (and its remaining life when the early refresh or
 // the local tier needs it) in one round trip. A missing key is nil, nil.
 func (a *Cache) read(ctx context.Context, full string) (raw []byte, pttl time.Duration, err error) {
-	r, err := call(ctx, a, func(ctx context.Context, x callArgs) (readResult, error) {
+	r, err := call(ctx, a, "get", func(ctx context.Context, x callArgs) (readResult, error) {
 		a, full := x.a, x.full
 		if a.o.EarlyRefresh == 0 && a.local == nil {
 			raw, err := a.rdb.Get(ctx, full).Bytes()

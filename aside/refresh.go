@@ -34,7 +34,7 @@ func (a *Cache) maybeRefresh(ctx context.Context, full string, ttl, life, pttl t
 		defer cancel()
 		lock := full + ":lock"
 		token := strconv.FormatUint(rand.Uint64(), 36)
-		acquired, err := call(rctx, a, func(ctx context.Context, x callArgs) (bool, error) {
+		acquired, err := call(rctx, a, "refresh-lock", func(ctx context.Context, x callArgs) (bool, error) {
 			return x.a.rdb.SetNX(ctx, x.lock, x.token, x.a.o.LockTTL).Result()
 		}, callArgs{a: a, lock: lock, token: token})
 		if err != nil {

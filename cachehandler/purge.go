@@ -201,7 +201,7 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 			ks = append(ks, c.keysFor(normalURL(abs)))
 		}
 	}
-	err := redisDo(context.WithoutCancel(r.Context()), c, func(ctx context.Context, a purgeArgs) error {
+	err := redisDo(context.WithoutCancel(r.Context()), c, "invalidate", func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
 	if err != nil {

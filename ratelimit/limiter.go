@@ -214,7 +214,7 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 			}
 		}
 	}
-	d, err := bounded.Guarded(ctx, &l.guard, func(ctx context.Context, a evalArgs) ([]int64, error) {
+	d, err := bounded.Guarded(ctx, &l.guard, "decide", func(ctx context.Context, a evalArgs) ([]int64, error) {
 		return a.l.run(ctx, a.ps, a.h, a.cost)
 	}, evalArgs{l, ps, h, cost})
 	if err != nil {

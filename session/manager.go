@@ -67,16 +67,17 @@ func fromMS(s string) (time.Time, bool) {
 	return time.UnixMilli(n), true
 }
 
-// call makes one Redis call, fn(ctx, arg), through the breaker and bounded
-// by Options.Timeout whatever the client (see bounded.Call: fn returns its
-// results, and takes what it needs from arg so that it allocates nothing).
-func call[A, T any](ctx context.Context, m *Manager, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	return bounded.Guarded(ctx, &m.guard, fn, arg)
+// call makes one Redis call, fn(ctx, arg), reported as op to the
+// Observer, through the breaker and bounded by Options.Timeout whatever
+// the client (see bounded.Call: fn returns its results, and takes what it
+// needs from arg so that it allocates nothing).
+func call[A, T any](ctx context.Context, m *Manager, op string, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	return bounded.Guarded(ctx, &m.guard, op, fn, arg)
 }
 
 // do is call for a function that returns only an error.
-func do[A any](ctx context.Context, m *Manager, fn func(context.Context, A) error, arg A) error {
-	return bounded.GuardedDo(ctx, &m.guard, fn, arg)
+func do[A any](ctx context.Context, m *Manager, op string, fn func(context.Context, A) error, arg A) error {
+	return bounded.GuardedDo(ctx, &m.guard, op, fn, arg)
 }
 
 // load returns the request's session: a new empty one when the request has
@@ -90,7 +91,7 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		return s, nil
 	}
 	s.hadCookie = true
-	h, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) ([]string, error) {
+	h, err := call(r.Context(), m, "load", func(ctx context.Context, a loadArgs) ([]string, error) {
 		m := a.m
 		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
 			ms(a.now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
@@ -162,7 +163,7 @@ func (s *Session) fill(id string, h []string) bool {
 // nil; after an error they must not be read, as a call given up at the
 // timeout may still be writing them.
 func (m *Manager) exec(ctx context.Context, ops []script.Op) error {
-	return do(ctx, m, func(ctx context.Context, a execArgs) error {
+	return do(ctx, m, "save", func(ctx context.Context, a execArgs) error {
 		return a.m.scripts.Exec(ctx, a.ops)
 	}, execArgs{m, ops})
 }
@@ -363,7 +364,7 @@ func noCacheCookie(h http.Header) {
 // time a server runs it, and costs one extra round trip on a server that
 // lost it (a flushed cache, a Cluster shard that has not seen it yet).
 func (m *Manager) Preload(ctx context.Context) error {
-	err := do(ctx, m, func(ctx context.Context, r *script.Runner) error {
+	err := do(ctx, m, "preload", func(ctx context.Context, r *script.Runner) error {
 		return r.Load(ctx, loadScript, saveScript, indexScript)
 	}, m.scripts)
 	if err != nil {

@@ -12,6 +12,7 @@ package bounded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -122,26 +123,53 @@ type Guard struct {
 	Breaker *breaker.Breaker
 	Timeout time.Duration
 	Direct  bool // the client honours deadlines (see HonoursDeadlines)
+	// OnCall, if not nil, is told of each call made through the guard
+	// (not of those the open breaker refused): its operation, how long it
+	// took and its error, nil for redis.Nil (a miss is an answer). Nil
+	// means calls are not timed.
+	OnCall func(ctx context.Context, op string, d time.Duration, err error)
 }
 
 // Guarded is Call through g: while g's breaker is open it returns
-// breaker.ErrOpen without calling fn; otherwise it records the outcome.
-func Guarded[A, T any](ctx context.Context, g *Guard, fn func(context.Context, A) (T, error), arg A) (T, error) {
+// breaker.ErrOpen without calling fn; otherwise it records the outcome,
+// and reports the call as op to g.OnCall.
+func Guarded[A, T any](ctx context.Context, g *Guard, op string, fn func(context.Context, A) (T, error), arg A) (T, error) {
 	if !g.Breaker.Allow() {
 		var zero T
 		return zero, breaker.ErrOpen
 	}
+	var start time.Time
+	if g.OnCall != nil {
+		start = time.Now()
+	}
 	v, err := Call(ctx, g.Timeout, g.Direct, fn, arg)
 	g.Breaker.Done(err)
+	if g.OnCall != nil {
+		g.report(ctx, op, start, err)
+	}
 	return v, err
 }
 
 // GuardedDo is Guarded for a function that returns only an error.
-func GuardedDo[A any](ctx context.Context, g *Guard, fn func(context.Context, A) error, arg A) error {
+func GuardedDo[A any](ctx context.Context, g *Guard, op string, fn func(context.Context, A) error, arg A) error {
 	if !g.Breaker.Allow() {
 		return breaker.ErrOpen
 	}
+	var start time.Time
+	if g.OnCall != nil {
+		start = time.Now()
+	}
 	err := Do(ctx, g.Timeout, g.Direct, fn, arg)
 	g.Breaker.Done(err)
+	if g.OnCall != nil {
+		g.report(ctx, op, start, err)
+	}
 	return err
+}
+
+func (g *Guard) report(ctx context.Context, op string, start time.Time, err error) {
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	g.OnCall(ctx, op, time.Since(start), err)
 }
