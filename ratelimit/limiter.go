@@ -15,6 +15,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 )
 
@@ -62,6 +63,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 		Timeout: o.Timeout,
 		Direct:  bounded.HonoursDeadlines(rdb),
 	}
+	observe.Guard(&l.guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	size := o.CacheSize
 	if size > 0 {
 		if l.denies, err = newTATLRU(size); err != nil {
@@ -196,8 +198,17 @@ func (l *Limiter) policySetFor(limits []Limit) (*policySet, error) {
 // made (monotonic when Now is time.Now).
 func (l *Limiter) nowMicro() int64 { return l.o.Now().Sub(l.epoch).Microseconds() }
 
-// decide is the whole decision for a hashed key.
+// decide is the whole decision for a hashed key, reported to the Observer.
 func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
+	res, err := l.decision(ctx, ps, h, cost)
+	if l.o.Observer.OnDecision != nil && !errors.Is(err, ErrInvalidCost) {
+		l.observe(ctx, ps, cost, &res)
+	}
+	return res, err
+}
+
+// decision makes decide's decision.
+func (l *Limiter) decision(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
 	if cost < 0 {
 		return Result{}, ErrInvalidCost
 	}
