@@ -16,6 +16,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 )
 
@@ -47,6 +48,7 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 		return nil, err
 	}
 	guard := bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	observe.Guard(&guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	return &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb)}, nil
 }
 
@@ -80,15 +82,15 @@ func do[A any](ctx context.Context, m *Manager, op string, fn func(context.Conte
 	return bounded.GuardedDo(ctx, &m.guard, op, fn, arg)
 }
 
-// load returns the request's session: a new empty one when the request has
-// no valid cookie (no Redis call) or its ID is unknown or expired (strict:
-// an unknown ID is never adopted), the stored one otherwise (one round
-// trip). It fails only when Redis does.
-func (m *Manager) load(r *http.Request) (*Session, error) {
+// load returns the request's session and what it found: a new empty one
+// when the request has no valid cookie (no Redis call) or its ID is
+// unknown or expired (strict: an unknown ID is never adopted), the stored
+// one otherwise (one round trip). It fails only when Redis does.
+func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 	s := newSession(m)
 	id, ok := m.codec.fromRequest(r)
 	if !ok {
-		return s, nil
+		return s, LoadNew, nil
 	}
 	s.hadCookie = true
 	h, err := call(r.Context(), m, "load", func(ctx context.Context, a loadArgs) ([]string, error) {
@@ -103,18 +105,18 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
-			return s, nil
+			return s, LoadCorrupt, nil
 		}
-		return nil, fmt.Errorf("session: load: %w", err)
+		return nil, LoadFailed, fmt.Errorf("session: load: %w", err)
 	}
 	if h == nil {
-		return s, nil
+		return s, LoadNotFound, nil
 	}
 	if !s.fill(id, h) {
 		m.o.Logger.WarnContext(r.Context(), "session: corrupt session hash; starting a new session")
-		return newSession(m).withCookie(), nil
+		return newSession(m).withCookie(), LoadCorrupt, nil
 	}
-	return s, nil
+	return s, LoadFound, nil
 }
 
 // loadArgs are what load's Redis call needs.
@@ -188,6 +190,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		create = false
 	}
 	del := s.deleteID != "" && (create || s.destroyed)
+	ev := SaveEvent{Created: create, Login: create && s.login, Destroyed: del && s.destroyed}
 
 	now := m.o.Now()
 	var buf [4]script.Op // index, save, delete, unindex
@@ -220,13 +223,17 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	}
 	if len(ops) > 0 {
 		if err := m.exec(ctx, ops); err != nil {
-			return fmt.Errorf("session: save: %w", err)
+			err = fmt.Errorf("session: save: %w", err)
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		}
 	}
 	if save >= 0 {
 		res, err := ops[save].Cmd.(*redis.Cmd).Slice()
 		if err != nil || len(res) == 0 {
-			return fmt.Errorf("session: save: unexpected reply %v: %v", res, err)
+			err = fmt.Errorf("session: save: unexpected reply %v: %v", res, err)
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		}
 		code, _ := res[0].(int64)
 		switch code {
@@ -249,14 +256,19 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			// write.
 			s.id, s.stored, s.user = "", false, ""
 			s.values = map[string]string{}
+			ev.Outcome = SaveGone
 		case saveNotInt:
 			var f string
 			if len(res) > 1 {
 				f, _ = res[1].(string)
 			}
-			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer, or the sum overflows", strings.TrimPrefix(f, valuePrefix))
+			err := fmt.Errorf("session: save: Incr of %q: the stored value is not an integer, or the sum overflows", strings.TrimPrefix(f, valuePrefix))
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		default:
-			return fmt.Errorf("session: save: unexpected reply %v", res)
+			err := fmt.Errorf("session: save: unexpected reply %v", res)
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		}
 	}
 	if create {
@@ -271,6 +283,12 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	s.dirty, s.removed, s.incr, s.clear = nil, nil, nil, false
 	if open {
 		s.login = false
+	}
+	switch {
+	case late != nil:
+		m.saved(ctx, ev, SaveDropped, late)
+	case len(ops) > 0:
+		m.saved(ctx, ev, ev.Outcome, nil) // SaveStored, or SaveGone
 	}
 	return late
 }

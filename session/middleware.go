@@ -25,7 +25,10 @@ import (
 // if the save before the first byte fails.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := m.load(r)
+		s, outcome, err := m.load(r)
+		if m.o.Observer.OnLoad != nil {
+			m.o.Observer.OnLoad(r.Context(), LoadEvent{Outcome: outcome, Err: err})
+		}
 		if err != nil {
 			m.o.ErrorHandler(w, r, err)
 			return
