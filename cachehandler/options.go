@@ -70,6 +70,11 @@ type Options struct {
 	// is logged with Logger at Warn level, with the request's method and
 	// path.
 	OnError func(ctx context.Context, err error)
+
+	// Observer receives what the cache serves, stores, waits for and
+	// purges, its Redis calls and breaker changes, for metrics and
+	// traces. The zero value observes nothing and costs nothing.
+	Observer Observer
 }
 
 // Defaults of Options, used where a field is zero.

@@ -35,9 +35,11 @@ func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 		other = "http://" + strings.TrimPrefix(norm, "https://")
 	}
 	ks := []keySet{c.keysFor(norm), c.keysFor(other)}
+	start := c.purgeStart()
 	err = bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
+	c.purged(ctx, PurgeURL, start, err)
 	if err != nil {
 		return fmt.Errorf("cachehandler: purge: %w", err)
 	}
@@ -55,9 +57,12 @@ func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	return bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeTagsArgs) error {
+	start := c.purgeStart()
+	err := bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeTagsArgs) error {
 		return a.c.purgeTags(ctx, a.tags)
 	}, purgeTagsArgs{c, tags})
+	c.purged(ctx, PurgeTags, start, err)
+	return err
 }
 
 // purgeTagsArgs are what a Redis call of purgeTags needs.
@@ -182,6 +187,7 @@ func (c *Cache) serveUnsafe(w http.ResponseWriter, r *http.Request, next http.Ha
 	if !hw.WroteHeader() {
 		hw.WriteHeader(http.StatusOK)
 	}
+	c.served(r, ServeBypass, "method", hw.Written())
 }
 
 func (c *Cache) invalidate(r *http.Request, h http.Header) {
@@ -201,9 +207,11 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 			ks = append(ks, c.keysFor(normalURL(abs)))
 		}
 	}
+	start := c.purgeStart()
 	err := redisDo(context.WithoutCancel(r.Context()), c, "invalidate", func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
+	c.purged(r.Context(), PurgeInvalidate, start, err)
 	if err != nil {
 		c.fail(r, fmt.Errorf("cachehandler: invalidate: %w", err))
 	}
