@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
@@ -85,6 +86,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}
+	observe.Guard(&a.guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	if o.LocalSize > 0 {
 		if a.local, err = newTier(o.LocalSize, o.LocalTTL); err != nil {
 			return nil, fmt.Errorf("aside: local tier: %w", err)

@@ -53,9 +53,11 @@ func GetOrSet[T any](ctx context.Context, a *Cache, key string, ttl time.Duratio
 	if raw, ok := a.local.get(full); ok {
 		err := decodeValue(raw, &v)
 		if err == nil {
+			a.got(ctx, GetHit, true)
 			return v, nil
 		}
 		if errors.Is(err, ErrNotFound) {
+			a.got(ctx, GetNegative, true)
 			var zero T
 			return zero, err
 		}
@@ -175,6 +177,10 @@ func (a *Cache) Delete(ctx context.Context, key string) error {
 // fetches again. A panic in fetch becomes an error (on that goroutine it
 // would otherwise end the process).
 func (a *Cache) runFetch(ctx context.Context, key, full string, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
+	var start time.Time
+	if a.o.Observer.OnFetch != nil {
+		start = time.Now()
+	}
 	ctx, cancel := context.WithTimeout(ctx, a.o.FetchTimeout)
 	defer cancel()
 	type result struct {
@@ -194,12 +200,16 @@ func (a *Cache) runFetch(ctx context.Context, key, full string, fetch func(conte
 		}()
 		r.raw, r.err = fetch(ctx)
 	}()
+	var r result
 	select {
-	case r := <-ch:
-		return r.raw, r.err
+	case r = <-ch:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("aside: GetOrSet %q: fetch ran past FetchTimeout (%v): %w", key, a.o.FetchTimeout, ctx.Err())
+		r.err = fmt.Errorf("aside: GetOrSet %q: fetch ran past FetchTimeout (%v): %w", key, a.o.FetchTimeout, ctx.Err())
 	}
+	if a.o.Observer.OnFetch != nil {
+		a.o.Observer.OnFetch(ctx, FetchEvent{Duration: time.Since(start), Err: r.err})
+	}
+	return r.raw, r.err
 }
 
 // decodeValue decodes raw into a zeroed *v; the negative-cache marker
@@ -235,9 +245,15 @@ func (a *Cache) getOrSet(ctx context.Context, full string, ttl time.Duration,
 			return ctx.Err() // the caller left: fetch nothing
 		}
 		a.logRedis(ctx, "read", full, err)
+		a.got(ctx, GetBypass, false)
 	} else if raw != nil {
 		derr := decode(raw)
 		if usable(derr) {
+			if derr == nil {
+				a.got(ctx, GetHit, false)
+			} else {
+				a.got(ctx, GetNegative, false)
+			}
 			a.local.put(full, raw, pttl, epoch)
 			life := ttl // what the entry was written with, before jitter
 			if derr != nil {
@@ -248,6 +264,9 @@ func (a *Cache) getOrSet(ctx context.Context, full string, ttl time.Duration,
 		}
 		a.log.LogAttrs(ctx, slog.LevelWarn, "aside: cached value does not decode; refetching",
 			slog.String("key", full), slog.Any("err", derr))
+	}
+	if redisUp {
+		a.got(ctx, GetMiss, false)
 	}
 	ch := a.fills.DoChan(full, func() (any, error) {
 		fctx := context.WithoutCancel(ctx)

@@ -83,6 +83,11 @@ type Options struct {
 	// and Delete return their errors instead. Nil means the error is
 	// logged with Logger at Warn level.
 	OnError func(ctx context.Context, err error)
+	// Observer receives where GetOrSet's answers come from, the fetches,
+	// early refreshes and invalidations, the Redis calls and breaker
+	// changes, for metrics and traces. The zero value observes nothing
+	// and costs nothing.
+	Observer Observer
 }
 
 // withDefaults returns a copy of o with its defaults filled in, or an

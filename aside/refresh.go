@@ -39,9 +39,11 @@ func (a *Cache) maybeRefresh(ctx context.Context, full string, ttl, life, pttl t
 		}, callArgs{a: a, lock: lock, token: token})
 		if err != nil {
 			a.logRedis(rctx, "refresh lock", full, err)
+			a.refreshed(rctx, RefreshFailed)
 			return
 		}
 		if !acquired {
+			a.refreshed(rctx, RefreshSkipped)
 			return // another instance is filling or refreshing
 		}
 		epoch := a.local.epochNow()
@@ -49,10 +51,14 @@ func (a *Cache) maybeRefresh(ctx context.Context, full string, ttl, life, pttl t
 		if err != nil {
 			a.log.LogAttrs(rctx, slog.LevelWarn, "aside: early refresh failed; the cached value stays",
 				slog.String("key", full), slog.Any("err", err))
+			a.refreshed(rctx, RefreshFailed)
 			return
 		}
 		if f.life > 0 {
 			a.local.put(full, f.raw, f.life, epoch)
+			a.refreshed(rctx, RefreshStored)
+		} else {
+			a.refreshed(rctx, RefreshFailed) // fetched, but Redis would not store it
 		}
 	}()
 }
