@@ -13,9 +13,11 @@ run:
 	$(GO) build -o bin/demo ./examples/demo
 	./bin/demo
 
-## test: gofmt check, go vet and the race-enabled test suite
+## test: gofmt check, go vet, the race-enabled test suite, then the
+## allocation budgets, which the race detector would skew (it skips them)
 test: fmt vet
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run Allocs $(PKGS)
 
 ## test-alone: every test and subtest in a process of its own (none may lean on an earlier one)
 test-alone:
