@@ -44,7 +44,11 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 	rdb := d.rdb
 	stream, err := pubsub.NewSSE(rdb, func(*http.Request) ([]string, error) {
 		return []string{eventsChannel}, nil
-	}, pubsub.SSEOptions{Retry: 2 * time.Second})
+	}, pubsub.SSEOptions{Retry: 2 * time.Second, Observer: d.tel.Pubsub()})
+	if err != nil {
+		return err
+	}
+	pub, err := pubsub.NewPublisher(rdb, pubsub.PublishOptions{Observer: d.tel.Pubsub()})
 	if err != nil {
 		return err
 	}
@@ -61,7 +65,7 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 			return
 		}
 		msg := eventsMessage{Text: text, At: time.Now().UTC()}
-		if err := pubsub.Publish(r.Context(), rdb, eventsChannel, msg); err != nil {
+		if err := pub.Publish(r.Context(), eventsChannel, msg); err != nil {
 			slog.Error("demo: publish", "err", err)
 			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
@@ -74,10 +78,11 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 	})
 
 	items, err := aside.New(rdb, aside.Options{
-		Prefix:      "demo:aside:",
+		Prefix:      d.prefix + "demo:aside:",
 		NotFoundTTL: 30 * time.Second,
 		LocalSize:   100,
 		LocalTTL:    10 * time.Second,
+		Observer:    d.tel.Aside(),
 	})
 	if err != nil {
 		return err
