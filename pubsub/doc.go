@@ -57,6 +57,14 @@
 // The channels function is the place to authorize: never let a client
 // choose channels it may not read.
 //
+// # Observing
+//
+// An Observer, set in PublishOptions (for a Publisher), SubscribeOptions
+// or SSEOptions, hears each message published and received (and those that
+// did not decode), each reconnection, each SSE stream's opening and end,
+// and each Redis call; the otel module turns them into OpenTelemetry.
+// Unset, it costs nothing. It never sees a channel's name or a payload.
+//
 // # Redis keys and channels
 //
 // This package writes no keys. It publishes on, and subscribes to, exactly
