@@ -189,8 +189,12 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	del := s.deleteID != "" && (create || s.destroyed)
 
 	now := m.o.Now()
-	var buf [4]script.Op // index, save, delete, unindex
-	ops := buf[:0]
+	// At most: index, save, delete the old ID, unindex it. Allocated only
+	// when there is something to send: most requests change nothing.
+	var ops []script.Op
+	if create || update || del {
+		ops = make([]script.Op, 0, 4)
+	}
 	save := -1 // index of the save in ops
 	var id, cookie string
 	if create {
