@@ -53,7 +53,17 @@ func buildRateLimit(env Env, s Scenario, impl string, b *Built) error {
 	if err != nil {
 		return err
 	}
-	b.Handler = mw(App())
+	app := App()
+	if impl == ImplOurs {
+		inner := app
+		app = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if res, ok := ratelimit.ResultFrom(r.Context()); ok && res.Source == ratelimit.FromFailOpen {
+				b.FailOpen.Add(1)
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	b.Handler = mw(app)
 	return nil
 }
 

@@ -153,6 +153,10 @@ type Built struct {
 	// Origin counts the calls that reached the origin behind a cache (the
 	// app handler of a cache scenario, the fetch of an aside scenario).
 	Origin *atomic.Int64
+	// FailOpen counts requests our rate limiter let through by its FailOpen
+	// policy because Redis failed or was slower than its Timeout (the
+	// peers have no such policy: they answer 500 or panic).
+	FailOpen *atomic.Int64
 
 	closers []func() error
 }
@@ -180,7 +184,7 @@ func Build(ctx context.Context, env Env, s Scenario, impl string) (*Built, error
 	if !slices.Contains(s.Impls, impl) {
 		return nil, fmt.Errorf("scenario: %s has no implementation %q (have %s)", s.Name, impl, strings.Join(s.Impls, ", "))
 	}
-	b := &Built{Wrong: new(atomic.Int64), Origin: new(atomic.Int64)}
+	b := &Built{Wrong: new(atomic.Int64), Origin: new(atomic.Int64), FailOpen: new(atomic.Int64)}
 	var err error
 	switch s.Kind {
 	case Bare:

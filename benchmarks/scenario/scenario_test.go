@@ -3,8 +3,11 @@ package scenario
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestScenarios checks that every implementation of every scenario does what
@@ -132,5 +135,24 @@ func TestBuildRejects(t *testing.T) {
 				t.Fatalf("Build: %v, want an error containing %q", err, tc.errHas)
 			}
 		})
+	}
+}
+
+// TestFailOpenCounted checks that a request our limiter lets through
+// because Redis cannot be asked is counted as such, not as an admission: a
+// client of a port nothing listens on fails at once.
+func TestFailOpenCounted(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s, _ := Lookup("ratelimit-deny")
+	b, err := Build(t.Context(), Env{RDB: rdb, Prefix: "rwtest:failopen:"}, s, ImplOurs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	w := httptest.NewRecorder()
+	b.Handler.ServeHTTP(w, r)
+	if w.Code != http.StatusOK || b.FailOpen.Load() != 1 {
+		t.Errorf("status %d, fail-open count %d; want 200 and 1", w.Code, b.FailOpen.Load())
 	}
 }

@@ -67,7 +67,9 @@ type row struct {
 	Status2xx    int64 `json:"status_2xx"`
 	Status4xx    int64 `json:"status_4xx"`
 	Status5xx    int64 `json:"status_5xx"`
+	Gone5xx      int64 `json:"gone_5xx"`
 	Panics       int64 `json:"panics"`
+	FailOpen     int64 `json:"fail_open"`
 	Wrong        int64 `json:"wrong"`
 	Origin       int64 `json:"origin"`
 	Lost         int64 `json:"lost_increments"`
@@ -119,7 +121,9 @@ func aggregate(s scenario.Scenario, impl string, cells []cellResult) row {
 		rw.Status2xx += c.Final.Status2xx
 		rw.Status4xx += c.Final.Status4xx
 		rw.Status5xx += c.Final.Status5xx
+		rw.Gone5xx += c.Final.Gone5xx
 		rw.Panics += c.Final.Panics
+		rw.FailOpen += c.Final.FailOpen
 		rw.Wrong += c.Final.Wrong
 		rw.Origin += c.Final.Origin
 		rw.SocketErrors += c.Wrk.SocketErrors()
@@ -132,7 +136,7 @@ func aggregate(s scenario.Scenario, impl string, cells []cellResult) row {
 			rw.Lost += c.Lost()
 		}
 		if s.Kind == scenario.RateLimitDeny {
-			if over := c.Final.Status2xx - int64(s.Keys); over > 0 {
+			if over := c.Final.Status2xx - c.Final.FailOpen - int64(s.Keys); over > 0 {
 				rw.OverAdmitted += over
 			}
 		}
@@ -188,6 +192,9 @@ func (rw row) correctness(s scenario.Scenario) string {
 	if n := rw.Status5xx - rw.Panics; n > 0 {
 		add("%s 5xx", thousands(n))
 	}
+	if rw.FailOpen > 0 {
+		add("%s let through by the fail-open policy (Redis slower than the timeout)", thousands(rw.FailOpen))
+	}
 	switch s.Kind {
 	case scenario.SessionWrite:
 		if rw.Lost != 0 {
@@ -217,6 +224,9 @@ func (rw row) correctness(s scenario.Scenario) string {
 	}
 	if rw.NoExpiry > 0 {
 		add("%d keys without expiry", rw.NoExpiry)
+	}
+	if rw.Gone5xx > 0 {
+		add("(%s 5xx to clients already gone)", thousands(rw.Gone5xx))
 	}
 	if len(notes) == 0 {
 		return "ok"
@@ -281,7 +291,7 @@ func (rep *report) markdown() string {
 	}
 
 	b.WriteString("\n### Every implementation\n\n")
-	b.WriteString("Medians of the rounds. rt = Redis round trips per request (go-redis hook in the server); cmds = commands Redis executed per request (INFO commandstats deltas, commands inside scripts included); allocs, KB = heap allocations per request in the server process; app µs / Redis µs = CPU time per request of the server process / of redis-server. Correctness adds up every round, warm-up included.\n\n")
+	b.WriteString("Medians of the rounds. rt = Redis round trips per request (go-redis hook in the server); cmds = commands Redis executed per request (INFO commandstats deltas, commands inside scripts included); allocs, KB = heap allocations per request in the server process; app µs / Redis µs = CPU time per request of the server process / of redis-server. Correctness adds up every round, warm-up included; a 5xx answered to a request whose client had already gone (wrk closes its connections at the end of a run) is listed apart, in brackets.\n\n")
 	b.WriteString("| scenario | implementation | req/s | ×bare | p99 ms | rt | cmds | allocs | KB | app µs | Redis µs | correctness |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, rw := range rep.Rows {
 		s, _ := scenario.Lookup(rw.Scenario)

@@ -144,13 +144,13 @@ type stats struct {
 	rt    *scenario.RoundTrips
 	built *scenario.Built
 
-	requests, panics atomic.Int64
-	status           [6]atomic.Int64 // by class: status/100
+	requests, panics, gone5xx atomic.Int64
+	status                    [6]atomic.Int64 // by class: status/100
 }
 
 // count wraps the measured handler: it counts every request by the status
-// it answered, and panics (which it lets go on to net/http, so the client
-// sees what it would have seen).
+// it answered (a 5xx to a client that had gone apart), and panics (which it
+// lets go on to net/http, so the client sees what it would have seen).
 func (s *stats) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
@@ -165,7 +165,10 @@ func (s *stats) count(next http.Handler) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			if c := code / 100; c >= 1 && c <= 5 {
+			switch c := code / 100; {
+			case c == 5 && r.Context().Err() != nil:
+				s.gone5xx.Add(1)
+			case c >= 1 && c <= 5:
 				s.status[c].Add(1)
 			}
 		}()
@@ -184,9 +187,11 @@ func (s *stats) serve(w http.ResponseWriter, _ *http.Request) {
 		Status3xx:  s.status[3].Load(),
 		Status4xx:  s.status[4].Load(),
 		Status5xx:  s.status[5].Load(),
+		Gone5xx:    s.gone5xx.Load(),
 		Panics:     s.panics.Load(),
 		Wrong:      s.built.Wrong.Load(),
 		Origin:     s.built.Origin.Load(),
+		FailOpen:   s.built.FailOpen.Load(),
 		RoundTrips: s.rt.N(),
 		Mallocs:    ms.Mallocs,
 		AllocBytes: ms.TotalAlloc,
