@@ -11,6 +11,9 @@
 //
 //	REDIS_URL=redis://127.0.0.1:6379/0 go run ./cmd/loadtest [flags]
 //
+// With -replot it measures nothing: it prints the report of a saved
+// loadtest.json and draws its chart again (-chart).
+//
 // With -profile it measures nothing but profiles the listed cells instead:
 // CPU and allocation profiles of the server under the same load, saved in
 // -out/profiles with a `go tool pprof -top` summary of each.
@@ -23,6 +26,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -67,6 +71,7 @@ func run() error {
 		scenarios = flag.String("scenarios", "", "comma-separated scenarios to run (default: all)")
 		impls     = flag.String("impls", "", "comma-separated implementations to run besides the bare baseline (default: all)")
 		profile   = flag.String("profile", "", "comma-separated scenario/impl cells to profile instead of measuring, e.g. session-read/redisware")
+		replot    = flag.String("replot", "", "measure nothing: print the report and draw the chart of a saved loadtest.json")
 	)
 	flag.StringVar(&c.redisURL, "redis", os.Getenv("REDIS_URL"), "Redis URL (default $REDIS_URL)")
 	flag.IntVar(&c.rounds, "rounds", 3, "interleaved rounds")
@@ -79,6 +84,9 @@ func run() error {
 	flag.StringVar(&c.serverBin, "server", "", "prebuilt rwserver binary (default: go build ./cmd/rwserver)")
 	flag.Parse()
 
+	if *replot != "" {
+		return replotFrom(*replot, c.chart)
+	}
 	if c.redisURL == "" {
 		return errors.New("no Redis: set REDIS_URL (e.g. redis://127.0.0.1:6379/0) or -redis")
 	}
@@ -249,6 +257,23 @@ func measure(ctx context.Context, c config, rdb *redis.Client) ([]cellResult, er
 		}
 	}
 	return results, errors.Join(errs...)
+}
+
+// replotFrom prints the report of a saved run and draws its chart again.
+func replotFrom(path, chart string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if chart == "" {
+		chart = filepath.Join(filepath.Dir(path), "chart.svg")
+	}
+	fmt.Print(rep.markdown())
+	return drawChart(&rep, chart)
 }
 
 // cellSpec is one implementation of one scenario.
