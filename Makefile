@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test test-alone e2e fmt vet bench cover
+.PHONY: run test test-alone e2e fmt vet bench cover benchcheck loadtest loadtest-profile
 
 ## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis.
 ## Built, then run, rather than `go run`: go run exits 1 when interrupted even
@@ -42,3 +42,35 @@ bench:
 cover:
 	$(GO) test -count=1 -coverprofile=coverage.out $(PKGS)
 	$(GO) tool cover -func=coverage.out | tail -1
+
+## benchcheck: vet benchmarks/ (its own module), run its tests and each of its
+## micro-benchmarks once, so they cannot rot (CI; not the load test)
+benchcheck:
+	cd benchmarks && $(GO) vet ./... && $(GO) test -count=1 -bench . -benchtime=1x ./...
+
+# The load test: wrk against benchmarks/cmd/rwserver, redisware and the Go
+# peers side by side. Needs REDIS_URL; installs wrk (Debian) when missing.
+# LOADTEST_FLAGS passes flags to the runner, e.g. -rounds 1 -duration 3s
+# -scenarios session-read,session-write.
+LOADTEST_OUT   ?= loadtest-out
+LOADTEST_FLAGS ?=
+PROFILE_CELLS  ?= ratelimit-allow/redisware,session-read/redisware,session-write/redisware,cache-hit-1k/redisware
+
+.PHONY: wrk
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "loadtest: wrk missing; installing it with apt-get"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk; }
+
+## loadtest: measure every scenario (3 interleaved rounds), print the table,
+## write $(LOADTEST_OUT)/loadtest.{md,json} and the chart BENCHMARKS.svg
+loadtest: wrk
+	@test -n "$(REDIS_URL)" || { echo "loadtest: set REDIS_URL, e.g. redis://127.0.0.1:6379/0"; exit 1; }
+	cd benchmarks && $(GO) run ./cmd/loadtest -out $(abspath $(LOADTEST_OUT)) -chart $(abspath BENCHMARKS.svg) $(LOADTEST_FLAGS)
+
+## loadtest-profile: CPU and allocation profiles of the server under the same
+## load for PROFILE_CELLS, into $(LOADTEST_OUT)/profiles
+loadtest-profile: wrk
+	@test -n "$(REDIS_URL)" || { echo "loadtest: set REDIS_URL, e.g. redis://127.0.0.1:6379/0"; exit 1; }
+	cd benchmarks && $(GO) run ./cmd/loadtest -out $(abspath $(LOADTEST_OUT)) -profile $(PROFILE_CELLS) $(LOADTEST_FLAGS)
