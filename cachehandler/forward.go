@@ -150,7 +150,7 @@ func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *excha
 		return false
 	}
 	h304 := ownHeader(x.gate.header, x.outer)
-	if !selects(h304, f.stale.header) {
+	if !selects(h304, f.stale.header, x.respTime) {
 		// RFC 9111 §4.3.4: a 304 naming another representation updates
 		// nothing, and the stored body may not answer r. Ask again
 		// without conditions (the retry owns the lock).

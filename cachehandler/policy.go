@@ -97,8 +97,10 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	}
 
 	// Freshness lifetime, RFC 9111 §4.2.1: s-maxage, max-age, Expires.
+	// An invalid Date (or one on several lines) is as good as none: the
+	// response's arrival stands in for it.
 	date := respTime
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+	if d, ok := headerDate(h, "Date", respTime); ok {
 		date = d
 	}
 	var fresh time.Duration
@@ -107,8 +109,10 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		fresh = time.Duration(cc.sMaxAge) * time.Second
 	case cc.maxAge >= 0:
 		fresh = time.Duration(cc.maxAge) * time.Second
-	case h.Get("Expires") != "":
-		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
+	case len(h.Values("Expires")) > 0:
+		// RFC 9111 §5.3: an invalid Expires, such as "0", or one given on
+		// several field lines, means already expired.
+		if exp, ok := headerDate(h, "Expires", respTime); ok && exp.After(date) {
 			fresh = exp.Sub(date)
 		}
 	case routeTTL > 0 && heuristic(status):
