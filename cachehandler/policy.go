@@ -70,7 +70,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	if status < 200 || status == http.StatusPartialContent || status == http.StatusNotModified || status > 599 {
 		return no("status")
 	}
-	cc := ccParse(h.Values("Cache-Control"))
+	cc, targeted := c.responseDirectives(h)
 	switch {
 	case cc.noStore:
 		return no("no-store")
@@ -96,7 +96,8 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		}
 	}
 
-	// Freshness lifetime, RFC 9111 §4.2.1: s-maxage, max-age, Expires.
+	// Freshness lifetime, RFC 9111 §4.2.1: s-maxage, max-age, Expires
+	// (not with a targeted field, RFC 9213 §2.1), then the route's TTL.
 	// An invalid Date (or one on several lines) is as good as none: the
 	// response's arrival stands in for it.
 	date := respTime
@@ -109,7 +110,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		fresh = time.Duration(cc.sMaxAge) * time.Second
 	case cc.maxAge >= 0:
 		fresh = time.Duration(cc.maxAge) * time.Second
-	case len(h.Values("Expires")) > 0:
+	case !targeted && len(h.Values("Expires")) > 0:
 		// RFC 9111 §5.3: an invalid Expires, such as "0", or one given on
 		// several field lines, means already expired.
 		if exp, ok := headerDate(h, "Expires", respTime); ok && exp.After(date) {
