@@ -8,7 +8,8 @@ import (
 )
 
 // serveEntry answers r from e: the stored header, Age, Cache-Status, and a
-// 304 when r's conditions match the entry.
+// 304 when r's conditions match the entry, or a 206 or 416 when r asks a
+// stored 200 for a range (see rangeOf).
 func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time, status string) {
 	h := w.Header()
 	for k, v := range e.header {
@@ -23,6 +24,12 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry
 		h.Del("Content-Length")
 		w.WriteHeader(http.StatusNotModified)
 		return
+	}
+	if e.status == http.StatusOK && wantsRange(r) {
+		if br, kind := rangeOf(r, e.header, int64(len(e.body)), now); kind != rangeIgnored {
+			servePartial(w, br, kind, e.body)
+			return
+		}
 	}
 	if bodyAllowed(e.status) {
 		h.Set("Content-Length", strconv.Itoa(len(e.body)))
