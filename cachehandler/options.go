@@ -68,6 +68,19 @@ type Options struct {
 	// does not sit in front of it.
 	TargetedFields []string
 
+	// StaleGrace is how long an entry that was fresh when stored stays
+	// in Redis after it goes stale, validator or not, so that it can
+	// answer while the handler reports its origin unreachable (see
+	// ReportUnreachable): up to StaleGrace (or the entry's stale-if-error,
+	// if longer) past its freshness, unless must-revalidate,
+	// proxy-revalidate, s-maxage or no-cache forbid serving it stale. Such
+	// entries are not kept for the grace. Zero means DefaultStaleGrace (5
+	// minutes): a restart or deploy of the origin, at the cost of keeping
+	// every entry that long past its freshness; negative means no grace,
+	// so an entry without a validator, stale-while-revalidate or
+	// stale-if-error is gone once stale.
+	StaleGrace time.Duration
+
 	// IgnoreClientNoCache makes the cache treat request "no-cache" and
 	// "max-age=0" as absent, for routes that must shield the origin from
 	// clients forcing a refill. False (the default) honours them.
@@ -101,6 +114,7 @@ const (
 	DefaultLockTTL      = 10 * time.Second
 	DefaultFillWait     = 5 * time.Second
 	DefaultKeepStale    = time.Minute
+	DefaultStaleGrace   = 5 * time.Minute
 
 	// DefaultTargetedField is the target list when TargetedFields is nil.
 	DefaultTargetedField = "CDN-Cache-Control"
@@ -147,6 +161,12 @@ func (o Options) withDefaults() (Options, error) {
 		o.KeepStale = DefaultKeepStale
 	case o.KeepStale < 0:
 		o.KeepStale = 0
+	}
+	switch {
+	case o.StaleGrace == 0:
+		o.StaleGrace = DefaultStaleGrace
+	case o.StaleGrace < 0:
+		o.StaleGrace = 0
 	}
 	if o.TargetedFields == nil {
 		o.TargetedFields = []string{DefaultTargetedField}

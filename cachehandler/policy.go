@@ -153,7 +153,15 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		// Every use would refill it anyway.
 		return no("no-cache-without-validator")
 	}
+	// Kept past its freshness for the longest of: its stale windows; the
+	// stale grace, if it arrived fresh and may be served stale at all (a
+	// response stale on arrival, such as max-age=0, would be written anew
+	// by every request for the sake of an outage); with a validator,
+	// KeepStale, to be revalidated with a 304.
 	keep := max(e.swr, e.sie)
+	if fresh > initialAge && e.flags&(entryFlagMustRevalidate|entryFlagNoCache) == 0 {
+		keep = max(keep, c.opt.StaleGrace)
+	}
 	if e.hasValidator() {
 		keep = max(keep, c.opt.KeepStale)
 	}
