@@ -184,9 +184,8 @@
 // # Round trips
 //
 // A fresh hit costs one round trip, with or without Range; a miss that
-// stores costs three: the
-// lookup, the lock (and the purge generation, in one script), and one
-// pipeline that stores the entry, adds its tags,
+// stores costs three: the lookup, the lock (and the purge generation, in
+// one script), and one pipeline that stores the entry, adds its tags,
 // releases the lock and announces the fill. The first lookup of a Vary'd
 // URL in a process costs one more (it reads the URL's Vary names, then the
 // variant); the process then remembers the names for up to 10000 URLs.
