@@ -174,3 +174,24 @@ func TestTargetedFieldsValidated(t *testing.T) {
 		t.Fatalf("caller's slice %q, cache's %q: defaults go into a copy", in, c.opt.TargetedFields)
 	}
 }
+
+// FuzzParseTargeted: any targeted field value parses or is ignored, never
+// panics, and what parses keeps delta values within [-1, 2^31].
+func FuzzParseTargeted(f *testing.F) {
+	for _, s := range []string{"max-age=600", "no-store", "private, max-age=60", `private="set-cookie"`, "max-age=60.5",
+		`max-age="600"`, "max-age=-1", "no-store=?0", "foo=bar, max-age=600;x=1, baz", "Max-Age=600", "no-store,", "",
+		"max-age=(1 2), s-maxage=99999999999999", "stale-if-error=3600, stale-while-revalidate=60"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseTargeted([]string{s})
+		if !ok {
+			return
+		}
+		for _, v := range []int64{d.maxAge, d.sMaxAge, d.swr, d.sie} {
+			if v < -1 || v > ccMaxDelta {
+				t.Fatalf("%q: delta %d out of range", s, v)
+			}
+		}
+	})
+}
