@@ -894,7 +894,8 @@ func TestWithTTLPanicsOnNonPositive(t *testing.T) {
 func TestEntryExpiry(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
-	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), nil)
+	// Without the stale grace, which TestRFC9111Section4_2_4StaleGraceExpiry covers.
+	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), func(o *Options) { o.StaleGrace = -1 })
 	tests := []struct {
 		name string
 		resp []string
@@ -1017,7 +1018,8 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 	}
 	rdb := b.Client()
 	clock := testNewClock()
-	c, _ := testCache(t, rdb, b.Prefix, clock, nil)
+	// No stale grace: the minutes below are counted without it.
+	c, _ := testCache(t, rdb, b.Prefix, clock, func(o *Options) { o.StaleGrace = -1 })
 	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		maxAge := "60"
 		if r.Header.Get("Accept") == "long" {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -48,6 +50,37 @@ type Options struct {
 	// stale-while-revalidate or stale-if-error window).
 	KeepStale time.Duration
 
+	// TargetedFields is the target list of RFC 9213: the names of the
+	// targeted cache-control fields this cache obeys, most specific first.
+	// The first of them that a response carries with a valid, non-empty
+	// value (a Structured Fields dictionary) alone decides whether this
+	// cache stores the response and for how long, and Cache-Control and
+	// Expires are then ignored for this cache's decisions; a field that
+	// does not parse is ignored entirely. Nil means
+	// []string{DefaultTargetedField}, that is CDN-Cache-Control; an empty,
+	// non-nil slice means none, so Cache-Control always decides. Each name
+	// must be a valid field name other than Cache-Control.
+	//
+	// The fields, like Cache-Control and Expires, go downstream as the
+	// handler set them, on misses and hits alike: RFC 9213 §3 lets a cache
+	// remove CDN-Cache-Control only when it knows no cache downstream uses
+	// it, and a cache in front of an application cannot know that a CDN
+	// does not sit in front of it.
+	TargetedFields []string
+
+	// StaleGrace is how long an entry that was fresh when stored stays
+	// in Redis after it goes stale, validator or not, so that it can
+	// answer while the handler reports its origin unreachable (see
+	// ReportUnreachable): up to StaleGrace (or the entry's stale-if-error,
+	// if longer) past its freshness, unless must-revalidate,
+	// proxy-revalidate, s-maxage or no-cache forbid serving it stale. Such
+	// entries are not kept for the grace. Zero means DefaultStaleGrace (5
+	// minutes): a restart or deploy of the origin, at the cost of keeping
+	// every entry that long past its freshness; negative means no grace,
+	// so an entry without a validator, stale-while-revalidate or
+	// stale-if-error is gone once stale.
+	StaleGrace time.Duration
+
 	// IgnoreClientNoCache makes the cache treat request "no-cache" and
 	// "max-age=0" as absent, for routes that must shield the origin from
 	// clients forcing a refill. False (the default) honours them.
@@ -81,6 +114,10 @@ const (
 	DefaultLockTTL      = 10 * time.Second
 	DefaultFillWait     = 5 * time.Second
 	DefaultKeepStale    = time.Minute
+	DefaultStaleGrace   = 5 * time.Minute
+
+	// DefaultTargetedField is the target list when TargetedFields is nil.
+	DefaultTargetedField = "CDN-Cache-Control"
 )
 
 // withDefaults returns a validated copy of o with defaults filled in.
@@ -125,6 +162,23 @@ func (o Options) withDefaults() (Options, error) {
 	case o.KeepStale < 0:
 		o.KeepStale = 0
 	}
+	switch {
+	case o.StaleGrace == 0:
+		o.StaleGrace = DefaultStaleGrace
+	case o.StaleGrace < 0:
+		o.StaleGrace = 0
+	}
+	if o.TargetedFields == nil {
+		o.TargetedFields = []string{DefaultTargetedField}
+	}
+	names := make([]string, len(o.TargetedFields)) // a copy: never the caller's
+	for i, n := range o.TargetedFields {
+		if !isFieldName(n) || strings.EqualFold(n, "Cache-Control") {
+			return o, fmt.Errorf("cachehandler: TargetedFields: %q is not a targeted field name", n)
+		}
+		names[i] = textproto.CanonicalMIMEHeaderKey(n) // the key net/http files it under
+	}
+	o.TargetedFields = names
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -141,6 +195,20 @@ func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isFieldName reports whether s is a field name: a token (RFC 9110 §5.1).
+func isFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}

@@ -54,7 +54,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k = k.forVariant(lk.vkey)
-	f := &forwarding{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet, reqTime: reqTime}
+	// A Range request the entry cannot answer goes to the handler as it
+	// is, and its response, whole or partial, is not stored (see doc.go).
+	f := &forwarding{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet && !wantsRange(r), reqTime: reqTime}
 	e := lk.entry
 	if e != nil && r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0 {
 		e, f.fwd = nil, "request"
