@@ -98,6 +98,10 @@ func (o StreamOptions) withDefaults() (StreamOptions, error) {
 	return o, nil
 }
 
+func (o StreamOptions) reader(rdb redis.UniversalClient, key string) streamReader {
+	return streamReader{rdb: rdb, key: key, block: o.Block, count: o.Count, maxLen: o.MaxLen}
+}
+
 // validStreamName reports whether name can name a stream: 1 to 256 bytes.
 func validStreamName(name string) error {
 	if name == "" {
@@ -149,7 +153,7 @@ func NewStream[T any](rdb redis.UniversalClient, name string, o StreamOptions) (
 		return nil, err
 	}
 	key := o.Prefix + name
-	return &Stream[T]{name: name, o: o, r: streamReader{rdb: rdb, key: key, block: o.Block, count: o.Count}}, nil
+	return &Stream[T]{name: name, o: o, r: o.reader(rdb, key)}, nil
 }
 
 // Name returns the stream's name.
@@ -249,12 +253,12 @@ func (s *Stream[T]) Read(ctx context.Context, after string) iter.Seq2[Entry[T], 
 			if recheck {
 				loc, err := s.r.locate(ctx, 0)
 				if err == nil {
-					lost, err := resume(from, loc)
-					switch {
-					case errors.Is(err, ErrInvalidID): // the stream went back in time: a new one
-						lost, from = true, streamID{}
-					case lost:
-						from = streamID{}
+					lost, err := s.r.resume(from, loc)
+					if err != nil { // the stream went back in time: a new one
+						lost = true
+					}
+					if lost {
+						from = loc.beforeFirst()
 					}
 					if lost && !yield(Entry[T]{}, s.trimmed()) {
 						return
@@ -302,9 +306,6 @@ func (s *Stream[T]) start(ctx context.Context, after string, yield func(Entry[T]
 			yield(Entry[T]{}, fmt.Errorf("pubsub: stream %q: read after %.50q: %w", s.name, after, ErrInvalidID))
 			return from, false
 		}
-		if id == (streamID{}) {
-			return id, true // everything held: nothing to check
-		}
 		from = id
 	}
 	loc, err := s.r.locate(ctx, 0)
@@ -314,16 +315,19 @@ func (s *Stream[T]) start(ctx context.Context, after string, yield func(Entry[T]
 		}
 		return from, false
 	}
-	if after == "" {
+	switch {
+	case after == "":
 		return loc.last, true
+	case from == streamID{}:
+		return loc.beforeFirst(), true // everything held
 	}
-	lost, err := resume(from, loc)
+	lost, err := s.r.resume(from, loc)
 	if err != nil {
 		yield(Entry[T]{}, fmt.Errorf("pubsub: stream %q: read after %s (last is %s): %w", s.name, after, loc.last, err))
 		return from, false
 	}
 	if lost {
-		return streamID{}, yield(Entry[T]{}, s.trimmed())
+		return loc.beforeFirst(), yield(Entry[T]{}, s.trimmed())
 	}
 	return from, true
 }

@@ -91,3 +91,15 @@ func (id streamID) next() (streamID, bool) {
 	}
 	return id, false
 }
+
+// prev returns the largest ID before id, where a read that must include
+// id starts. It returns 0-0 for 0-0, before which there is nothing.
+func (id streamID) prev() streamID {
+	switch {
+	case id.seq > 0:
+		return streamID{id.ms, id.seq - 1}
+	case id.ms > 0:
+		return streamID{id.ms - 1, ^uint64(0)}
+	}
+	return id
+}

@@ -1,6 +1,7 @@
 package pubsub
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -67,6 +68,7 @@ func TestStreamIDOrderAndNext(t *testing.T) {
 		{"zero", streamID{}, streamID{0, 1}, true},
 		{"seq", streamID{5, 7}, streamID{5, 8}, true},
 		{"seq wraps to next ms", streamID{5, max}, streamID{6, 0}, true},
+		{"ms boundary", streamID{6, 0}, streamID{6, 1}, true},
 		{"largest", streamID{max, max}, streamID{max, max}, false},
 	}
 	for _, tt := range tests {
@@ -81,10 +83,54 @@ func TestStreamIDOrderAndNext(t *testing.T) {
 			if tt.id.compare(tt.id) != 0 {
 				t.Fatalf("%v is not equal to itself", tt.id)
 			}
+			if ok && n.prev() != tt.id {
+				t.Fatalf("prev(next(%v)) = %v", tt.id, n.prev())
+			}
 		})
 	}
 	if (streamID{1, 9}).compare(streamID{2, 0}) != -1 {
 		t.Fatal("ms must order before seq")
+	}
+	if p := (streamID{}).prev(); p != (streamID{}) {
+		t.Fatalf("prev(0-0) = %v", p)
+	}
+}
+
+// TestResume: where a reader resumes, and when it is told entries may be
+// lost, from what the stream holds.
+func TestResume(t *testing.T) {
+	r := &streamReader{maxLen: 10}
+	id := func(ms, seq uint64) streamID { return streamID{ms, seq} }
+	held := func(first, last streamID, n int64) located {
+		return located{exists: true, first: first, last: last, length: n}
+	}
+	tests := []struct {
+		name    string
+		at      streamID
+		loc     located
+		lost    bool
+		invalid bool
+	}{
+		{"origin, no stream", streamID{}, located{}, false, false},
+		{"origin, stream never trimmed", streamID{}, held(id(5, 0), id(9, 0), 9), false, false},
+		{"origin, stream full: may be trimmed", streamID{}, held(id(5, 0), id(9, 0), 10), true, false},
+		{"no stream: expired", id(3, 0), located{}, true, false},
+		{"beyond the last", id(9, 1), held(id(5, 0), id(9, 0), 3), false, true},
+		{"at the last", id(9, 0), held(id(5, 0), id(9, 0), 3), false, false},
+		{"at the first", id(5, 0), held(id(5, 0), id(9, 0), 3), false, false},
+		{"just before the first", id(4, 7), held(id(4, 8), id(9, 0), 3), false, false},
+		{"just before the first, across ms", id(4, ^uint64(0)), held(id(5, 0), id(9, 0), 3), false, false},
+		{"room for a trimmed entry", id(4, 7), held(id(4, 9), id(9, 0), 3), true, false},
+		{"emptied, at the last", id(9, 0), located{exists: true, last: id(9, 0)}, false, false},
+		{"emptied, before the last", id(8, 0), located{exists: true, last: id(9, 0)}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lost, err := r.resume(tt.at, tt.loc)
+			if lost != tt.lost || (err != nil) != tt.invalid || (err != nil && !errors.Is(err, ErrInvalidID)) {
+				t.Fatalf("resume(%v) = %v, %v; want lost %v, invalid %v", tt.at, lost, err, tt.lost, tt.invalid)
+			}
+		})
 	}
 }
 

@@ -15,11 +15,23 @@ const streamField = "d"
 
 // streamReader is what Stream.Read and the stream SSE handler share: the
 // three ways of reading one stream key, each one round trip.
+//
+// A reader's position is the ID of the last entry it has seen, or 0-0,
+// the origin, before every entry of a stream that did not exist when the
+// reader started. Entries leave a stream only at its old end (MAXLEN
+// trimming keeps at least MaxLen of them) or all at once (the key
+// expires). So a reader has lost entries only if the stream's oldest entry
+// is newer than its position; and a reader at the origin, only if the
+// stream has been trimmed, which requires it to hold at least MaxLen
+// entries. Both checks err on the side of reporting a loss: when the entry
+// at a reader's position was itself the last one trimmed, it missed
+// nothing but is told it may have.
 type streamReader struct {
-	rdb   redis.UniversalClient
-	key   string
-	block time.Duration
-	count int64
+	rdb    redis.UniversalClient
+	key    string
+	block  time.Duration
+	count  int64
+	maxLen int64
 }
 
 // located is what a stream holds at one moment, as far as a reader
@@ -27,11 +39,21 @@ type streamReader struct {
 type located struct {
 	exists bool     // the key exists
 	last   streamID // the last ID the stream generated (0-0 if !exists)
-	held   bool     // the stream holds at least one entry
-	first  streamID // its oldest entry, if held
+	length int64    // how many entries it holds
+	first  streamID // its oldest entry, if length > 0
 	// backlog is up to the requested number of the newest entries,
 	// newest first.
 	backlog []redis.XMessage
+}
+
+// beforeFirst is the position of a reader that wants every entry the
+// stream holds: just before its oldest entry, or at its last ID when it
+// holds none (the origin when there is no stream).
+func (loc located) beforeFirst() streamID {
+	if loc.length > 0 {
+		return loc.first.prev()
+	}
+	return loc.last
 }
 
 // errNoSuchKey is how XINFO STREAM answers for a missing key (Redis and
@@ -40,9 +62,10 @@ func errNoSuchKey(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "ERR no such key")
 }
 
-// locate reads, in one round trip, the stream's last generated ID (XINFO
-// STREAM: unlike the last entry, it survives the deletion of that entry),
-// its oldest entry, and the newest backlog entries if backlog > 0.
+// locate reads, in one round trip, the stream's last generated ID and
+// length (XINFO STREAM: unlike the last entry, the last ID survives the
+// deletion of that entry), its oldest entry, and the newest backlog
+// entries if backlog > 0.
 func (r *streamReader) locate(ctx context.Context, backlog int64) (located, error) {
 	var (
 		info  *redis.XInfoStreamCmd
@@ -78,7 +101,7 @@ func (r *streamReader) locate(ctx context.Context, backlog int64) (located, erro
 		return loc, fmt.Errorf("last-generated-id %q is not a stream ID", info.Val().LastGeneratedID)
 	}
 	if msgs := first.Val(); len(msgs) > 0 {
-		loc.held = true
+		loc.length = max(info.Val().Length, 1) // XINFO came first: the stream may have grown since
 		if loc.first, ok = parseStreamID(msgs[0].ID); !ok {
 			return loc, fmt.Errorf("entry ID %q is not a stream ID", msgs[0].ID)
 		}
@@ -89,73 +112,65 @@ func (r *streamReader) locate(ctx context.Context, backlog int64) (located, erro
 	return loc, nil
 }
 
-// resume decides whether a reader that has seen everything up to after
-// can go on from there. It returns lost when entries after it may be gone,
-// and an error wrapping ErrInvalidID when after lies beyond the last ID
-// the stream generated: no reader can have seen it.
-//
-// Entries leave a stream at its old end (MAXLEN trimming) or all at once
-// (the key expires, or is deleted). So nothing after `after` is gone when
-// the stream still holds an entry at or before it. When it does not,
-// entries between `after` and the oldest one held may have been trimmed:
-// lost is reported, although the reader may have missed nothing when its
-// own last entry was the one trimmed last. Loss is never silent; a
-// needless refetch is rare. An empty stream lost what it generated after
-// `after`; a missing key, whatever followed `after`. 0-0 (everything the
-// stream holds) loses nothing by definition.
-func resume(after streamID, loc located) (lost bool, err error) {
+// resume decides whether a reader at position `at` can go on from there.
+// It returns lost when entries after `at` may be gone (see streamReader),
+// and an error wrapping ErrInvalidID when `at` lies beyond the last ID the
+// stream generated: no reader can have seen it.
+func (r *streamReader) resume(at streamID, loc located) (lost bool, err error) {
 	switch {
-	case after == streamID{}:
-		return false, nil
+	case at == streamID{}:
+		return loc.length >= r.maxLen, nil
 	case !loc.exists:
-		return true, nil
-	case after.compare(loc.last) > 0:
+		return true, nil // whatever followed `at` expired with the key
+	case at.compare(loc.last) > 0:
 		return false, ErrInvalidID
-	case loc.held:
-		return after.compare(loc.first) < 0, nil
+	case loc.length > 0:
+		return gapBetween(at, loc.first), nil
 	default:
-		return after.compare(loc.last) < 0, nil
+		return at.compare(loc.last) < 0, nil // all of it deleted
 	}
 }
 
-// page reads up to count entries after `after` (XRANGE), without blocking,
-// and reports lost when entries after `after` may have been trimmed away
+// page reads up to count entries after `at` (XRANGE), without blocking,
+// and reports lost when entries after `at` may have been trimmed away
 // before the read. See wait for how loss is told.
-func (r *streamReader) page(ctx context.Context, after streamID) ([]redis.XMessage, bool, error) {
-	start, ok := after.next()
+func (r *streamReader) page(ctx context.Context, at streamID) ([]redis.XMessage, bool, error) {
+	start, ok := at.next()
 	if !ok {
 		return nil, false, nil
 	}
 	var rng, first *redis.XMessageSliceCmd
+	var n *redis.IntCmd
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		rng = p.XRangeN(ctx, r.key, start.String(), "+", r.count)
 		first = p.XRangeN(ctx, r.key, "-", "+", 1) // after the page: see wait
+		n = p.XLen(ctx, r.key)
 		return nil
 	})
 	if err != nil {
 		return nil, false, err
 	}
 	msgs := rng.Val()
-	lost, err := r.lostBefore(after, msgs, first.Val())
+	lost, err := r.lostBefore(at, msgs, first.Val(), n.Val())
 	return msgs, lost, err
 }
 
-// wait reads up to count entries after `after`, blocking up to block for
-// the first one (XREAD BLOCK), on one connection of the client's pool. It
+// wait reads up to count entries after `at`, blocking up to block for the
+// first one (XREAD BLOCK), on one connection of the client's pool. It
 // returns no entry and no error when none came within block.
 //
-// It reports lost when entries after `after` may have been trimmed away
-// before the read: the stream's oldest entry, read after the entries
-// (a second round trip, only for a full read), is then newer than
-// `after`. A read that is not full proves nothing was lost: trimming
-// (MAXLEN ~ n) always leaves at least n ≥ count entries, all newer than
-// what it removed, so a reader that lost entries finds count of them.
-// That holds for every writer that trims to at least count entries, as
-// Append does; a key recreated after it expired is told by resume, which
-// readers call again after every failed read.
-func (r *streamReader) wait(ctx context.Context, after streamID) ([]redis.XMessage, bool, error) {
+// It reports lost when entries after `at` may have been trimmed away
+// before the read: the stream's oldest entry, read after the entries (a
+// second round trip, only for a full read), is then newer than `at`. A
+// read that is not full proves nothing was lost: trimming (MAXLEN ~ n)
+// always leaves at least n ≥ count entries, all newer than what it
+// removed, so a reader that lost entries finds count of them. That holds
+// for every writer that trims to at least count entries, as Append does;
+// a key recreated after it expired is told by resume, which readers call
+// again after every failed read.
+func (r *streamReader) wait(ctx context.Context, at streamID) ([]redis.XMessage, bool, error) {
 	res, err := r.rdb.XRead(ctx, &redis.XReadArgs{
-		Streams: []string{r.key, after.String()},
+		Streams: []string{r.key, at.String()},
 		Count:   r.count,
 		Block:   r.block,
 	}).Result()
@@ -174,25 +189,40 @@ func (r *streamReader) wait(ctx context.Context, after streamID) ([]redis.XMessa
 	if int64(len(msgs)) < r.count {
 		return msgs, false, nil
 	}
-	first, err := r.rdb.XRangeN(ctx, r.key, "-", "+", 1).Result()
-	if err != nil {
+	var first *redis.XMessageSliceCmd
+	var n *redis.IntCmd
+	if _, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		first = p.XRangeN(ctx, r.key, "-", "+", 1)
+		n = p.XLen(ctx, r.key)
+		return nil
+	}); err != nil {
 		return nil, false, err
 	}
-	lost, err := r.lostBefore(after, msgs, first)
+	lost, err := r.lostBefore(at, msgs, first.Val(), n.Val())
 	return msgs, lost, err
 }
 
-// lostBefore tells loss for page and wait from a read's entries and the
-// oldest entry held after it.
-func (r *streamReader) lostBefore(after streamID, msgs, first []redis.XMessage) (bool, error) {
-	if int64(len(msgs)) < r.count || after == (streamID{}) || len(first) == 0 {
+// lostBefore tells loss for page and wait from a read's entries, and the
+// oldest entry held and the length after it.
+func (r *streamReader) lostBefore(at streamID, msgs, first []redis.XMessage, length int64) (bool, error) {
+	if int64(len(msgs)) < r.count || len(first) == 0 {
 		return false, nil
+	}
+	if at == (streamID{}) {
+		return length >= r.maxLen, nil
 	}
 	f, ok := parseStreamID(first[0].ID)
 	if !ok {
 		return false, fmt.Errorf("entry ID %q is not a stream ID", first[0].ID)
 	}
-	return f.compare(after) > 0, nil
+	return gapBetween(at, f), nil
+}
+
+// gapBetween reports whether an entry can have stood between at and
+// first: whether first is not the very next ID.
+func gapBetween(at, first streamID) bool {
+	n, ok := at.next()
+	return ok && n.compare(first) < 0
 }
 
 // backoff is the wait between failed reads: 50 ms after the first
