@@ -45,7 +45,9 @@ type StreamOptions struct {
 	// MaxLen is how many entries the stream keeps, about: every Append
 	// trims the oldest ones away with XADD MAXLEN ~ MaxLen, which keeps at
 	// least MaxLen (Redis trims whole internal nodes, so up to about 100
-	// more). Zero means DefaultStreamMaxLen, 1000.
+	// more). Readers take a stream of MaxLen entries for one that may
+	// have been trimmed, so every Stream of one key needs the same MaxLen
+	// (or readers a smaller one). Zero means DefaultStreamMaxLen, 1000.
 	MaxLen int64
 	// TTL is the expiry of the stream's key, set again by every Append: a
 	// stream nobody appends to for TTL is deleted, entries and all. Zero

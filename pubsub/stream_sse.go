@@ -30,10 +30,11 @@ const (
 // StreamSSEOptions configure the handler NewStreamSSE builds. The zero
 // value is the default everywhere.
 type StreamSSEOptions struct {
-	// Stream holds the key prefix of the streams, which must be the
-	// writers' (Stream.Prefix), and how they are read (Block, Count, with
-	// their defaults; MaxLen only bounds Count, as for a Stream, and TTL
-	// is not used).
+	// Stream holds the key prefix of the streams and how they are read
+	// (Block, Count), with their defaults. Prefix must be the writers';
+	// so must MaxLen, or less: with Count, it is how a reader tells that
+	// entries were trimmed away before it read them. Passing the writers'
+	// StreamOptions is simplest. TTL is not used.
 	Stream StreamOptions
 	// Backlog is how many of the newest entries a client that brings no
 	// Last-Event-ID gets first, so that a page that loads shows what just
