@@ -58,7 +58,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	}
 	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), scripts: script.NewRunner(rdb)}
 	l.guard = bounded.Guard{
-		Breaker: &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now},
+		Breaker: &breaker.Breaker{Threshold: o.BreakerThreshold, MinCooldown: o.BreakerCooldown, MaxCooldown: o.BreakerCooldown, Now: o.Now},
 		Timeout: o.Timeout,
 		Direct:  bounded.HonoursDeadlines(rdb),
 	}
