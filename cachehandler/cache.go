@@ -149,13 +149,19 @@ func (c *Cache) dropHint(hash string) {
 // fail reports err to OnError, or logs it. Calls the open breaker refused
 // are not reported: the breaker logs the outage, which must not turn into
 // a log line per request. Nor are the failures of a request whose client
-// went away: they are no news of Redis.
+// went away (no news of Redis), and a lookup's failure that concurrent
+// requests shared is reported once.
 func (c *Cache) fail(r *http.Request, err error) {
 	if err == nil || errors.Is(err, breaker.ErrOpen) {
 		return
 	}
 	if bounded.Gone(r.Context()) {
 		c.opt.Logger.LogAttrs(r.Context(), slog.LevelDebug, "cachehandler: client gone", slog.Any("err", err))
+		return
+	}
+	if sf := (*sharedFailure)(nil); errors.As(err, &sf) && sf.reported.Swap(true) {
+		// Another request sharing the same lookup reported it.
+		c.opt.Logger.LogAttrs(r.Context(), slog.LevelDebug, "cachehandler: bypassing the cache (shared lookup failed)", slog.Any("err", err))
 		return
 	}
 	if c.opt.OnError != nil {

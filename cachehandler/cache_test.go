@@ -785,6 +785,37 @@ func TestRedisDownLogsAHandful(t *testing.T) {
 	}
 }
 
+// TestSharedLookupFailureLoggedOnce: concurrent requests for one URL
+// share a lookup; when it fails, one line reports it, not one per request.
+func TestSharedLookupFailureLoggedOnce(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	log, logs := redistest.Logger()
+	c, _ := testCache(t, b.PatientClientAt(p.Addr()), b.Prefix, testNewClock(), func(o *Options) {
+		o.Timeout = 100 * time.Millisecond
+		o.OnError = nil
+		o.Logger = log
+		o.Breaker = middleware.BreakerOptions{Threshold: 1000} // stays closed
+	})
+	h := c.Middleware(testStatic(200, "origin", "Cache-Control", "max-age=60"))
+	if w := testDo(h, "GET", "http://example.com/shared"); w.Code != 200 { // opens the connection the stall catches
+		t.Fatal(w.Code)
+	}
+	p.Hang()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if w := testDo(h, "GET", "http://example.com/shared"); w.Code != 200 {
+				t.Errorf("status %d", w.Code)
+			}
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("8 requests sharing a failed lookup logged %d Warn lines, want 1:\n%s", n, logs)
+	}
+}
+
 // TestClientGone: a request whose client hung up while Redis is down is
 // answered nothing, its handler does not run, and its failure is not
 // reported to OnError. (The lookup itself runs detached from the request's
