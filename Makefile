@@ -4,7 +4,7 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test test-alone e2e fmt vet bench cover benchcheck loadtest loadtest-profile
+.PHONY: run test test-alone faults e2e fmt vet bench cover benchcheck loadtest loadtest-profile
 
 ## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis.
 ## Built, then run, rather than `go run`: go run exits 1 when interrupted even
@@ -20,6 +20,15 @@ test: fmt vet
 ## test-alone: every test and subtest in a process of its own (none may lean on an earlier one)
 test-alone:
 	bash .ci/alone $(filter-out ./...,$(PKGS))
+
+## faults: the fault suite (internal/faulttest): a redis-server of its own,
+## paused, killed and restarted under load from every package, once per
+## client mode; prints what it injected and saw per phase. Needs
+## redis-server on PATH (fails without it); `make test` skips it. No race
+## detector: the suite measures wall-clock recovery, and the packages'
+## races are `make test`'s job.
+faults:
+	FAULTS=1 $(GO) test -count=1 -v -timeout 10m ./internal/faulttest
 
 ## e2e: the demo driven by headless Chromium (Debian package chromium) through
 ## every panel; a module of its own, so chromedp stays out of the library's go.mod.

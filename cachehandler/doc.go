@@ -175,11 +175,15 @@
 // # Failures
 //
 // Every Redis call a request makes is bounded by Options.Timeout, whatever
-// the client's own timeouts, and a circuit breaker skips Redis for a short
-// cool-down after consecutive failures. A Redis error never fails a
-// request: the handler serves it (or a stale copy, see above), and
-// Options.OnError is told (or Logger logs it). Corrupt or foreign data is
-// a miss and an OnError call, never a panic.
+// the client's own timeouts, and a circuit breaker (Options.Breaker, see
+// middleware.BreakerOptions) skips Redis after consecutive failures until
+// a probe, after 10 ms and then at most every 50 ms, finds it back. A
+// Redis error never fails a request: the handler serves it (or a stale
+// copy, see above), and Options.OnError is told (or Logger logs it: an
+// outage is the first failure and the breaker's opened, still open and
+// closed lines, the rest at Debug). A request whose client went away is
+// not served. Corrupt or foreign data is a miss and an OnError call,
+// never a panic.
 //
 // # Round trips
 //

@@ -8,6 +8,8 @@ import (
 	"net/textproto"
 	"strings"
 	"time"
+
+	"github.com/redisware/redisware/middleware"
 )
 
 // Options configure a Cache. The zero value is ready to use; New fills the
@@ -32,6 +34,13 @@ type Options struct {
 	// network I/O at the deadline itself, which spares the cache a
 	// goroutine per call.
 	Timeout time.Duration
+
+	// Breaker configures the circuit breaker in front of Redis: after
+	// Breaker.Threshold consecutive failed calls, requests bypass the cache
+	// at once, without calling Redis, until a probe finds it back (see
+	// middleware.BreakerOptions). The zero value means every default: open
+	// after 5 failures, probe after 10 ms, then at most every 50 ms.
+	Breaker middleware.BreakerOptions
 
 	// LockTTL is the expiry of the fill lock that lets one request across
 	// all instances run the handler for a missing URL; it bounds how long a
@@ -91,17 +100,21 @@ type Options struct {
 	Now func() time.Time
 
 	// Logger receives the cache's log lines: Redis failures when OnError
-	// is nil, and a warning at the start of each outage of the fill
-	// subscription. Nil means slog.Default().
+	// is nil, the breaker's lines (opened, still open every 10 s, closed),
+	// and a warning at the start of each outage of the fill subscription.
+	// Nil means slog.Default().
 	Logger *slog.Logger
 
 	// OnError observes every Redis failure and every corrupt entry (but
 	// not the calls skipped while the circuit breaker is open after
-	// consecutive failures: those bypass Redis silently); it answers
-	// nothing. The cache never fails a request because of them: it serves
-	// from the handler (or a stale copy) regardless. Nil means the error
-	// is logged with Logger at Warn level, with the request's method and
-	// path.
+	// consecutive failures: those bypass Redis silently, nor the calls of a
+	// request whose client went away, which are no Redis failure); it
+	// answers nothing. The cache never fails a request because of them: it
+	// serves from the handler (or a stale copy) regardless. Nil means the
+	// error is logged with Logger, with the request's method and path, at
+	// Warn level, or at Debug level when the breaker's own lines report
+	// it (any but the first of consecutive failures), so an outage is a
+	// handful of lines.
 	OnError func(ctx context.Context, err error)
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/httpwrap"
 )
 
@@ -46,6 +47,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lk, err := c.lookup(r, k, "hit")
 	if err != nil {
 		c.fail(r, err)
+		if bounded.Gone(r.Context()) {
+			return // the client left: nobody to answer
+		}
 		if rcc.onlyIfCached {
 			c.gatewayTimeout(w)
 			return

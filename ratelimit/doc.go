@@ -87,10 +87,15 @@
 // Options.Failure, a FailurePolicy, decides: FailOpen (the default) allows
 // and logs (through Options.Logger, or Options.OnError when set),
 // FailClosed answers 503 (Options.ErrorHandler changes that), FailLocal
-// limits with an in-process GCRA of the same limits. After consecutive failures a circuit breaker stops asking
-// Redis for a cool-down, so an outage costs requests no latency; a probe
-// after the cool-down picks Redis up again with no restart. New never
-// talks to Redis, so an application starts while Redis is down.
+// limits with an in-process GCRA of the same limits. After consecutive
+// failures a circuit breaker (Options.Breaker, see
+// middleware.BreakerOptions) stops asking Redis, so an outage costs
+// requests no latency; a probe after a cool-down of 10 ms, doubling up to
+// 50 ms, picks Redis up again with no restart. An outage is a handful of
+// log lines (the first failure, the breaker opened, still open every 10 s,
+// closed), not one per request. A request whose client went away while
+// Redis failed is answered nothing. New never talks to Redis, so an
+// application starts while Redis is down.
 //
 // # Redis keys
 //

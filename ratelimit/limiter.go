@@ -56,12 +56,13 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), scripts: script.NewRunner(rdb)}
-	l.guard = bounded.Guard{
-		Breaker: &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now},
-		Timeout: o.Timeout,
-		Direct:  bounded.HonoursDeadlines(rdb),
+	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
+		MaxCooldown: o.Breaker.MaxCooldown, Name: "ratelimit", Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: Options.Breaker: %w", err)
 	}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), scripts: script.NewRunner(rdb)}
+	l.guard = bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
 	size := o.CacheSize
 	if size > 0 {
 		if l.denies, err = newTATLRU(size); err != nil {
@@ -350,13 +351,18 @@ func (l *Limiter) decideLocal(ps *policySet, ck string, cost int) Result {
 }
 
 func (l *Limiter) report(ctx context.Context, err error) {
+	if bounded.Gone(ctx) {
+		// The caller went away: no news of Redis, and nobody to tell.
+		l.o.Logger.DebugContext(ctx, "ratelimit: caller gone before Redis answered", "err", err)
+		return
+	}
 	if l.o.OnError != nil {
 		l.o.OnError(ctx, err)
 		return
 	}
 	level := slog.LevelWarn
-	if errors.Is(err, breaker.ErrOpen) {
-		level = slog.LevelDebug
+	if breaker.Quiet(err) {
+		level = slog.LevelDebug // the breaker's lines report the outage
 	}
 	l.o.Logger.Log(ctx, level, "ratelimit: redis call failed", "err", err, "failure", l.o.Failure.String())
 }

@@ -90,11 +90,17 @@
 //
 // Sessions fail closed. When Redis is down, slow (Options.Timeout, default
 // 1 s, bounds every call, whatever the client's own timeouts) or the
-// circuit breaker is open after repeated failures, Options.ErrorHandler
-// answers instead of the handler; its default logs with slog and answers
-// 503. If the save before the first byte fails, the handler's response is
-// replaced by the ErrorHandler's. Data in Redis that is not a session
-// (another type, missing metadata) is a miss plus a log line.
+// circuit breaker is open after repeated failures (Options.Breaker, see
+// middleware.BreakerOptions), Options.ErrorHandler answers instead of the
+// handler; its default answers 503 and logs with slog: the first failure
+// of an outage at Error level, the rest at Debug, as the breaker logs the
+// outage itself (opened, still open every 10 s, closed with the requests
+// it refused). A probe finds Redis back within about 50 ms. If the save
+// before the first byte fails, the handler's response is replaced by the
+// ErrorHandler's. A request whose client went away before its session was
+// loaded is answered nothing and logged at Debug. Data in Redis that is
+// not a session (another type, missing metadata) is a miss plus a log
+// line.
 //
 // # Redis keys
 //

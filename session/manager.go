@@ -32,8 +32,8 @@ type Manager struct {
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
 // or o is invalid: no Keys, a hash key shorter than 32 bytes, a block key
 // that is not an AES key size, an invalid cookie name, path or domain, a
-// "__Host-" cookie that is not Secure with Path=/ and no Domain, or
-// Lifetime shorter than IdleTimeout.
+// "__Host-" cookie that is not Secure with Path=/ and no Domain,
+// Lifetime shorter than IdleTimeout, or invalid Breaker settings.
 func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if rdb == nil {
 		return nil, errors.New("session: nil Redis client")
@@ -46,7 +46,12 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	guard := bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
+		MaxCooldown: o.Breaker.MaxCooldown, Name: "session", Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("session: Options.Breaker: %w", err)
+	}
+	guard := bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
 	return &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb)}, nil
 }
 
