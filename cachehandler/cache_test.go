@@ -3,6 +3,7 @@ package cachehandler
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -55,6 +56,7 @@ func testCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *re
 		Timeout:  time.Minute,
 		FillWait: time.Minute,
 		OnError:  errs.handle,
+		Logger:   slog.New(slog.DiscardHandler), // tests of logs set their own
 	}
 	if mod != nil {
 		mod(&o)
