@@ -55,11 +55,21 @@ func TestIdleExpiry(t *testing.T) {
 	if got := e.seenField(key); !got.Equal(start.Truncate(time.Millisecond)) {
 		t.Fatalf("last seen moved to %v on an early read", got)
 	}
+	// The Manager knows now that no refresh is due before start+idle/4:
+	// the next early read is one plain HGETALL, no script.
+	e.n.Reset()
+	if vals, _, _ := e.read(c); vals["a"] != "1" {
+		t.Fatal("session lost")
+	}
+	if got := e.n.Commands(); len(got) != 1 || got[0] != "hgetall" {
+		t.Fatalf("an early read with no refresh due sent %v, want one hgetall", got)
+	}
 	// Past it, the same single round trip refreshes the idle expiry.
 	e.clock.Add(2 * time.Minute)
+	e.n.Reset()
 	e.read(c)
-	if e.n.N() != 2 {
-		t.Fatalf("two reads cost %d round trips: %v", e.n.N(), e.n.Commands())
+	if got := e.n.Commands(); len(got) != 1 || got[0] == "hgetall" {
+		t.Fatalf("a read with a refresh due sent %v, want the load script alone", got)
 	}
 	now := e.clock.Now()
 	if got := e.seenField(key); !got.Equal(now.Truncate(time.Millisecond)) {
@@ -123,5 +133,26 @@ func TestAbsoluteLifetime(t *testing.T) {
 	_, nc := e.serve(bump, c)
 	if nc == nil || e.cookieID(nc) == e.cookieID(c) {
 		t.Fatal("an expired ID was adopted")
+	}
+}
+
+// TestPlainReadChecksDeadlines: a read that skips the load script (no
+// refresh due) still ends a session at its absolute deadline.
+func TestPlainReadChecksDeadlines(t *testing.T) {
+	const idle, life = time.Hour, time.Hour
+	e := newEnv(t, Options{IdleTimeout: idle, Lifetime: life})
+	e.warm()
+	c := e.newSessionCookie("n", 1)
+	e.clock.Add(50 * time.Minute)
+	if vals, _, _ := e.read(c); vals["n"] != "1" { // refreshes: m:seen = now
+		t.Fatal("session lost")
+	}
+	e.clock.Add(10 * time.Minute) // the deadline, 10 min after the refresh
+	e.n.Reset()
+	if vals, _, id := e.read(c); len(vals) != 0 || id != "" {
+		t.Fatalf("session served at its absolute deadline: %v", vals)
+	}
+	if got := e.n.Commands(); len(got) != 1 || got[0] != "hgetall" {
+		t.Fatalf("read sent %v, want one hgetall", got)
 	}
 }

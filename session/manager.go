@@ -27,6 +27,11 @@ type Manager struct {
 	codec   *codec
 	guard   bounded.Guard  // breaker and Options.Timeout around every call
 	scripts *script.Runner // runs the Lua scripts on rdb
+	seen    *seenHints     // when sessions' idle expiry was last moved, as last seen here
+
+	// Script arguments that never change, formatted once.
+	idleArg, lifetimeArg, touchArg string
+	touchAfter                     time.Duration
 }
 
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
@@ -47,7 +52,10 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 		return nil, err
 	}
 	guard := bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
-	return &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb)}, nil
+	m := &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb), seen: newSeenHints(seenHintsSize)}
+	m.touchAfter = o.IdleTimeout / 4
+	m.idleArg, m.lifetimeArg, m.touchArg = msd(o.IdleTimeout), msd(o.Lifetime), msd(m.touchAfter)
+	return m, nil
 }
 
 // key is the Redis key of a session ID. IDs are base64url and never contain
@@ -83,6 +91,11 @@ func do[A any](ctx context.Context, m *Manager, fn func(context.Context, A) erro
 // no valid cookie (no Redis call) or its ID is unknown or expired (strict:
 // an unknown ID is never adopted), the stored one otherwise (one round
 // trip). It fails only when Redis does.
+//
+// The round trip is one HGETALL when this process saw the session's idle
+// expiry moved less than a quarter of IdleTimeout ago (see seenHints), and
+// the load script otherwise, which moves it when that much time has passed.
+// Both check the idle and absolute deadlines by the application's clock.
 func (m *Manager) load(r *http.Request) (*Session, error) {
 	s := newSession(m)
 	id, ok := m.codec.fromRequest(r)
@@ -90,15 +103,24 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		return s, nil
 	}
 	s.hadCookie = true
-	h, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) ([]string, error) {
+	now := m.o.Now()
+	plain := false
+	if seen, ok := m.seen.get(id); ok && now.Sub(seen) < m.touchAfter {
+		plain = true
+	}
+	rep, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) (loadReply, error) {
 		m := a.m
-		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
-			ms(a.now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
+		if a.plain {
+			h, err := m.rdb.HGetAll(ctx, m.key(a.id)).Result()
+			return loadReply{m: h}, err
 		}
-		return h, err
-	}, loadArgs{m, id, m.o.Now()})
+		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
+			ms(a.now), m.idleArg, m.lifetimeArg, m.touchArg).StringSlice()
+		if errors.Is(err, redis.Nil) {
+			return loadReply{}, nil
+		}
+		return loadReply{h: h}, err
+	}, loadArgs{m, id, now, plain})
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
@@ -106,21 +128,47 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		}
 		return nil, fmt.Errorf("session: load: %w", err)
 	}
-	if h == nil {
+	if len(rep.h) == 0 && len(rep.m) == 0 {
+		m.seen.remove(id)
 		return s, nil
 	}
-	if !s.fill(id, h) {
+	var filled bool
+	if rep.m != nil {
+		filled = s.fillMap(id, rep.m)
+	} else {
+		filled = s.fill(id, rep.h)
+	}
+	if !filled {
+		m.seen.remove(id)
 		m.o.Logger.WarnContext(r.Context(), "session: corrupt session hash; starting a new session")
 		return newSession(m).withCookie(), nil
 	}
+	if !now.Before(s.created.Add(m.o.Lifetime)) || !now.Before(s.seen.Add(m.o.IdleTimeout)) {
+		// Expired by our clock (the script says so for the other path):
+		// Redis drops the key at its PEXPIREAT by its own clock.
+		m.seen.remove(id)
+		return newSession(m).withCookie(), nil
+	}
+	if !plain && now.Sub(s.seen) >= m.touchAfter {
+		// The script moved the idle expiry just now.
+		s.seen = time.UnixMilli(now.UnixMilli())
+	}
+	m.seen.put(id, s.seen)
 	return s, nil
 }
 
 // loadArgs are what load's Redis call needs.
 type loadArgs struct {
-	m   *Manager
-	id  string
-	now time.Time
+	m     *Manager
+	id    string
+	now   time.Time
+	plain bool // HGETALL rather than the load script
+}
+
+// loadReply is the session hash: h from the load script, m from HGETALL.
+type loadReply struct {
+	h []string
+	m map[string]string
 }
 
 func (s *Session) withCookie() *Session { s.hadCookie = true; return s }
@@ -132,28 +180,44 @@ func wrongType(err error) bool {
 	return errors.As(err, &re) && strings.Contains(re.Error(), "WRONGTYPE")
 }
 
-// fill sets s from an HGETALL reply; it reports false when the metadata is
-// missing or malformed.
+// fill sets s from the load script's HGETALL reply; it reports false when
+// the metadata is missing or malformed.
 func (s *Session) fill(id string, h []string) bool {
 	var okC, okS bool
 	for i := 0; i+1 < len(h); i += 2 {
-		f, v := h[i], h[i+1]
-		switch {
-		case strings.HasPrefix(f, valuePrefix):
-			s.values[f[len(valuePrefix):]] = v
-		case f == fieldCreated:
-			s.created, okC = fromMS(v)
-		case f == fieldSeen:
-			s.seen, okS = fromMS(v)
-		case f == fieldUser:
-			s.user = v
-		}
+		s.fillField(h[i], h[i+1], &okC, &okS)
 	}
 	if !okC || !okS {
 		return false
 	}
 	s.id, s.stored = id, true
 	return true
+}
+
+// fillMap is fill for an HGETALL reply read as a map.
+func (s *Session) fillMap(id string, h map[string]string) bool {
+	var okC, okS bool
+	for f, v := range h {
+		s.fillField(f, v, &okC, &okS)
+	}
+	if !okC || !okS {
+		return false
+	}
+	s.id, s.stored = id, true
+	return true
+}
+
+func (s *Session) fillField(f, v string, okC, okS *bool) {
+	switch {
+	case strings.HasPrefix(f, valuePrefix):
+		s.values[f[len(valuePrefix):]] = v
+	case f == fieldCreated:
+		s.created, *okC = fromMS(v)
+	case f == fieldSeen:
+		s.seen, *okS = fromMS(v)
+	case f == fieldUser:
+		s.user = v
+	}
 }
 
 // exec runs ops in one round trip (a pipeline of single-key commands, so it
