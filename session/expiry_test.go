@@ -156,3 +156,41 @@ func TestPlainReadChecksDeadlines(t *testing.T) {
 		t.Fatalf("read sent %v, want one hgetall", got)
 	}
 }
+
+// TestWriteMovesIdleExpiryAsReadsDo: a save moves m:seen and the key's
+// expiry only when a quarter of IdleTimeout has passed since the last
+// refresh, as a read does; the values are written either way.
+func TestWriteMovesIdleExpiryAsReadsDo(t *testing.T) {
+	const idle = time.Hour
+	e := newEnv(t, Options{IdleTimeout: idle, Lifetime: 10 * time.Hour})
+	start := e.clock.Now()
+	c := e.newSessionCookie("n", 1)
+	key := e.m.key(e.cookieID(c))
+	put := func(v int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("n", v) }
+	}
+	e.clock.Add(idle/4 - time.Minute)
+	if rec, _ := e.serve(put(2), c); rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if got := e.seenField(key); !got.Equal(start.Truncate(time.Millisecond)) {
+		t.Fatalf("an early write moved last seen to %v", got)
+	}
+	if at := e.expireAt(key); !near(at, start.Add(idle)) {
+		t.Fatalf("an early write moved the expiry to %v", at)
+	}
+	e.clock.Add(2 * time.Minute)
+	if rec, _ := e.serve(put(3), c); rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	now := e.clock.Now()
+	if got := e.seenField(key); !got.Equal(now.Truncate(time.Millisecond)) {
+		t.Fatalf("last seen %v, want %v", got, now)
+	}
+	if at := e.expireAt(key); !near(at, now.Add(idle)) {
+		t.Fatalf("expires at %v, want %v", at, now.Add(idle))
+	}
+	if vals, _, _ := e.read(c); vals["n"] != "3" {
+		t.Fatalf("n = %s", vals["n"])
+	}
+}

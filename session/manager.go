@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -260,6 +259,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		ops = make([]script.Op, 0, 4)
 	}
 	save := -1 // index of the save in ops
+	var incrKeys []string
 	var id, cookie string
 	if create {
 		id = newID()
@@ -272,10 +272,13 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			ops = append(ops, script.Op{Script: indexScript, Keys: []string{m.userKey(s.user)}, Args: []any{id, msd(m.o.Lifetime)}})
 		}
 		save = len(ops)
-		ops = append(ops, m.saveOp(id, now, s, true))
+		op, _ := m.saveOp(id, now, s, true)
+		ops = append(ops, op)
 	} else if update {
 		save = len(ops)
-		ops = append(ops, m.saveOp(s.id, now, s, false))
+		var op script.Op
+		op, incrKeys = m.saveOp(s.id, now, s, false)
+		ops = append(ops, op)
 	}
 	if del {
 		k := m.key(s.deleteID)
@@ -298,14 +301,12 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		code, _ := res[0].(int64)
 		switch code {
 		case saveOK:
-			i := 1
-			for _, k := range slices.Sorted(maps.Keys(s.incr)) {
-				if i < len(res) {
-					if n, ok := res[i].(int64); ok {
+			for i, k := range incrKeys {
+				if i+1 < len(res) {
+					if n, ok := res[i+1].(int64); ok {
 						s.values[k] = strconv.FormatInt(n, 10)
 					}
 				}
-				i++
 			}
 		case saveGone:
 			// Destroyed, renewed by a Login or expired meanwhile: do not
@@ -344,8 +345,9 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 
 // saveOp builds the saveScript call for s. A create writes every value (no
 // other request knows the new ID, so there is nothing to merge with); an
-// update writes only what this request changed.
-func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) script.Op {
+// update writes only what this request changed. It returns the keys of the
+// increments in the order the script answers their sums.
+func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (script.Op, []string) {
 	mode, clear := "u", "0"
 	if create {
 		mode = "c"
@@ -356,29 +358,43 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) scri
 	if s.login {
 		user = s.user
 	}
-	var sets, dels, incrs []any
+	var nset, ndel, nincr int
 	if create {
-		for _, k := range slices.Sorted(maps.Keys(s.values)) {
-			sets = append(sets, valuePrefix+k, s.values[k])
+		nset = len(s.values)
+	} else {
+		nset, ndel, nincr = len(s.dirty), len(s.removed), len(s.incr)
+	}
+	args := make([]any, 0, 11+2*nset+ndel+2*nincr)
+	args = append(args, ms(now), m.idleArg, m.lifetimeArg, mode, user, clear,
+		nset, ndel, nincr, newNonce(), m.touchArg)
+	var incrKeys []string
+	if create {
+		for k, v := range s.values {
+			args = append(args, valuePrefix+k, v)
 		}
 	} else {
-		for _, k := range slices.Sorted(maps.Keys(s.dirty)) {
-			sets = append(sets, valuePrefix+k, s.values[k])
+		for k := range s.dirty {
+			args = append(args, valuePrefix+k, s.values[k])
 		}
-		for _, k := range slices.Sorted(maps.Keys(s.removed)) {
-			dels = append(dels, valuePrefix+k)
+		for k := range s.removed {
+			args = append(args, valuePrefix+k)
 		}
-		for _, k := range slices.Sorted(maps.Keys(s.incr)) {
-			incrs = append(incrs, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
+		if nincr > 0 {
+			incrKeys = make([]string, 0, nincr)
+			for k := range s.incr {
+				incrKeys = append(incrKeys, k)
+			}
+			// Sorted, so a failed save undoes the same increments whatever
+			// the map's order (its tests rely on that); one key needs none.
+			if nincr > 1 {
+				slices.Sort(incrKeys)
+			}
+		}
+		for _, k := range incrKeys {
+			args = append(args, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
 		}
 	}
-	args := make([]any, 0, 10+len(sets)+len(dels)+len(incrs))
-	args = append(args, ms(now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), mode, user, clear,
-		len(sets)/2, len(dels), len(incrs)/2, newNonce())
-	args = append(args, sets...)
-	args = append(args, dels...)
-	args = append(args, incrs...)
-	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}
+	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}, incrKeys
 }
 
 func (m *Manager) cookie(value string, maxAge int) *http.Cookie {
