@@ -261,9 +261,8 @@ type evalArgs struct {
 // the script's reply: 1+len(ps.limits) values per request.
 func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int, batch []*waiter) ([]int64, error) {
 	ks := make([]string, len(ps.limits))
-	base := l.o.Prefix + "{" + h + "}:"
 	for i, lim := range ps.limits {
-		ks[i] = base + lim.name
+		ks[i] = l.o.Prefix + "{" + h + "}:" + lim.name // one allocation each
 	}
 	m := max(len(batch), 1)
 	args := make([]any, 1+m+len(ps.args))
