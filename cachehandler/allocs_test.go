@@ -18,8 +18,8 @@ var hitAllocBudget = struct{ mini, real float64 }{62, 49}
 // TestHitAllocationBudget holds a fresh hit's allocations: one GET, the
 // entry decoded, the response replayed.
 func TestHitAllocationBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts need a normal build")
+	if testing.Short() || redistest.RaceEnabled {
+		t.Skip("allocation counts need a normal build (no -short, no -race)")
 	}
 	be := redistest.Start(t)
 	c, _ := testCache(t, be.Client(), be.Prefix, testNewClock(), nil)

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/redisware/redisware/internal/redistest"
+
 	"github.com/redisware/redisware/middleware"
 )
 
@@ -22,8 +24,8 @@ var allocBudgets = map[string]struct{ mini, real float64 }{
 // its hot paths: a decision Redis makes (one script call), and a denial
 // from the local deny cache (no round trip).
 func TestAllocationBudgets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts need a normal build")
+	if testing.Short() || redistest.RaceEnabled {
+		t.Skip("allocation counts need a normal build (no -short, no -race)")
 	}
 	cases := []struct {
 		name   string

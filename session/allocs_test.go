@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/redisware/redisware/internal/redistest"
 )
 
 // allocBudgets are the heap allocations per request that
@@ -21,8 +23,8 @@ var allocBudgets = map[string]struct{ mini, real float64 }{
 // its hot paths: no cookie (no Redis), a read of a session whose idle
 // expiry needs no refresh (one HGETALL), and an increment (load and save).
 func TestAllocationBudgets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("allocation counts need a normal build")
+	if testing.Short() || redistest.RaceEnabled {
+		t.Skip("allocation counts need a normal build (no -short, no -race)")
 	}
 	e := newEnv(t, Options{})
 	e.warm()
