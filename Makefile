@@ -13,9 +13,11 @@ run:
 	$(GO) build -o bin/demo ./examples/demo
 	./bin/demo
 
-## test: gofmt check, go vet and the race-enabled test suite
+## test: gofmt check, go vet, the race-enabled test suite, and the allocation
+## budgets (they skip under -race, which changes allocation counts)
 test: fmt vet
 	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -count=1 -run 'AllocationBudget' $(PKGS)
 
 ## test-alone: every test and subtest in a process of its own (none may lean on an earlier one)
 test-alone:

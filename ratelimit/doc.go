@@ -81,6 +81,16 @@
 // until then. The deny cache can never allow what Redis would deny: it
 // only denies, and only for as long as Redis would.
 //
+// A hot key costs less than one round trip per decision: while a decision
+// for a key (and the route's limits) is in flight, the next requests for
+// that key in the same process wait, and go to Redis together as one
+// script call once it returns. The script decides them in arrival order,
+// each with its own cost and answer, as if each had been sent alone at that
+// moment; a batch holds only requests that arrived before it was sent, so
+// none is decided on older state than its own arrival, and the limits stay
+// exact across instances. Every request still waits at most
+// Options.Timeout from its arrival.
+//
 // # Failures
 //
 // Every Redis call is bounded by Options.Timeout. When Redis fails,

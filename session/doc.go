@@ -63,7 +63,13 @@
 // created+Lifetime), and the scripts check both limits too. A read-only
 // request refreshes the idle expiry only when a quarter of IdleTimeout has
 // passed since the last refresh, inside the load script, so it always
-// costs exactly one round trip.
+// costs exactly one round trip; the key then lives at least three quarters
+// of IdleTimeout past any request (precision: a quarter of IdleTimeout,
+// early, never late). While this process knows the last refresh to be
+// more recent than that, the load is a plain HGETALL, one command in Redis
+// rather than a script; the Manager remembers the last refresh of up to
+// 16,384 sessions (an LRU), and a session it does not remember is loaded by
+// the script.
 //
 // Time is the application's clock (Options.Now), passed to the scripts;
 // they never read Redis' TIME. One clock thus decides expiry and the times
@@ -74,7 +80,7 @@
 // # Round trips
 //
 //	no cookie, or a cookie that does not verify      0
-//	valid cookie, values only read                   1 (load script)
+//	valid cookie, values only read                   1 (HGETALL, or the load script)
 //	values changed                                   2 (load, save script)
 //	Login or Destroy                                 load + 1 pipeline
 //	Sessions                                         2, 3 when it prunes
