@@ -122,13 +122,13 @@ func digits(s string) (int, bool) {
 }
 
 var (
-	httpDayNames     = [...]string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
-	httpLongDayNames = [...]string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
-	httpMonthNames   = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+	dayNames     = [...]string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
+	longDayNames = [...]string{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}
+	monthNames   = [...]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
 )
 
 func isDayName(s string) bool {
-	for _, n := range httpDayNames {
+	for _, n := range dayNames {
 		if strings.EqualFold(s, n) {
 			return true
 		}
@@ -137,7 +137,7 @@ func isDayName(s string) bool {
 }
 
 func isLongDayName(s string) bool {
-	for _, n := range httpLongDayNames {
+	for _, n := range longDayNames {
 		if strings.EqualFold(s, n) {
 			return true
 		}
@@ -146,7 +146,7 @@ func isLongDayName(s string) bool {
 }
 
 func monthOf(s string) (time.Month, bool) {
-	for i, n := range httpMonthNames {
+	for i, n := range monthNames {
 		if strings.EqualFold(s, n) {
 			return time.Month(i + 1), true
 		}
