@@ -48,7 +48,9 @@ const (
 	// ServeStale: from a stale stored response; the reason says what
 	// allowed it: "max-stale" (the request), "stale-while-revalidate"
 	// (refreshed in the background), "stale-if-error" (the handler
-	// failed) or "redis-error" (Redis failed, stale-if-error allowing).
+	// failed), "origin-unreachable" (the handler reported its origin
+	// unreachable) or "redis-error" (Redis failed, stale-if-error
+	// allowing).
 	ServeStale
 	// ServeRevalidated: from the stored response, once the handler
 	// confirmed it with a 304.

@@ -17,44 +17,48 @@ type RedisCall struct {
 	Err error
 }
 
-// BreakerState is the state of a package's circuit breaker.
-type BreakerState uint8
+// BreakerEventKind says what happened to a package's circuit breaker.
+type BreakerEventKind uint8
 
 const (
-	// BreakerClosed: Redis is called.
-	BreakerClosed BreakerState = iota
-	// BreakerOpen: after consecutive Redis failures, or a failed probe,
-	// calls are refused and answered by the package's failure policy.
-	BreakerOpen
-	// BreakerHalfOpen: the cool-down has passed and one probe call is in
-	// flight; its outcome closes the breaker or opens it again.
-	BreakerHalfOpen
+	// BreakerOpened: consecutive failures opened the breaker; requests
+	// are answered by the package's failure policy without calling Redis,
+	// but for one probe at a time (see BreakerOptions).
+	BreakerOpened BreakerEventKind = iota + 1
+	// BreakerStillOpen: the breaker has been open for another
+	// BreakerReportEvery; the outage goes on.
+	BreakerStillOpen
+	// BreakerClosed: a probe succeeded; requests go to Redis again.
+	BreakerClosed
 )
 
-// String returns "closed", "open" or "half-open".
-func (s BreakerState) String() string {
-	switch s {
+// String returns "opened", "still-open" or "closed".
+func (k BreakerEventKind) String() string {
+	switch k {
+	case BreakerOpened:
+		return "opened"
+	case BreakerStillOpen:
+		return "still-open"
 	case BreakerClosed:
 		return "closed"
-	case BreakerOpen:
-		return "open"
-	case BreakerHalfOpen:
-		return "half-open"
 	}
 	return "unknown"
 }
 
-// BreakerEvent is a change of state of a package's circuit breaker, as the
-// OnBreaker hook of the package's Observer receives it. One outage is the
-// time from the breaker's first opening to its closing again.
+// BreakerEvent is a change of state of a package's circuit breaker, or a
+// reminder that it stays open, as the OnBreaker hook of the package's
+// Observer receives it: one per log line the breaker writes. An outage
+// runs from BreakerOpened to BreakerClosed.
 type BreakerEvent struct {
-	// State is the state the breaker changed to.
-	State BreakerState
-	// Outage is how long ago the outage began: zero as the breaker first
-	// opens, the outage's whole length as it closes.
+	Kind BreakerEventKind
+	// Outage is how long the breaker has been open (BreakerStillOpen) or
+	// was (BreakerClosed); zero for BreakerOpened.
 	Outage time.Duration
-	// Refused is how many calls the breaker has refused during the outage
-	// so far: requests answered by the failure policy without a Redis
-	// call.
-	Refused int64
+	// Refused is how many requests the breaker refused during the outage
+	// so far: answered by the failure policy without a Redis call.
+	Refused uint64
+	// FailedProbes is how many probes of Redis failed during the outage
+	// so far (each after a cool-down that doubles, up to
+	// BreakerOptions.MaxCooldown).
+	FailedProbes int
 }

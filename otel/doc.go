@@ -20,7 +20,7 @@
 // channel.
 //
 //	redisware.redis.call.duration        s           package, operation, error.type (on failure)
-//	redisware.breaker.transitions        {transition} package, state
+//	redisware.breaker.transitions        {transition} package, state (open, closed)
 //	redisware.breaker.open               {breaker}   package (breakers open now)
 //	redisware.breaker.outage.duration    s           package (recorded as an outage ends)
 //	redisware.breaker.refused            {request}   package (counted as an outage ends)

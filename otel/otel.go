@@ -159,25 +159,32 @@ func (t *Telemetry) redisCalls(pkg string) func(context.Context, middleware.Redi
 
 type callKey struct{ pkg, op, errType string }
 
-// breakers returns the OnBreaker hook of package pkg.
+// breakers returns the OnBreaker hook of package pkg. An outage counts
+// two transitions, its opening and its closing; the reminders that it
+// goes on change nothing.
 func (t *Telemetry) breakers(pkg string) func(middleware.BreakerEvent) {
 	return func(e middleware.BreakerEvent) {
+		var state string
+		switch e.Kind {
+		case middleware.BreakerOpened:
+			state = "open"
+		case middleware.BreakerClosed:
+			state = "closed"
+		default:
+			return
+		}
 		ctx := context.Background()
-		state := e.State.String()
 		t.breakerTransitions.Add(ctx, 1, t.stateAttrs.get([2]string{pkg, state}, func() []attribute.KeyValue {
 			return []attribute.KeyValue{attribute.String("package", pkg), attribute.String("state", state)}
 		}))
 		pa := t.packageAttrs.get(pkg, func() []attribute.KeyValue { return []attribute.KeyValue{attribute.String("package", pkg)} })
-		switch e.State {
-		case middleware.BreakerOpen:
-			if e.Outage == 0 { // the outage begins: reopening after a failed probe comes later
-				t.breakerOpen.Add(ctx, 1, pa)
-			}
-		case middleware.BreakerClosed:
-			t.breakerOpen.Add(ctx, -1, pa)
-			t.breakerOutage.Record(ctx, e.Outage.Seconds(), pa)
-			t.breakerRefused.Add(ctx, e.Refused, pa)
+		if e.Kind == middleware.BreakerOpened {
+			t.breakerOpen.Add(ctx, 1, pa)
+			return
 		}
+		t.breakerOpen.Add(ctx, -1, pa)
+		t.breakerOutage.Record(ctx, e.Outage.Seconds(), pa)
+		t.breakerRefused.Add(ctx, int64(e.Refused), pa)
 	}
 }
 

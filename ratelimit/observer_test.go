@@ -107,7 +107,7 @@ func TestObserverOutage(t *testing.T) {
 	p := e.b.NewProxy()
 	var rec recorder
 	l := e.limiterOn(t, e.b.ClientAt(p.Addr()), Options{Observer: rec.observer(), OnError: func(context.Context, error) {},
-		Timeout: time.Second, BreakerThreshold: 2, BreakerCooldown: time.Second})
+		Timeout: time.Second, Breaker: middleware.BreakerOptions{Threshold: 2, MinCooldown: time.Second, MaxCooldown: time.Second}})
 	ctx := context.Background()
 	lim := PerMinute(10).Named("api")
 	if res, err := l.Allow(ctx, "k", lim); err != nil || !res.Allowed {
@@ -132,7 +132,7 @@ func TestObserverOutage(t *testing.T) {
 	if len(calls) != 3 || calls[0].Err != nil || calls[1].Err == nil || calls[2].Err == nil {
 		t.Fatalf("calls %+v: want one answered, then two failed", calls)
 	}
-	if len(changes) != 1 || changes[0] != (middleware.BreakerEvent{State: middleware.BreakerOpen}) {
+	if len(changes) != 1 || changes[0] != (middleware.BreakerEvent{Kind: middleware.BreakerOpened}) {
 		t.Fatalf("breaker changes %v", changes)
 	}
 
@@ -140,19 +140,17 @@ func TestObserverOutage(t *testing.T) {
 	// The first probe may meet a connection the outage closed: allow a
 	// few cool-downs (bounded, no sleeping).
 	var waited time.Duration
-	for i := 0; ; i++ {
+	failed := 0 // probes
+	for ; failed < 4; failed++ {
 		e.advance(time.Second)
 		waited += time.Second
-		if _, err := l.Allow(ctx, "k", lim); err == nil || i == 3 {
+		if _, err := l.Allow(ctx, "k", lim); err == nil {
 			break
 		}
 	}
 	_, _, changes = rec.take()
-	last := changes[len(changes)-1]
-	if last != (middleware.BreakerEvent{State: middleware.BreakerClosed, Outage: waited, Refused: 3}) {
-		t.Fatalf("breaker changes %v: want the last to close after %v with 3 refused", changes, waited)
-	}
-	if changes[0].State != middleware.BreakerHalfOpen || changes[0].Outage != time.Second || changes[0].Refused != 3 {
-		t.Fatalf("first change after the cool-down: %+v", changes[0])
+	want := middleware.BreakerEvent{Kind: middleware.BreakerClosed, Outage: waited, Refused: 3, FailedProbes: failed}
+	if len(changes) != 1 || changes[0] != want {
+		t.Fatalf("breaker changes %v: want it closed after %v with 3 refused and %d failed probes", changes, waited, failed)
 	}
 }

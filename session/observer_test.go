@@ -181,7 +181,7 @@ func TestObserverOutage(t *testing.T) {
 	rec.mu.Lock()
 	states := rec.states
 	rec.mu.Unlock()
-	if len(states) != 1 || states[0].State != middleware.BreakerOpen {
+	if len(states) != 1 || states[0].Kind != middleware.BreakerOpened {
 		t.Fatalf("breaker changes %v, want it opened", states)
 	}
 }

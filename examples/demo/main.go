@@ -23,6 +23,7 @@ import (
 	"github.com/redisware/redisware/examples/internal/devredis"
 	"github.com/redisware/redisware/middleware"
 	rwotel "github.com/redisware/redisware/otel"
+	"github.com/redisware/redisware/pubsub"
 )
 
 func main() {
@@ -110,6 +111,7 @@ type demo struct {
 	streams context.Context
 	tel     *rwotel.Telemetry
 	closers []io.Closer
+	feed    *pubsub.Stream[eventsMessage] // the live feed, set by mountEvents
 }
 
 // mountAll registers each package's demo routes.

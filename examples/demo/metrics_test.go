@@ -65,8 +65,8 @@ func TestMetrics(t *testing.T) {
 	if got := do("POST", "/cache/slow", nil); got != http.StatusNoContent {
 		t.Fatalf("cache invalidation: %d", got)
 	}
-	if got := do("POST", "/events/publish", url.Values{"text": {"hello"}}); got != http.StatusNoContent {
-		t.Fatalf("publish: %d", got)
+	if got := do("GET", "/aside/item?id=13", nil); got != http.StatusNotFound { // unlucky 13 does not exist
+		t.Fatalf("aside: %d", got)
 	}
 
 	resp, err := srv.Client().Get(srv.URL + "/metrics")
@@ -89,7 +89,8 @@ func TestMetrics(t *testing.T) {
 		{"redisware_session_saves_total", []string{`outcome="stored"`}, 1},
 		{"redisware_cache_requests_total", []string{`outcome="bypass"`, `reason="method"`}, 1},
 		{"redisware_cache_purges_total", []string{`kind="invalidate"`}, 1},
-		{"redisware_pubsub_messages_published_total", []string{`outcome="ok"`}, 1},
+		{"redisware_aside_gets_total", []string{`outcome="miss"`, `tier="redis"`}, 1},
+		{"redisware_aside_fetch_duration_seconds_count", []string{`outcome="not-found"`}, 1},
 		{"redisware_redis_call_duration_seconds_count", []string{`package="ratelimit"`, `operation="decide"`}, 6},
 	} {
 		if got, ok := sample(string(text), c.name, c.labels); !ok || got != c.want {

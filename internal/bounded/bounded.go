@@ -131,10 +131,18 @@ type Guard struct {
 }
 
 // Guarded is Call through g: while g's breaker is open it returns
-// breaker.ErrOpen without calling fn; otherwise it records the outcome,
-// and reports the call as op to g.OnCall.
+// breaker.ErrOpen without calling fn; otherwise it records the outcome
+// and returns fn's error as the breaker marks it (see breaker.Quiet), and
+// reports the call as op to g.OnCall.
+//
+// A call that fails after ctx was cancelled (the client went away) is
+// recorded as cancelled, whatever the error: the client leaving says
+// nothing about Redis, and a client must not be able to open the breaker
+// for everyone by hanging up. Its error then wraps context.Canceled (see
+// Gone).
 func Guarded[A, T any](ctx context.Context, g *Guard, op string, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	if !g.Breaker.Allow() {
+	p := g.Breaker.Allow()
+	if p == breaker.Refuse {
 		var zero T
 		return zero, breaker.ErrOpen
 	}
@@ -143,7 +151,7 @@ func Guarded[A, T any](ctx context.Context, g *Guard, op string, fn func(context
 		start = time.Now()
 	}
 	v, err := Call(ctx, g.Timeout, g.Direct, fn, arg)
-	g.Breaker.Done(err)
+	err = g.Breaker.Done(p, gone(ctx, err))
 	if g.OnCall != nil {
 		g.report(ctx, op, start, err)
 	}
@@ -152,19 +160,35 @@ func Guarded[A, T any](ctx context.Context, g *Guard, op string, fn func(context
 
 // GuardedDo is Guarded for a function that returns only an error.
 func GuardedDo[A any](ctx context.Context, g *Guard, op string, fn func(context.Context, A) error, arg A) error {
-	if !g.Breaker.Allow() {
+	p := g.Breaker.Allow()
+	if p == breaker.Refuse {
 		return breaker.ErrOpen
 	}
 	var start time.Time
 	if g.OnCall != nil {
 		start = time.Now()
 	}
-	err := Do(ctx, g.Timeout, g.Direct, fn, arg)
-	g.Breaker.Done(err)
+	err := g.Breaker.Done(p, gone(ctx, Do(ctx, g.Timeout, g.Direct, fn, arg)))
 	if g.OnCall != nil {
 		g.report(ctx, op, start, err)
 	}
 	return err
+}
+
+// gone returns err, made to wrap context.Canceled when ctx was cancelled.
+func gone(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || !errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", context.Canceled, err)
+}
+
+// Gone reports whether a request whose context is ctx has ended because
+// its client went away (ctx was cancelled, not timed out): its error is no
+// Redis failure, there is nobody to answer, and it is worth a Debug line
+// at most.
+func Gone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 func (g *Guard) report(ctx context.Context, op string, start time.Time, err error) {

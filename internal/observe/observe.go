@@ -1,6 +1,6 @@
 // Package observe connects what internal/bounded and internal/breaker
 // report to the hooks of a package's Observer, so every package reports
-// Redis calls and breaker changes with the same types.
+// Redis calls and breaker events with the same types.
 package observe
 
 import (
@@ -12,9 +12,9 @@ import (
 	"github.com/redisware/redisware/middleware"
 )
 
-// Guard makes g report its calls to onCall and its breaker's changes of
-// state to onBreaker. Either may be nil, and then nothing is set: an
-// unobserved guard costs nothing.
+// Guard makes g report its calls to onCall and its breaker's events to
+// onBreaker. Either may be nil, and then nothing is set: an unobserved
+// guard costs nothing. It must run before the guard is used.
 func Guard(g *bounded.Guard, onCall func(context.Context, middleware.RedisCall), onBreaker func(middleware.BreakerEvent)) {
 	if onCall != nil {
 		g.OnCall = func(ctx context.Context, op string, d time.Duration, err error) {
@@ -22,18 +22,18 @@ func Guard(g *bounded.Guard, onCall func(context.Context, middleware.RedisCall),
 		}
 	}
 	if onBreaker != nil {
-		g.Breaker.OnChange = func(to breaker.State, outage time.Duration, refused int64) {
-			onBreaker(middleware.BreakerEvent{State: state(to), Outage: outage, Refused: refused})
+		g.Breaker.OnStateChange = func(e breaker.Event) {
+			onBreaker(middleware.BreakerEvent{Kind: kind(e.Kind), Outage: e.OpenFor, Refused: e.Refused, FailedProbes: e.Probes})
 		}
 	}
 }
 
-func state(s breaker.State) middleware.BreakerState {
-	switch s {
-	case breaker.Open:
-		return middleware.BreakerOpen
-	case breaker.HalfOpen:
-		return middleware.BreakerHalfOpen
+func kind(k breaker.EventKind) middleware.BreakerEventKind {
+	switch k {
+	case breaker.Opened:
+		return middleware.BreakerOpened
+	case breaker.StillOpen:
+		return middleware.BreakerStillOpen
 	}
 	return middleware.BreakerClosed
 }
