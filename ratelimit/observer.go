@@ -16,7 +16,8 @@ type Observer struct {
 	// and AllowN (not for a negative cost, which is refused unheard).
 	OnDecision func(ctx context.Context, d Decision)
 	// OnRedisCall is called after each Redis call the limiter makes, with
-	// Operation "decide" (Preload is not reported).
+	// Operation "decide", or "decide-batch" for the one call that decides
+	// concurrent requests of a hot key together (Preload is not reported).
 	OnRedisCall func(ctx context.Context, c middleware.RedisCall)
 	// OnBreaker is called at each change of state of the limiter's
 	// circuit breaker.
