@@ -1,0 +1,47 @@
+package redistest
+
+import (
+	"context"
+	"testing"
+)
+
+// TestLocalCluster: a cluster of three masters with a replica each comes
+// up, serves keys through a cluster client, survives a killed master whose
+// replica takes over (CLUSTER FAILOVER FORCE), and takes the killed node
+// back as a replica of its successor.
+func TestLocalCluster(t *testing.T) {
+	lc := StartCluster(t, 3, 1)
+	ctx := context.Background()
+	c := lc.Client(nil)
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	master := lc.MasterOf("k")
+	replica := lc.ReplicaOf(master)
+	if n, err := master.Admin().Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT: %d replicas, %v", n, err)
+	}
+	master.Kill()
+	if err := replica.Admin().Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	lc.WaitHealthy()
+	if got := lc.MasterOf("k"); got != replica {
+		t.Fatalf("k is served by %s, want the promoted %s", got.Addr(), replica.Addr())
+	}
+	// The client learns the new topology on a MOVED reply or a reload; a
+	// dead node sends no MOVED (see the failover tests for what that costs).
+	c.ReloadState(ctx) // in the background
+	Eventually(t, "the client to read k from the new master", func() bool {
+		v, err := c.Get(ctx, "k").Result()
+		return err == nil && v == "v"
+	})
+	master.Restart()
+	lc.WaitHealthy()
+	if role := lc.Role(master); role != "slave" {
+		t.Fatalf("the restarted master is a %s, want a replica of its successor", role)
+	}
+	if got := lc.ReplicaOf(replica); got != master {
+		t.Fatalf("the replica of %s is %s", replica.Addr(), got.Addr())
+	}
+}
