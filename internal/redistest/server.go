@@ -219,6 +219,26 @@ func (s *Server) kill() {
 	<-exited
 }
 
+// Pause stops the server's process (SIGSTOP) until Resume: it keeps its
+// connections but answers nothing, as a hung or overloaded server does.
+func (s *Server) Pause() { s.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	s.t.Helper()
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("redistest: %s is not running", s.Addr())
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("redistest: %v to %s: %v", sig, s.Addr(), err)
+	}
+}
+
 // Restart starts the server again after Kill, on the same port and
 // directory with the same arguments (a cluster node keeps its identity in
 // nodes.conf there), and returns once it answers PING.
