@@ -40,18 +40,11 @@ func TestClusterFailover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			lc := redistest.StartCluster(t, 3, 1)
 			rdb := lc.Client(&redis.ClusterOptions{ClusterStateReloadInterval: time.Second})
-			masters := lc.Nodes[:3]
 			var victim, successor *redistest.Server
 			lost := run(t, scenario{
-				rdb:    rdb,
-				prefix: "rwtest:failover:",
-				replicated: func(t *testing.T) {
-					for _, m := range masters {
-						if n, err := m.Admin().Do(context.Background(), "WAIT", 1, 5000).Int(); err != nil || n != 1 {
-							t.Fatalf("WAIT on %s: %d replicas, %v", m.Addr(), n, err)
-						}
-					}
-				},
+				rdb:        rdb,
+				prefix:     "rwtest:failover:",
+				replicated: func(*testing.T) { lc.WaitReplicated() },
 				failover: func(t *testing.T, l *load) string {
 					// Kill the master holding the most workers' sessions
 					// (two or more of six on three masters).

@@ -1,7 +1,6 @@
 package failover
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -26,14 +25,9 @@ func TestSentinelFailover(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ls := redistest.StartSentinel(t, 1, 3)
 			run(t, scenario{
-				rdb:    ls.Client(nil),
-				prefix: "rwtest:failover:",
-				replicated: func(t *testing.T) {
-					p := ls.Primary()
-					if n, err := p.Admin().Do(context.Background(), "WAIT", 1, 5000).Int(); err != nil || n != 1 {
-						t.Fatalf("WAIT on %s: %d replicas, %v", p.Addr(), n, err)
-					}
-				},
+				rdb:        ls.Client(nil),
+				prefix:     "rwtest:failover:",
+				replicated: func(*testing.T) { ls.WaitReplicated() },
 				failover: func(t *testing.T, _ *load) string {
 					old := ls.Primary()
 					if tc.killFirst {

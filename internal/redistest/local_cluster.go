@@ -212,16 +212,11 @@ func (lc *LocalCluster) MasterOf(key string) *Server {
 // ReplicaOf returns a running replica of master.
 func (lc *LocalCluster) ReplicaOf(master *Server) *Server {
 	lc.t.Helper()
-	ctx := context.Background()
 	for _, n := range lc.Nodes {
 		if n == master || !n.Running() {
 			continue
 		}
-		role, err := n.Admin().Do(ctx, "ROLE").Slice()
-		if err != nil {
-			lc.t.Fatalf("redistest: ROLE: %v", err)
-		}
-		if role[0] == "slave" && len(role) > 2 && fmt.Sprint(role[2]) == strconv.Itoa(master.Port()) {
+		if lc.replicates(n, master) {
 			return n
 		}
 	}
@@ -247,4 +242,31 @@ func (lc *LocalCluster) Role(n *Server) string {
 		lc.t.Fatalf("redistest: ROLE of %s: %v", n.Addr(), err)
 	}
 	return fmt.Sprint(role[0])
+}
+
+// WaitReplicated returns once every running replica has received what its
+// primary had written when it was called.
+func (lc *LocalCluster) WaitReplicated() {
+	lc.t.Helper()
+	for _, m := range lc.Nodes {
+		if !m.Running() || lc.Role(m) != "master" {
+			continue
+		}
+		var reps []*Server
+		for _, r := range lc.Nodes {
+			if r != m && r.Running() && lc.replicates(r, m) {
+				reps = append(reps, r)
+			}
+		}
+		m.WaitReplicated(reps...)
+	}
+}
+
+// replicates reports whether r is a replica of m.
+func (lc *LocalCluster) replicates(r, m *Server) bool {
+	role, err := r.Admin().Do(context.Background(), "ROLE").Slice()
+	if err != nil {
+		lc.t.Fatalf("redistest: ROLE of %s: %v", r.Addr(), err)
+	}
+	return role[0] == "slave" && len(role) > 2 && role[2] == int64(m.Port())
 }

@@ -18,9 +18,7 @@ func TestLocalCluster(t *testing.T) {
 	}
 	master := lc.MasterOf("k")
 	replica := lc.ReplicaOf(master)
-	if n, err := master.Admin().Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
-		t.Fatalf("WAIT: %d replicas, %v", n, err)
-	}
+	master.WaitReplicated(replica)
 	master.Kill()
 	if err := replica.Admin().Do(ctx, "CLUSTER", "FAILOVER", "FORCE").Err(); err != nil {
 		t.Fatal(err)
@@ -33,7 +31,7 @@ func TestLocalCluster(t *testing.T) {
 	// or a reload, and a dead node sends no MOVED: the failover tests
 	// measure what that costs).
 	if v, err := lc.Client(nil).Get(ctx, "k").Result(); err != nil || v != "v" {
-		t.Fatalf("GET k from the new master: %q, %v", v, err)
+		t.Fatalf("GET k from the new master: %q, %v\n%s", v, err, replica.Log())
 	}
 	master.Restart()
 	lc.WaitHealthy()

@@ -247,3 +247,17 @@ func (ls *LocalSentinel) Failover() *Server {
 	})
 	return promoted
 }
+
+// WaitReplicated returns once every running replica has received what the
+// primary had written when it was called.
+func (ls *LocalSentinel) WaitReplicated() {
+	ls.t.Helper()
+	p := ls.Primary()
+	var reps []*Server
+	for _, d := range ls.Data {
+		if d != p && d.Running() {
+			reps = append(reps, d)
+		}
+	}
+	p.WaitReplicated(reps...)
+}

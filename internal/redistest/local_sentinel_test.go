@@ -19,9 +19,7 @@ func TestLocalSentinel(t *testing.T) {
 	if old != ls.Data[0] {
 		t.Fatalf("the sentinels name %s, want %s", old.Addr(), ls.Data[0].Addr())
 	}
-	if n, err := old.Admin().Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
-		t.Fatalf("WAIT: %d replicas, %v", n, err)
-	}
+	ls.WaitReplicated()
 	promoted := ls.Failover()
 	if promoted != ls.Data[1] {
 		t.Fatalf("promoted %s, want the replica %s", promoted.Addr(), ls.Data[1].Addr())

@@ -201,6 +201,36 @@ func (s *Server) Admin() *redis.Client {
 	return s.admin
 }
 
+// WaitReplicated returns once each of replicas has received everything s,
+// their primary, had written when it was called, failing the test after
+// 30 s. (WAIT does not do it for a test: it counts only the writes of the
+// connection that sends it.)
+func (s *Server) WaitReplicated(replicas ...*Server) {
+	s.t.Helper()
+	ctx := context.Background()
+	role, err := s.Admin().Do(ctx, "ROLE").Slice()
+	if err != nil || len(role) < 2 || role[0] != "master" {
+		s.t.Fatalf("redistest: ROLE of %s: %v, %v; want a primary", s.Addr(), role, err)
+	}
+	offset, _ := role[1].(int64)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, r := range replicas {
+		for {
+			role, err := r.Admin().Do(ctx, "ROLE").Slice()
+			// A replica's ROLE: slave, primary host, port, link state, offset received.
+			if err == nil && len(role) == 5 && role[0] == "slave" && role[2] == int64(s.port) {
+				if got, _ := role[4].(int64); got >= offset {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				s.t.Fatalf("redistest: %s has not received offset %d of %s: %v, %v", r.Addr(), offset, s.Addr(), role, err)
+			}
+			time.Sleep(5 * time.Millisecond) // replication announces nothing to a third party
+		}
+	}
+}
+
 // Kill ends the server with SIGKILL, as a crash or a lost machine would:
 // no shutdown, no last reply; it returns once the process has exited.
 func (s *Server) Kill() {
