@@ -79,7 +79,7 @@ type app struct {
 	aside    *aside.Cache
 	h        http.Handler
 
-	phase    atomic.Int32 // the current phase, for the OnError counts
+	phase    atomic.Int32 // the current phase
 	errs     [phases][pkgs]atomic.Int64
 	attempts [workers]atomic.Int64 // session increments made by the handler, saved or not
 	logs     [pkgs]*redistest.LogBuffer
@@ -93,7 +93,13 @@ func newApp(t *testing.T, rdb redis.UniversalClient, prefix string) *app {
 		loggers[p], a.logs[p] = redistest.Logger()
 	}
 	onError := func(p pkg) func(context.Context, error) {
-		return func(context.Context, error) { a.errs[a.phase.Load()][p].Add(1) }
+		return func(ctx context.Context, _ error) {
+			start, ok := ctx.Value(startKey{}).(phase)
+			if !ok {
+				start = phase(a.phase.Load())
+			}
+			a.errs[a.effective(start)][p].Add(1)
+		}
 	}
 	var err error
 	if a.sessions, err = session.New(rdb, session.Options{
@@ -176,9 +182,23 @@ func newApp(t *testing.T, rdb redis.UniversalClient, prefix string) *app {
 	return a
 }
 
+// startKey is the context key of the phase a request started in.
+type startKey struct{}
+
+// effective is the phase a request that started in start is judged by: a
+// request under way when the failover began may meet it, so it counts as
+// during it.
+func (a *app) effective(start phase) phase {
+	if start == before && phase(a.phase.Load()) != before {
+		return during
+	}
+	return start
+}
+
 // get sends one request through the app.
 func (a *app) get(path string, worker int, c *http.Cookie) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodGet, "http://app.example"+path, nil)
+	r = r.WithContext(context.WithValue(r.Context(), startKey{}, phase(a.phase.Load())))
 	r.Header.Set("X-Worker", strconv.Itoa(worker))
 	if c != nil {
 		r.AddCookie(c)
@@ -241,11 +261,13 @@ type worker struct {
 
 // round sends one request to each package and reports whether all four
 // were served with Redis' help (not by a failure policy).
-func (w *worker) round(a *app, st *stats, ph phase, i int) bool {
+func (w *worker) round(a *app, st *stats, i int) bool {
 	ok := true
+	var ph phase // the phase the last request is judged by
 	timed := func(p pkg, path string, c *http.Cookie) (*httptest.ResponseRecorder, time.Duration) {
-		start := time.Now()
+		startPhase, start := phase(a.phase.Load()), time.Now()
 		rec := a.get(path, w.id, c)
+		ph = a.effective(startPhase)
 		return rec, time.Since(start)
 	}
 	check := func(p pkg, outcome string, lat time.Duration, bad string) {
@@ -394,8 +416,7 @@ func run(t *testing.T, sc scenario) losses {
 
 	st := &stats{}
 	var (
-		cur       atomic.Int32 // phase
-		triggered atomic.Bool  // the failover is done: rounds count toward recovery
+		triggered atomic.Bool // the failover is done: rounds count toward recovery
 		stop      atomic.Bool
 		warm      = newLatch(workers)
 		recovered = newLatch(workers)
@@ -411,9 +432,9 @@ func run(t *testing.T, sc scenario) losses {
 				served [phases]bool // the phase's latch was told
 			)
 			for i := 0; !stop.Load(); i++ {
-				ph := phase(cur.Load())
+				ph := phase(a.phase.Load())
 				counts := ph != during || triggered.Load()
-				ok := w.round(a, st, ph, i)
+				ok := w.round(a, st, i)
 				ld.finished(w.id)
 				if !ok {
 					run[ph] = 0
@@ -438,7 +459,6 @@ func run(t *testing.T, sc scenario) losses {
 		}
 	}
 	mark(during)
-	cur.Store(int32(during))
 	a.phase.Store(int32(during))
 	start := time.Now()
 	what := sc.failover(t, ld)
@@ -447,7 +467,6 @@ func run(t *testing.T, sc scenario) losses {
 	waitLatch(t, recovered, "every worker to be served from Redis again after the failover")
 	recovery := time.Since(start)
 	mark(after)
-	cur.Store(int32(after))
 	a.phase.Store(int32(after))
 	waitLatch(t, finished, "every worker to finish its rounds after the failover")
 	stop.Store(true)
