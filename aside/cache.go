@@ -62,7 +62,7 @@ const negative = "\x00cachehandler:notfound"
 
 // New returns a Cache over rdb, or an error if rdb is nil or an option is
 // out of range (negative durations or sizes, Jitter or EarlyRefresh of 1
-// or more). With a local tier it subscribes to the invalidation channel in
+// or more, invalid Breaker settings). With a local tier it subscribes to the invalidation channel in
 // the background (Redis need not be up yet); call Close when done.
 func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	if rdb == nil {
@@ -72,6 +72,11 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
+	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
+		MaxCooldown: o.Breaker.MaxCooldown, Name: "aside", Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("aside: Options.Breaker: %w", err)
+	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	a := &Cache{
@@ -80,7 +85,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		log:        o.Logger,
 		cluster:    isCluster(rdb),
 		id:         hex.EncodeToString(id),
-		guard:      bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
+		guard:      bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
 		scripts:    script.NewRunner(rdb),
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
@@ -162,10 +167,19 @@ func (a *Cache) logRedis(ctx context.Context, op, key string, err error) {
 		a.log.LogAttrs(ctx, slog.LevelDebug, "aside: redis skipped while the breaker is open", slog.String("op", op))
 		return
 	}
+	if bounded.Gone(ctx) {
+		// The caller went away: no news of Redis.
+		a.log.LogAttrs(ctx, slog.LevelDebug, "aside: caller gone", slog.String("op", op), slog.Any("err", err))
+		return
+	}
 	if a.o.OnError != nil {
 		a.o.OnError(ctx, fmt.Errorf("aside: %s %q: %w", op, key, err))
 		return
 	}
-	a.log.LogAttrs(ctx, slog.LevelWarn, "aside: redis failed; fetching directly",
+	level := slog.LevelWarn
+	if breaker.Quiet(err) {
+		level = slog.LevelDebug // the breaker's lines report the outage
+	}
+	a.log.LogAttrs(ctx, level, "aside: redis failed; fetching directly",
 		slog.String("op", op), slog.String("key", key), slog.Any("err", err))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
 )
 
 type testItem struct {
@@ -684,5 +685,66 @@ func TestOnError(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "redis failed") {
 		t.Fatalf("logged although OnError is set:\n%s", logs)
+	}
+}
+
+// TestRedisDownLogsAHandful: an outage of many calls logs the first
+// failure and the breaker opening, not a line per call; Options.Breaker
+// reaches the breaker, and bad settings are New's error.
+func TestRedisDownLogsAHandful(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	a, logs := newTestCache(t, b.ClientAt(p.Addr()), b, Options{Timeout: time.Second,
+		Breaker: middleware.BreakerOptions{Threshold: 3, MinCooldown: time.Hour}})
+	f := &fetcher{item: testItem{ID: 1, Name: "x"}}
+	p.Down()
+	for i := range 200 {
+		if got, err := GetOrSet(context.Background(), a, "k", time.Hour, f.fetch); err != nil || got != f.item {
+			t.Fatalf("call %d: %+v, %v", i, got, err)
+		}
+	}
+	var above []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.Contains(l, "level=DEBUG") {
+			above = append(above, l)
+		}
+	}
+	if len(above) != 2 || !strings.Contains(above[0]+above[1], "breaker opened") || !strings.Contains(above[0]+above[1], "redis failed") {
+		t.Fatalf("200 calls in an outage logged %d lines above Debug, want the first failure and the breaker opening:\n%s", len(above), strings.Join(above, "\n"))
+	}
+	if a.guard.Breaker.Refused() < 190 {
+		t.Fatalf("MinCooldown 1h: only %d calls refused", a.guard.Breaker.Refused())
+	}
+	if _, err := New(b.Client(), Options{Breaker: middleware.BreakerOptions{Threshold: -1}}); err == nil || !strings.Contains(err.Error(), "Options.Breaker") {
+		t.Fatalf("a negative Threshold: %v", err)
+	}
+}
+
+// TestCallerGone: calls whose caller's context was cancelled while Redis
+// is down return the cancellation, log nothing above Debug and never
+// count toward the breaker.
+func TestCallerGone(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	var errs []error
+	a, logs := newTestCache(t, b.ClientAt(p.Addr()), b, Options{Timeout: time.Second,
+		Breaker: middleware.BreakerOptions{Threshold: 1},
+		OnError: func(_ context.Context, err error) { errs = append(errs, err) }})
+	f := &fetcher{item: testItem{ID: 1, Name: "x"}}
+	p.Down()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 3 {
+		if _, err := GetOrSet(ctx, a, "k", time.Hour, f.fetch); !errors.Is(err, context.Canceled) {
+			t.Fatalf("GetOrSet for a caller that left: %v", err)
+		}
+	}
+	if a.guard.Breaker.Open() || len(errs) != 0 || f.n.Load() != 0 {
+		t.Fatalf("callers that left: breaker open %v, OnError told %v, fetched %d times", a.guard.Breaker.Open(), errs, f.n.Load())
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if l != "" && !strings.Contains(l, "level=DEBUG") {
+			t.Fatalf("logged above Debug for a caller that left: %s", l)
+		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/redisware/redisware/middleware"
 )
 
 // Defaults of Options, used where a field is zero.
@@ -74,14 +76,25 @@ type Options struct {
 	// network I/O at the deadline itself, which spares the Cache a
 	// goroutine per call.
 	Timeout time.Duration
-	// Logger receives Redis failures (when OnError is nil) and corrupt
-	// values. Nil means slog.Default().
+	// Breaker configures the circuit breaker in front of Redis: after
+	// Breaker.Threshold consecutive failed calls, GetOrSet fetches
+	// directly and Set and Delete fail at once, without calling Redis,
+	// until a probe finds it back (see middleware.BreakerOptions). The
+	// zero value means every default: open after 5 failures, probe after
+	// 10 ms, then at most every 50 ms.
+	Breaker middleware.BreakerOptions
+	// Logger receives Redis failures (when OnError is nil), corrupt values
+	// and the breaker's lines (opened, still open every 10 s, closed). Nil
+	// means slog.Default().
 	Logger *slog.Logger
 	// OnError observes every failed Redis call of GetOrSet and of early
 	// refreshes (but not the calls skipped while the circuit breaker is
-	// open); it answers nothing: GetOrSet fetches directly regardless. Set
-	// and Delete return their errors instead. Nil means the error is
-	// logged with Logger at Warn level.
+	// open, nor those of a caller whose context was cancelled, which are
+	// no Redis failure); it answers nothing: GetOrSet fetches directly
+	// regardless. Set and Delete return their errors instead. Nil means
+	// the error is logged with Logger at Warn level, or at Debug level
+	// when the breaker's own lines report it (any but the first of
+	// consecutive failures), so an outage is a handful of lines.
 	OnError func(ctx context.Context, err error)
 }
 

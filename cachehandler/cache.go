@@ -2,6 +2,7 @@ package cachehandler
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -55,10 +56,15 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
+	b, err := breaker.New(breaker.Options{Threshold: opt.Breaker.Threshold, MinCooldown: opt.Breaker.MinCooldown,
+		MaxCooldown: opt.Breaker.MaxCooldown, Name: "cachehandler", Logger: opt.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("cachehandler: Options.Breaker: %w", err)
+	}
 	c := &Cache{
 		rdb:        rdb,
 		opt:        opt,
-		guard:      bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: opt.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
+		guard:      bounded.Guard{Breaker: b, Timeout: opt.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
 		scripts:    script.NewRunner(rdb),
 		hints:      map[string][]string{},
 		pending:    map[string]*pendingFill{},
@@ -141,16 +147,31 @@ func (c *Cache) dropHint(hash string) {
 }
 
 // fail reports err to OnError, or logs it. Calls the open breaker refused
-// are not reported: the failures that opened it were, and an outage must
-// not turn into a log line per request.
+// are not reported: the breaker logs the outage, which must not turn into
+// a log line per request. Nor are the failures of a request whose client
+// went away (no news of Redis), and a lookup's failure that concurrent
+// requests shared is reported once.
 func (c *Cache) fail(r *http.Request, err error) {
 	if err == nil || errors.Is(err, breaker.ErrOpen) {
+		return
+	}
+	if bounded.Gone(r.Context()) {
+		c.opt.Logger.LogAttrs(r.Context(), slog.LevelDebug, "cachehandler: client gone", slog.Any("err", err))
+		return
+	}
+	if sf := (*sharedFailure)(nil); errors.As(err, &sf) && sf.reported.Swap(true) {
+		// Another request sharing the same lookup reported it.
+		c.opt.Logger.LogAttrs(r.Context(), slog.LevelDebug, "cachehandler: bypassing the cache (shared lookup failed)", slog.Any("err", err))
 		return
 	}
 	if c.opt.OnError != nil {
 		c.opt.OnError(r.Context(), err)
 		return
 	}
-	c.opt.Logger.LogAttrs(r.Context(), slog.LevelWarn, "cachehandler: bypassing the cache",
+	level := slog.LevelWarn
+	if breaker.Quiet(err) {
+		level = slog.LevelDebug // the breaker's lines report the outage
+	}
+	c.opt.Logger.LogAttrs(r.Context(), level, "cachehandler: bypassing the cache",
 		slog.Any("err", err), slog.String("method", r.Method), slog.String("path", r.URL.Path))
 }

@@ -3,6 +3,7 @@ package cachehandler
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
 )
 
 // testNewClock returns the shared fake clock at a fixed start.
@@ -54,6 +56,7 @@ func testCache(t testing.TB, rdb redis.UniversalClient, prefix string, clock *re
 		Timeout:  time.Minute,
 		FillWait: time.Minute,
 		OnError:  errs.handle,
+		Logger:   slog.New(slog.DiscardHandler), // tests of logs set their own
 	}
 	if mod != nil {
 		mod(&o)
@@ -746,6 +749,101 @@ func TestRedisDownBypasses(t *testing.T) {
 	}
 }
 
+// TestRedisDownLogsAHandful: with no OnError, an outage of many requests
+// logs the first failure and the breaker opening, not a line per request;
+// Options.Breaker reaches the breaker.
+func TestRedisDownLogsAHandful(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	clock := testNewClock()
+	log, logs := redistest.Logger()
+	c, _ := testCache(t, b.ClientAt(p.Addr()), b.Prefix, clock, func(o *Options) {
+		o.Timeout = time.Second
+		o.OnError = nil
+		o.Logger = log
+		o.Breaker = middleware.BreakerOptions{Threshold: 3, MinCooldown: time.Hour}
+	})
+	h := c.Middleware(testStatic(200, "origin", "Cache-Control", "max-age=60"))
+	p.Down()
+	for i := range 200 {
+		if w := testDo(h, "GET", "http://example.com/down"); w.Code != 200 {
+			t.Fatalf("request %d: %d", i, w.Code)
+		}
+	}
+	var above []string
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		if !strings.Contains(l, "level=DEBUG") {
+			above = append(above, l)
+		}
+	}
+	if len(above) != 2 || !strings.Contains(above[0]+above[1], "breaker opened") || !strings.Contains(above[0]+above[1], "bypassing the cache") {
+		t.Fatalf("200 requests in an outage logged %d lines above Debug, want the first failure and the breaker opening:\n%s", len(above), strings.Join(above, "\n"))
+	}
+	if c.guard.Breaker.Refused() < 190 {
+		t.Fatalf("MinCooldown 1h: only %d requests refused", c.guard.Breaker.Refused())
+	}
+	if _, err := New(b.Client(), Options{Breaker: middleware.BreakerOptions{MinCooldown: -1}}); err == nil || !strings.Contains(err.Error(), "Options.Breaker") {
+		t.Fatalf("a negative MinCooldown: %v", err)
+	}
+}
+
+// TestSharedLookupFailureLoggedOnce: concurrent requests for one URL
+// share a lookup; when it fails, one line reports it, not one per request.
+func TestSharedLookupFailureLoggedOnce(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	log, logs := redistest.Logger()
+	c, _ := testCache(t, b.PatientClientAt(p.Addr()), b.Prefix, testNewClock(), func(o *Options) {
+		o.Timeout = 100 * time.Millisecond
+		o.OnError = nil
+		o.Logger = log
+		o.Breaker = middleware.BreakerOptions{Threshold: 1000} // stays closed
+	})
+	h := c.Middleware(testStatic(200, "origin", "Cache-Control", "max-age=60"))
+	if w := testDo(h, "GET", "http://example.com/shared"); w.Code != 200 { // opens the connection the stall catches
+		t.Fatal(w.Code)
+	}
+	p.Hang()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if w := testDo(h, "GET", "http://example.com/shared"); w.Code != 200 {
+				t.Errorf("status %d", w.Code)
+			}
+		})
+	}
+	wg.Wait()
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("8 requests sharing a failed lookup logged %d Warn lines, want 1:\n%s", n, logs)
+	}
+}
+
+// TestClientGone: a request whose client hung up while Redis is down is
+// answered nothing, its handler does not run, and its failure is not
+// reported to OnError. (The lookup itself runs detached from the request's
+// cancellation, as concurrent requests share it, so what it finds is a
+// genuine observation of Redis and counts toward the breaker as such.)
+func TestClientGone(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	c, errs := testCache(t, b.ClientAt(p.Addr()), b.Prefix, testNewClock(), func(o *Options) { o.Timeout = time.Second })
+	origin := testStatic(200, "origin", "Cache-Control", "max-age=60")
+	h := c.Middleware(origin)
+	p.Down()
+	for range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest("GET", "http://example.com/gone", nil).WithContext(ctx))
+		if w.Body.Len() != 0 || len(w.Header()) != 0 || origin.calls.Load() != 0 {
+			t.Fatalf("a client that left: answered %d %v %q, handler ran %d times", w.Code, w.Header(), w.Body, origin.calls.Load())
+		}
+	}
+	if errs.count() != 0 {
+		t.Fatalf("clients hanging up: OnError told %d times", errs.count())
+	}
+}
+
 // TestRedisStalledBypasses: on a half-open connection the client would wait
 // out its own timeouts, an hour; the handler serves the request instead
 // once Options.Timeout has passed.
@@ -894,7 +992,8 @@ func TestWithTTLPanicsOnNonPositive(t *testing.T) {
 func TestEntryExpiry(t *testing.T) {
 	b := redistest.Start(t)
 	rdb := b.Client()
-	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), nil)
+	// Without the stale grace, which TestRFC9111Section4_2_4StaleGraceExpiry covers.
+	c, _ := testCache(t, rdb, b.Prefix, testNewClock(), func(o *Options) { o.StaleGrace = -1 })
 	tests := []struct {
 		name string
 		resp []string
@@ -1017,7 +1116,8 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 	}
 	rdb := b.Client()
 	clock := testNewClock()
-	c, _ := testCache(t, rdb, b.Prefix, clock, nil)
+	// No stale grace: the minutes below are counted without it.
+	c, _ := testCache(t, rdb, b.Prefix, clock, func(o *Options) { o.StaleGrace = -1 })
 	origin := &testOrigin{fn: func(w http.ResponseWriter, r *http.Request) {
 		maxAge := "60"
 		if r.Header.Get("Accept") == "long" {

@@ -1,5 +1,6 @@
 // Package cachehandler is a shared HTTP response cache in Redis that
-// follows RFC 9111 (HTTP caching), RFC 5861 (stale-while-revalidate,
+// follows RFC 9111 (HTTP caching), RFC 9213 (targeted cache control), RFC
+// 9110 §14 (range requests), RFC 5861 (stale-while-revalidate,
 // stale-if-error) and RFC 9211 (Cache-Status), and stops cache stampedes
 // across every instance of an application.
 //
@@ -18,9 +19,40 @@
 // private responses, responses with Set-Cookie, responses to requests with
 // Authorization unless they say public, s-maxage or must-revalidate,
 // Vary: *, 206 and 304, bodies over Options.MaxBodyBytes (those stream on
-// unbuffered), and requests with no-store. Hop-by-hop fields (and those
-// Connection names) and the Proxy-Authenticate, Proxy-Authentication-Info
-// and Proxy-Authorization fields are neither stored nor replayed.
+// unbuffered), and requests with no-store or Range. Hop-by-hop fields (and
+// those Connection names) and the Proxy-Authenticate,
+// Proxy-Authentication-Info and Proxy-Authorization fields are neither
+// stored nor replayed.
+//
+// Dates (Expires, Date, Last-Modified, If-Modified-Since, If-Range) are read
+// strictly as RFC 9110 §5.6.7 writes them: an Expires that is not one valid
+// HTTP-date, such as "0", a date with a one-digit hour or an Expires on two
+// field lines, means already expired. A list-valued Age counts its first
+// member.
+//
+// # Targeted fields
+//
+// A response may address this cache apart from the others with a targeted
+// field (RFC 9213), by default CDN-Cache-Control:
+//
+//	Cache-Control: no-store
+//	CDN-Cache-Control: max-age=600
+//
+// is stored here for ten minutes and by no other cache.
+// Options.TargetedFields is the list of fields obeyed, most specific first
+// (nil: CDN-Cache-Control; empty: none). The first one present with a
+// valid, non-empty value, parsed as a Structured Fields dictionary, alone
+// decides storage and freshness here (max-age, s-maxage, no-store,
+// no-cache, private, must-revalidate, proxy-revalidate,
+// stale-while-revalidate, stale-if-error, public, must-understand), and
+// Cache-Control and Expires are ignored for this cache's decisions; a field
+// that does not parse is ignored entirely. Values of the wrong type are not
+// coerced: a max-age that is not a non-negative Integer makes the response
+// stale; no-store and the other restricting directives hold with any value
+// but ?0. Every field goes downstream as the handler set it, the targeted
+// ones included, on misses and hits: a CDN in front of the application may
+// read them (RFC 9213 §3 lets a cache remove CDN-Cache-Control only when it
+// knows nothing downstream uses it).
 //
 // # Hosts
 //
@@ -55,19 +87,61 @@
 // gets that response whole, and the requests that waited for the fill get
 // their 304 from the entry.
 //
+// # Ranges
+//
+// A GET with Range for a URL whose complete 200 is stored is answered from
+// the entry in the one round trip of a hit, with its Age, Cache-Status and
+// validators: one satisfiable byte range gets a 206 with Content-Range, an
+// unsatisfiable one a 416 with "Content-Range: bytes */<length>". If-Range
+// holds for the stored strong ETag, or the stored Last-Modified when it is
+// strong (the stored Date a second or more later); when it does not, the
+// whole 200 is sent. Several ranges, a unit other than bytes and an
+// invalid range get the whole 200 too, which RFC 9110 §14.2 allows (there
+// is no multipart/byteranges). A Range request the cache cannot answer
+// from an entry (a miss, or an entry it may not use) goes to the handler
+// with its Range and If-Range, and its answer is not stored, so a partial
+// body is never taken for a whole one and a client of a large body gets
+// its bytes as the origin sends them; the next request without Range
+// fills the entry.
+//
 // # Revalidation and stale responses
 //
 // A stale entry with an ETag or Last-Modified is revalidated by calling the
 // handler with If-None-Match / If-Modified-Since; a 304 freshens the stored
-// header fields (RFC 9111 §4.3.4) instead of refilling the body; a 304
-// whose validator names another representation freshens nothing, and the
-// handler is asked again without conditions. Within stale-while-revalidate
+// header fields (RFC 9111 §4.3.4) instead of refilling the body: each of
+// its fields replaces the stored one, Content-Type and Content-Encoding
+// included (the body is stored as received), except Content-Length and
+// hop-by-hop fields (§3.2). A 304 whose validator names another
+// representation (a strong ETag that is not the stored one's, or a weak
+// one that does not match it weakly) freshens nothing, and the handler is
+// asked again without conditions. Within stale-while-revalidate
 // the stale entry is served at once and one background refresh runs across
 // all instances (its context ends after Options.LockTTL; Close waits for
 // running refreshes). Within stale-if-error the stale entry is served when
 // the handler answers 5xx or Redis fails while the request is being
 // filled. must-revalidate, proxy-revalidate and s-maxage disable serving
 // stale, and no-cache disables stale-if-error.
+//
+// # Unreachable origins
+//
+// A handler that forwards requests tells the cache it could not reach the
+// origin (refused, reset, timed out) by calling ReportUnreachable with the
+// request's context before writing its 502 or 504, as examples/cachingproxy
+// does from httputil.ReverseProxy's ErrorHandler:
+//
+//	ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+//		cachehandler.ReportUnreachable(r.Context())
+//		http.Error(w, "Bad Gateway", http.StatusBadGateway)
+//	},
+//
+// The stored response then answers, stale, with
+// "detail=origin-unreachable" in its Cache-Status (RFC 9111 §4.2.4 lets a
+// disconnected cache), unless must-revalidate, proxy-revalidate, s-maxage
+// or no-cache forbid it, or it has been stale for longer than
+// Options.StaleGrace (default 5 minutes) and its stale-if-error. An entry
+// that arrived fresh and may be served stale is kept in Redis that long
+// past its freshness, even without a validator. An origin's own 5xx is not
+// an unreachable origin: only stale-if-error covers it.
 //
 // # Stampedes and hot keys
 //
@@ -112,17 +186,21 @@
 // # Failures
 //
 // Every Redis call a request makes is bounded by Options.Timeout, whatever
-// the client's own timeouts, and a circuit breaker skips Redis for a short
-// cool-down after consecutive failures. A Redis error never fails a
-// request: the handler serves it (or a stale copy, see above), and
-// Options.OnError is told (or Logger logs it). Corrupt or foreign data is
-// a miss and an OnError call, never a panic.
+// the client's own timeouts, and a circuit breaker (Options.Breaker, see
+// middleware.BreakerOptions) skips Redis after consecutive failures until
+// a probe, after 10 ms and then at most every 50 ms, finds it back. A
+// Redis error never fails a request: the handler serves it (or a stale
+// copy, see above), and Options.OnError is told (or Logger logs it: an
+// outage is the first failure and the breaker's opened, still open and
+// closed lines, the rest at Debug). A request whose client went away is
+// not served. Corrupt or foreign data is a miss and an OnError call,
+// never a panic.
 //
 // # Round trips
 //
-// A fresh hit costs one round trip; a miss that stores costs three: the
-// lookup, the lock (and the purge generation, in one script), and one
-// pipeline that stores the entry, adds its tags,
+// A fresh hit costs one round trip, with or without Range; a miss that
+// stores costs three: the lookup, the lock (and the purge generation, in
+// one script), and one pipeline that stores the entry, adds its tags,
 // releases the lock and announces the fill. The first lookup of a Vary'd
 // URL in a process costs one more (it reads the URL's Vary names, then the
 // variant); the process then remembers the names for up to 10000 URLs.
@@ -144,8 +222,9 @@
 // Every key expires: the purge generation max(1h, 10×LockTTL) after the
 // URL's last purge (missing is generation 0; a fill that outlives it, with a
 // purge at its start, could store); entries after their freshness plus the
-// longest of stale-while-revalidate, stale-if-error and (with a validator)
-// Options.KeepStale; the index and variants set with the longest variant;
+// longest of stale-while-revalidate, stale-if-error, Options.StaleGrace
+// (when the entry arrived fresh and may be served stale) and (with a
+// validator) Options.KeepStale; the index and variants set with the longest variant;
 // tag sets with their longest entry (plus a minute). The sets also drop the
 // members whose entries expired (read from Redis TIME) whenever a member is
 // added, so they hold live entries only and stay bounded on a busy URL or

@@ -2,9 +2,11 @@ package cachehandler
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redisware/redisware/internal/httpwrap"
@@ -29,6 +31,12 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *route, f *fo
 		defer c.untrackStore(f.k.hash, x.st)
 	}
 	x.req, x.revalidating = originRequest(r, f)
+	if f.stale != nil {
+		// Only with an entry in hand is there anything to answer with
+		// when the handler reports its origin unreachable; a cold miss
+		// spends nothing on it.
+		x.req = x.req.WithContext(context.WithValue(x.req.Context(), unreachableKey{}, x))
+	}
 	hw := c.capture(w, x)
 	rt.next.ServeHTTP(hw, x.req)
 	if !hw.WroteHeader() {
@@ -51,6 +59,7 @@ type exchange struct {
 	revalidating bool          // req carries the stale entry's validators
 	outer        http.Header   // fields set by middleware outside the cache
 	gate         *gateWriter   // holds the status back, with a stale entry in hand
+	unreachable  atomic.Bool   // the handler called ReportUnreachable
 
 	// Set when the status goes out.
 	d        decision
@@ -110,7 +119,8 @@ func (c *Cache) beforeHeader(h http.Header, status int, x *exchange) {
 	x.tagLines = slices.Clone(h.Values("Cache-Tag"))
 	if x.gate != nil {
 		x.gate.swallowNext = (status == http.StatusNotModified && x.revalidating) ||
-			(status >= 500 && c.sieOK(f.stale, x.respTime))
+			(status >= 500 && c.sieOK(f.stale, x.respTime)) ||
+			(x.unreachable.Load() && c.unreachableOK(f.stale, x.respTime))
 		if x.gate.swallowNext {
 			h.Del("Cache-Tag")
 			return
@@ -144,13 +154,17 @@ func (c *Cache) beforeHeader(h http.Header, status int, x *exchange) {
 // fill lock is released (with a store, or handed to a retry).
 func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *exchange) (released bool) {
 	f, now := x.f, c.opt.Now()
-	if x.gate.status != http.StatusNotModified {
+	if x.gate.status != http.StatusNotModified || x.unreachable.Load() {
+		detail := "detail=stale-if-error"
+		if x.unreachable.Load() {
+			detail = "detail=origin-unreachable"
+		}
 		c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, "fwd-status="+strconv.Itoa(x.gate.status),
-			ttlParam(f.stale.ttl(now)), "detail=stale-if-error"))
+			ttlParam(f.stale.ttl(now)), detail))
 		return false
 	}
 	h304 := ownHeader(x.gate.header, x.outer)
-	if !selects(h304, f.stale.header) {
+	if !selects(h304, f.stale.header, x.respTime) {
 		// RFC 9111 §4.3.4: a 304 naming another representation updates
 		// nothing, and the stored body may not answer r. Ask again
 		// without conditions (the retry owns the lock).

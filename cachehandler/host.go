@@ -69,15 +69,16 @@ func requestHost(r *http.Request) string {
 
 // cacheURL returns the URL r is cached under: requestURL(r) with its host
 // replaced by Options.CanonicalHost's (which Options.Hosts sets), and
-// false when r's host is not one the cache serves.
-func (c *Cache) cacheURL(r *http.Request) (*url.URL, bool) {
-	u := requestURL(r)
+// false when r's host is not one the cache serves. It returns a value, so
+// a hit's URL stays off the heap.
+func (c *Cache) cacheURL(r *http.Request) (url.URL, bool) {
+	u := *requestURL(r)
 	if c.opt.CanonicalHost == nil {
 		return u, true
 	}
 	h, ok := c.opt.CanonicalHost(r)
 	if !ok || h == "" {
-		return nil, false
+		return url.URL{}, false
 	}
 	u.Host = h
 	return u, true

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
+	"strings"
 	"time"
+
+	"github.com/redisware/redisware/middleware"
 )
 
 // Options configure a Cache. The zero value is ready to use; New fills the
@@ -32,6 +36,13 @@ type Options struct {
 	// goroutine per call.
 	Timeout time.Duration
 
+	// Breaker configures the circuit breaker in front of Redis: after
+	// Breaker.Threshold consecutive failed calls, requests bypass the cache
+	// at once, without calling Redis, until a probe finds it back (see
+	// middleware.BreakerOptions). The zero value means every default: open
+	// after 5 failures, probe after 10 ms, then at most every 50 ms.
+	Breaker middleware.BreakerOptions
+
 	// LockTTL is the expiry of the fill lock that lets one request across
 	// all instances run the handler for a missing URL; it bounds how long a
 	// crashed filler blocks others. Zero means DefaultLockTTL (10 s).
@@ -48,6 +59,37 @@ type Options struct {
 	// negative means entries are dropped once stale (plus any
 	// stale-while-revalidate or stale-if-error window).
 	KeepStale time.Duration
+
+	// TargetedFields is the target list of RFC 9213: the names of the
+	// targeted cache-control fields this cache obeys, most specific first.
+	// The first of them that a response carries with a valid, non-empty
+	// value (a Structured Fields dictionary) alone decides whether this
+	// cache stores the response and for how long, and Cache-Control and
+	// Expires are then ignored for this cache's decisions; a field that
+	// does not parse is ignored entirely. Nil means
+	// []string{DefaultTargetedField}, that is CDN-Cache-Control; an empty,
+	// non-nil slice means none, so Cache-Control always decides. Each name
+	// must be a valid field name other than Cache-Control.
+	//
+	// The fields, like Cache-Control and Expires, go downstream as the
+	// handler set them, on misses and hits alike: RFC 9213 §3 lets a cache
+	// remove CDN-Cache-Control only when it knows no cache downstream uses
+	// it, and a cache in front of an application cannot know that a CDN
+	// does not sit in front of it.
+	TargetedFields []string
+
+	// StaleGrace is how long an entry that was fresh when stored stays
+	// in Redis after it goes stale, validator or not, so that it can
+	// answer while the handler reports its origin unreachable (see
+	// ReportUnreachable): up to StaleGrace (or the entry's stale-if-error,
+	// if longer) past its freshness, unless must-revalidate,
+	// proxy-revalidate, s-maxage or no-cache forbid serving it stale. Such
+	// entries are not kept for the grace. Zero means DefaultStaleGrace (5
+	// minutes): a restart or deploy of the origin, at the cost of keeping
+	// every entry that long past its freshness; negative means no grace,
+	// so an entry without a validator, stale-while-revalidate or
+	// stale-if-error is gone once stale.
+	StaleGrace time.Duration
 
 	// Hosts pins the cache to the hosts the application serves, e.g.
 	// []string{"example.com", "www.example.com", "localhost:8080"}. A
@@ -84,17 +126,21 @@ type Options struct {
 	Now func() time.Time
 
 	// Logger receives the cache's log lines: Redis failures when OnError
-	// is nil, and a warning at the start of each outage of the fill
-	// subscription. Nil means slog.Default().
+	// is nil, the breaker's lines (opened, still open every 10 s, closed),
+	// and a warning at the start of each outage of the fill subscription.
+	// Nil means slog.Default().
 	Logger *slog.Logger
 
 	// OnError observes every Redis failure and every corrupt entry (but
 	// not the calls skipped while the circuit breaker is open after
-	// consecutive failures: those bypass Redis silently); it answers
-	// nothing. The cache never fails a request because of them: it serves
-	// from the handler (or a stale copy) regardless. Nil means the error
-	// is logged with Logger at Warn level, with the request's method and
-	// path.
+	// consecutive failures: those bypass Redis silently, nor the calls of a
+	// request whose client went away, which are no Redis failure); it
+	// answers nothing. The cache never fails a request because of them: it
+	// serves from the handler (or a stale copy) regardless. Nil means the
+	// error is logged with Logger, with the request's method and path, at
+	// Warn level, or at Debug level when the breaker's own lines report
+	// it (any but the first of consecutive failures), so an outage is a
+	// handful of lines.
 	OnError func(ctx context.Context, err error)
 }
 
@@ -107,6 +153,10 @@ const (
 	DefaultLockTTL      = 10 * time.Second
 	DefaultFillWait     = 5 * time.Second
 	DefaultKeepStale    = time.Minute
+	DefaultStaleGrace   = 5 * time.Minute
+
+	// DefaultTargetedField is the target list when TargetedFields is nil.
+	DefaultTargetedField = "CDN-Cache-Control"
 )
 
 // withDefaults returns a validated copy of o with defaults filled in.
@@ -151,6 +201,23 @@ func (o Options) withDefaults() (Options, error) {
 	case o.KeepStale < 0:
 		o.KeepStale = 0
 	}
+	switch {
+	case o.StaleGrace == 0:
+		o.StaleGrace = DefaultStaleGrace
+	case o.StaleGrace < 0:
+		o.StaleGrace = 0
+	}
+	if o.TargetedFields == nil {
+		o.TargetedFields = []string{DefaultTargetedField}
+	}
+	names := make([]string, len(o.TargetedFields)) // a copy: never the caller's
+	for i, n := range o.TargetedFields {
+		if !isFieldName(n) || strings.EqualFold(n, "Cache-Control") {
+			return o, fmt.Errorf("cachehandler: TargetedFields: %q is not a targeted field name", n)
+		}
+		names[i] = textproto.CanonicalMIMEHeaderKey(n) // the key net/http files it under
+	}
+	o.TargetedFields = names
 	if len(o.Hosts) > 0 {
 		if o.CanonicalHost != nil {
 			return o, errors.New("cachehandler: Hosts and CanonicalHost are both set")
@@ -177,6 +244,20 @@ func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// isFieldName reports whether s is a field name: a token (RFC 9110 §5.1).
+func isFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
 			return false
 		}
 	}

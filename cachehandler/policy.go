@@ -70,7 +70,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	if status < 200 || status == http.StatusPartialContent || status == http.StatusNotModified || status > 599 {
 		return no("status")
 	}
-	cc := ccParse(h.Values("Cache-Control"))
+	cc, targeted := c.responseDirectives(h)
 	switch {
 	case cc.noStore:
 		return no("no-store")
@@ -96,9 +96,12 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		}
 	}
 
-	// Freshness lifetime, RFC 9111 §4.2.1: s-maxage, max-age, Expires.
+	// Freshness lifetime, RFC 9111 §4.2.1: s-maxage, max-age, Expires
+	// (not with a targeted field, RFC 9213 §2.1), then the route's TTL.
+	// An invalid Date (or one on several lines) is as good as none: the
+	// response's arrival stands in for it.
 	date := respTime
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+	if d, ok := headerDate(h, "Date", respTime); ok {
 		date = d
 	}
 	var fresh time.Duration
@@ -107,8 +110,10 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		fresh = time.Duration(cc.sMaxAge) * time.Second
 	case cc.maxAge >= 0:
 		fresh = time.Duration(cc.maxAge) * time.Second
-	case h.Get("Expires") != "":
-		if exp, err := http.ParseTime(h.Get("Expires")); err == nil && exp.After(date) {
+	case !targeted && len(h.Values("Expires")) > 0:
+		// RFC 9111 §5.3: an invalid Expires, such as "0", or one given on
+		// several field lines, means already expired.
+		if exp, ok := headerDate(h, "Expires", respTime); ok && exp.After(date) {
 			fresh = exp.Sub(date)
 		}
 	case routeTTL > 0 && heuristic(status):
@@ -120,7 +125,7 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 	// Age, RFC 9111 §4.2.3.
 	apparent := max(respTime.Sub(date), 0)
 	var ageValue time.Duration
-	if a, ok := ccDelta(strings.TrimSpace(h.Get("Age"))); ok {
+	if a, ok := ageField(h); ok {
 		ageValue = time.Duration(a) * time.Second
 	}
 	initialAge := max(apparent, ageValue+respTime.Sub(reqTime))
@@ -148,7 +153,15 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 		// Every use would refill it anyway.
 		return no("no-cache-without-validator")
 	}
+	// Kept past its freshness for the longest of: its stale windows; the
+	// stale grace, if it arrived fresh and may be served stale at all (a
+	// response stale on arrival, such as max-age=0, would be written anew
+	// by every request for the sake of an outage); with a validator,
+	// KeepStale, to be revalidated with a 304.
 	keep := max(e.swr, e.sie)
+	if fresh > initialAge && e.flags&(entryFlagMustRevalidate|entryFlagNoCache) == 0 {
+		keep = max(keep, c.opt.StaleGrace)
+	}
 	if e.hasValidator() {
 		keep = max(keep, c.opt.KeepStale)
 	}
@@ -160,23 +173,44 @@ func (c *Cache) decide(r *http.Request, status int, h http.Header, reqTime, resp
 }
 
 // freshen updates a stored entry with a 304's header fields (RFC 9111
-// §4.3.4) and the times of the revalidation, then recomputes its freshness
-// as if the merged response had just arrived.
+// §4.3.4), then recomputes its freshness as if the merged response had
+// just arrived, with the 304's Age and the times of the revalidation.
+//
+// RFC 9111 §3.2: every field of the 304 replaces the stored one, except
+// the fields never stored (hop-by-hop ones, those Connection names, the
+// proxy-specific ones of §3.1) and Content-Length, which describes the
+// stored body, not the 304. The RFC also lets a cache keep fields its
+// stored response depends on; this cache stores the body as received,
+// neither decoded nor parsed, so Content-Type, Content-Encoding and
+// Content-Range are updated like any other field.
 func (c *Cache) freshen(r *http.Request, old *cacheEntry, h304 http.Header, reqTime, respTime time.Time, routeTTL time.Duration) decision {
 	merged := old.header.Clone()
 	for k, v := range storedHeader(h304) {
-		switch k {
-		case "Content-Length", "Content-Type", "Content-Encoding", "Content-Range":
-			continue
+		if k != "Content-Length" {
+			merged[k] = v
 		}
-		merged[k] = v
 	}
-	if h304.Get("Date") == "" {
+	if len(h304.Values("Date")) == 0 {
 		merged.Del("Date") // the stored Date is the old exchange's
+	}
+	if age := h304.Values("Age"); len(age) > 0 {
+		merged["Age"] = age // read by decide, not stored
 	}
 	d := c.decide(r, old.status, merged, reqTime, respTime, routeTTL)
 	d.e.body = old.body
 	return d
+}
+
+// ageField reads the Age field: its first member when it is a list (RFC
+// 9111 §5.1, a singleton field sent as several lines or values), and ok
+// false when that member is not delta-seconds, so the field is ignored.
+func ageField(h http.Header) (int64, bool) {
+	vs := h.Values("Age")
+	if len(vs) == 0 {
+		return 0, false
+	}
+	first, _, _ := strings.Cut(vs[0], ",")
+	return ccDelta(strings.TrimSpace(first))
 }
 
 // splitTags splits Cache-Tag field lines into tags.

@@ -177,11 +177,12 @@ func (c *Cache) markPurged(hashes []string) {
 // Content-Location (RFC 9111 §4.4) before the response goes out, so the
 // client's next read cannot see the old entry.
 func (c *Cache) serveUnsafe(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	u, ok := c.cacheURL(r)
+	cu, ok := c.cacheURL(r)
 	if !ok { // nothing of an unknown host is cached: nothing to invalidate
 		c.bypass(w, r, next)
 		return
 	}
+	u := &cu
 	hw := httpwrap.New(w, httpwrap.Options{BeforeHeader: func(hw *httpwrap.Writer, status int) {
 		hw.Header().Del("Cache-Tag")
 		if status >= 200 && status < 400 {

@@ -8,7 +8,8 @@ import (
 )
 
 // serveEntry answers r from e: the stored header, Age, Cache-Status, and a
-// 304 when r's conditions match the entry.
+// 304 when r's conditions match the entry, or a 206 or 416 when r asks a
+// stored 200 for a range (see rangeOf).
 func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time, status string) {
 	h := w.Header()
 	for k, v := range e.header {
@@ -19,10 +20,16 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry
 	// RFC 9111 §1.2.2: delta-seconds past 2^31 are sent as 2^31.
 	h.Set("Age", strconv.FormatInt(min(int64(e.age(now)/time.Second), ccMaxDelta), 10))
 	h.Set("Cache-Status", status)
-	if e.status == http.StatusOK && notModified(r, e.header) {
+	if e.status == http.StatusOK && notModified(r, e.header, now) {
 		h.Del("Content-Length")
 		w.WriteHeader(http.StatusNotModified)
 		return
+	}
+	if e.status == http.StatusOK && wantsRange(r) {
+		if br, kind := rangeOf(r, e.header, int64(len(e.body)), now); kind != rangeIgnored {
+			servePartial(w, br, kind, e.body)
+			return
+		}
 	}
 	if bodyAllowed(e.status) {
 		h.Set("Content-Length", strconv.Itoa(len(e.body)))
@@ -51,8 +58,10 @@ func ttlParam(d time.Duration) string {
 }
 
 // notModified evaluates If-None-Match (weak comparison) or, without it,
-// If-Modified-Since, against a stored 200's header (RFC 9110 §13.2.2).
-func notModified(r *http.Request, h http.Header) bool {
+// If-Modified-Since, against a stored 200's header (RFC 9110 §13.2.2). An
+// If-Modified-Since that is not one valid HTTP-date is ignored (RFC 9110
+// §13.1.3).
+func notModified(r *http.Request, h http.Header, now time.Time) bool {
 	if inm := r.Header.Values("If-None-Match"); len(inm) > 0 {
 		etag := h.Get("Etag")
 		for _, v := range inm {
@@ -65,17 +74,16 @@ func notModified(r *http.Request, h http.Header) bool {
 		}
 		return false
 	}
-	ims := r.Header.Get("If-Modified-Since")
-	if ims == "" {
+	if len(r.Header.Values("If-Modified-Since")) == 0 {
 		return false
 	}
-	since, err := http.ParseTime(ims)
-	if err != nil {
+	since, ok := headerDate(r.Header, "If-Modified-Since", now)
+	if !ok {
 		return false
 	}
-	lm, err := http.ParseTime(h.Get("Last-Modified"))
-	if err != nil {
-		if lm, err = http.ParseTime(h.Get("Date")); err != nil {
+	lm, ok := headerDate(h, "Last-Modified", now)
+	if !ok {
+		if lm, ok = headerDate(h, "Date", now); !ok {
 			return false
 		}
 	}
@@ -83,20 +91,37 @@ func notModified(r *http.Request, h http.Header) bool {
 }
 
 // selects reports whether a 304 with header h304 validates the stored
-// response with header stored (RFC 9111 §4.3.4): its ETag, if any, matches
-// the stored one; else its Last-Modified, if any, equals the stored one. A
-// 304 without validators (common, if against RFC 9110 §15.4.5) answers the
-// conditional request the cache made, so it selects the stored response.
-func selects(h304, stored http.Header) bool {
+// response with header stored (RFC 9111 §4.3.4). A strong ETag in the 304
+// selects only a stored response with the same strong ETag; a weak one
+// selects by weak comparison. Without an ETag, its Last-Modified, if any,
+// must equal the stored one. A 304 without validators (common, if against
+// RFC 9110 §15.4.5) answers the conditional request the cache made, so it
+// selects the stored response.
+func selects(h304, stored http.Header, now time.Time) bool {
 	if et := h304.Get("Etag"); et != "" {
+		if isStrongETag(et) {
+			return strongMatch(et, stored.Get("Etag"))
+		}
 		return weakMatch(et, stored.Get("Etag"))
 	}
-	if lm := h304.Get("Last-Modified"); lm != "" {
-		a, errA := http.ParseTime(lm)
-		b, errB := http.ParseTime(stored.Get("Last-Modified"))
-		return errA == nil && errB == nil && a.Equal(b)
+	if len(h304.Values("Last-Modified")) > 0 {
+		a, okA := headerDate(h304, "Last-Modified", now)
+		b, okB := headerDate(stored, "Last-Modified", now)
+		return okA && okB && a.Equal(b)
 	}
 	return true
+}
+
+// isStrongETag reports whether et is a strong entity tag: quoted, without
+// the W/ prefix.
+func isStrongETag(et string) bool {
+	return len(et) >= 2 && et[0] == '"' && et[len(et)-1] == '"'
+}
+
+// strongMatch is the strong comparison of two entity tags (RFC 9110
+// §8.8.3.2): both strong and identical.
+func strongMatch(a, b string) bool {
+	return isStrongETag(a) && a == b
 }
 
 // weakMatch is the weak comparison of two entity tags.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/httpwrap"
 )
 
@@ -47,10 +48,13 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqTime := c.opt.Now()
 	rcc := c.requestDirectives(r)
-	k := c.keysFor(normalURL(u))
+	k := c.keysFor(normalURL(&u))
 	lk, err := c.lookup(r, k, "hit")
 	if err != nil {
 		c.fail(r, err)
+		if bounded.Gone(r.Context()) {
+			return // the client left: nobody to answer
+		}
 		if rcc.onlyIfCached {
 			c.gatewayTimeout(w)
 			return
@@ -59,7 +63,9 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k = k.forVariant(lk.vkey)
-	f := &forwarding{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet, reqTime: reqTime}
+	// A Range request the entry cannot answer goes to the handler as it
+	// is, and its response, whole or partial, is not stored (see doc.go).
+	f := &forwarding{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet && !wantsRange(r), reqTime: reqTime}
 	e := lk.entry
 	if e != nil && r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0 {
 		e, f.fwd = nil, "request"

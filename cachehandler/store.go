@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -230,12 +231,27 @@ func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, 
 	if ns == "" {
 		return do()
 	}
-	v, err, _ := c.sf.Do(ns+" "+strings.Join(keys, " "), func() (any, error) { return do() })
+	v, err, _ := c.sf.Do(ns+" "+strings.Join(keys, " "), func() (any, error) {
+		v, err := do()
+		if err != nil {
+			err = &sharedFailure{error: err}
+		}
+		return v, err
+	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([][]byte), nil
 }
+
+// sharedFailure is the error of a lookup that concurrent requests shared:
+// one failure, which the first of them to report it reports (see fail).
+type sharedFailure struct {
+	error
+	reported atomic.Bool
+}
+
+func (e *sharedFailure) Unwrap() error { return e.error }
 
 // tryLock takes the fill lock of k; won is false when another request (in
 // any instance) holds it. Either way it returns the URL's purge generation,

@@ -1,7 +1,9 @@
 // Package middleware holds the HTTP plumbing every redisware package
 // shares: the client's address behind trusted proxies, the KeyFunc type
-// that rate limits and caches are keyed by, Chain, and a Redis health
-// handler. It keeps no Redis state and imports no other redisware package.
+// that rate limits and caches are keyed by, Chain, a Redis health handler,
+// the BreakerOptions every package's circuit breaker takes, and Redial, a
+// go-redis hook for a quick reconnect. It keeps no Redis state and imports
+// no other redisware package.
 //
 // # Client address
 //
@@ -24,6 +26,23 @@
 // length-prefixes each part, so parts that contain its separators cannot
 // make two requests share a key. Key values may be attacker-chosen: the
 // packages that put them into Redis keys hash them.
+//
+// # When Redis fails
+//
+// session, ratelimit, cachehandler and aside each put a circuit breaker in
+// front of Redis, configured by BreakerOptions in their Options: it opens
+// after consecutive failures, so requests are answered at once by the
+// package's failure policy, and probes Redis after a cool-down that starts
+// at 10 ms and doubles up to 50 ms, so requests succeed again within about
+// 50 ms of Redis answering. An outage is logged in a handful of lines per
+// package: opened, still open every BreakerReportEvery, closed.
+//
+// A client recovers as fast only with the Redial hook: after PoolSize
+// failed dials go-redis stops dialing and re-dials in the background once
+// a second; Redial makes that re-dial wait for Redis instead:
+//
+//	rdb := redis.NewClient(&redis.Options{Addr: addr})
+//	rdb.AddHook(middleware.Redial(0))
 //
 // # Redis keys
 //

@@ -24,7 +24,8 @@ const DefaultHealthTimeout = time.Second
 // reported within it; a go-redis client with ContextTimeoutEnabled stops
 // its network I/O at the deadline itself, which spares the handler a
 // goroutine per check. The error itself is logged with log/slog, never
-// sent to the client. A nil rdb is a Redis that is never healthy: every
+// sent to the client; a check whose client hung up is answered nothing and
+// logged at Debug level only. A nil rdb is a Redis that is never healthy: every
 // check answers 503 and logs why.
 func Health(rdb redis.UniversalClient, timeout time.Duration) http.Handler {
 	if timeout <= 0 {
@@ -43,6 +44,11 @@ func Health(rdb redis.UniversalClient, timeout time.Duration) http.Handler {
 			return rdb.Ping(ctx).Err()
 		}, rdb)
 		elapsed := time.Since(start)
+		if err != nil && bounded.Gone(r.Context()) {
+			// The prober hung up: nobody to answer, and no news of Redis.
+			slog.DebugContext(r.Context(), "middleware: health: client gone", "err", err)
+			return
+		}
 		if err != nil {
 			slog.ErrorContext(r.Context(), "middleware: health: redis ping failed", "err", err, "elapsed", elapsed)
 			unhealthy(w)

@@ -77,6 +77,22 @@ func TestHealthStalledRedis(t *testing.T) {
 	}
 }
 
+// TestHealthClientGone: a check whose client hung up while Redis is down
+// is answered nothing (there is nobody to answer).
+func TestHealthClientGone(t *testing.T) {
+	b := redistest.Start(t)
+	p := b.NewProxy()
+	h := middleware.Health(b.ClientAt(p.Addr()), time.Second)
+	p.Down()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/healthz", nil).WithContext(ctx))
+	if rec.Flushed || rec.Body.Len() != 0 || len(rec.Header()) != 0 {
+		t.Fatalf("answered a client that left: %d %v %q", rec.Code, rec.Header(), rec.Body)
+	}
+}
+
 // TestHealthBadArguments: a nil client is reported unhealthy (it used to
 // panic in the check's goroutine, taking the server down), and a timeout
 // of zero or less is the default.

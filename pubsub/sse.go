@@ -52,11 +52,14 @@ type SSEOptions struct {
 // function returns no channel.
 var ErrNoChannels = errors.New("pubsub: sse: no channel to subscribe to")
 
-// errRequest marks an error of the request (from the channels function)
-// rather than of Redis.
-type errRequest struct{ err error }
+// errRequest marks an error of the request (from the channels or stream
+// function, or its Last-Event-ID) rather than of Redis.
+type errRequest struct {
+	what string
+	err  error
+}
 
-func (e errRequest) Error() string { return "pubsub: sse: channels: " + e.err.Error() }
+func (e errRequest) Error() string { return "pubsub: sse: " + e.what + ": " + e.err.Error() }
 func (e errRequest) Unwrap() error { return e.err }
 
 // SSE returns a Server-Sent Events handler with default options: it
@@ -94,22 +97,30 @@ func NewSSE(rdb redis.UniversalClient, channels func(r *http.Request) ([]string,
 	if o.Buffer < 0 {
 		return nil, fmt.Errorf("pubsub: sse: negative Buffer %d", o.Buffer)
 	}
-	if o.Retry < 0 {
-		return nil, fmt.Errorf("pubsub: sse: negative Retry %v", o.Retry)
-	}
-	if o.Heartbeat == 0 {
-		o.Heartbeat = 15 * time.Second
+	if err := sseDefaults(&o.Heartbeat, &o.WriteTimeout, o.Retry, &o.Logger); err != nil {
+		return nil, err
 	}
 	if o.Buffer == 0 {
 		o.Buffer = 64
 	}
-	if o.WriteTimeout == 0 {
-		o.WriteTimeout = 10 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
 	return &sseHandler{rdb: rdb, channels: channels, o: o}, nil
+}
+
+// sseDefaults validates and fills in the options both SSE handlers have.
+func sseDefaults(heartbeat, writeTimeout *time.Duration, retry time.Duration, logger **slog.Logger) error {
+	if retry < 0 {
+		return fmt.Errorf("pubsub: sse: negative Retry %v", retry)
+	}
+	if *heartbeat == 0 {
+		*heartbeat = 15 * time.Second
+	}
+	if *writeTimeout == 0 {
+		*writeTimeout = 10 * time.Second
+	}
+	if *logger == nil {
+		*logger = slog.Default()
+	}
+	return nil
 }
 
 type sseHandler struct {
@@ -119,8 +130,14 @@ type sseHandler struct {
 }
 
 func (h *sseHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if h.o.ErrorHandler != nil {
-		h.o.ErrorHandler(w, r, err)
+	refuse(h.o.ErrorHandler, h.o.Logger, w, r, err)
+}
+
+// refuse answers a request that cannot be streamed: through eh if set,
+// else with a log line and 400 for an errRequest, 503 for anything else.
+func refuse(eh func(http.ResponseWriter, *http.Request, error), logger *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	if eh != nil {
+		eh(w, r, err)
 		return
 	}
 	status := http.StatusServiceUnavailable
@@ -128,7 +145,7 @@ func (h *sseHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &re) {
 		status = http.StatusBadRequest
 	}
-	h.o.Logger.LogAttrs(r.Context(), slog.LevelError, "pubsub: sse: stream refused",
+	logger.LogAttrs(r.Context(), slog.LevelError, "pubsub: sse: stream refused",
 		slog.String("path", r.URL.Path), slog.Int("status", status), slog.Any("err", err))
 	http.Error(w, http.StatusText(status), status)
 }
@@ -136,11 +153,11 @@ func (h *sseHandler) fail(w http.ResponseWriter, r *http.Request, err error) {
 func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	chans, err := h.channels(r)
 	if err != nil {
-		h.fail(w, r, errRequest{err})
+		h.fail(w, r, errRequest{"channels", err})
 		return
 	}
 	if len(chans) == 0 {
-		h.fail(w, r, errRequest{ErrNoChannels})
+		h.fail(w, r, errRequest{"channels", ErrNoChannels})
 		return
 	}
 	ctx, cancel := context.WithCancel(r.Context())
@@ -155,22 +172,8 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer sub.Close()
 
-	rc := http.NewResponseController(w)
-	hdr := w.Header()
-	hdr.Set("Content-Type", "text/event-stream")
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	if h.o.WriteTimeout < 0 {
-		_ = rc.SetWriteDeadline(time.Time{})
-	}
-	w.WriteHeader(http.StatusOK)
-	var buf bytes.Buffer
-	if h.o.Retry > 0 {
-		buf.WriteString("retry: ")
-		buf.WriteString(strconv.FormatInt(h.o.Retry.Milliseconds(), 10))
-		buf.WriteString("\n\n")
-	}
-	if err := h.send(w, rc, buf.Bytes()); err != nil {
+	c, err := openStream(w, h.o.WriteTimeout, h.o.Retry)
+	if err != nil {
 		h.o.Logger.LogAttrs(ctx, slog.LevelError, "pubsub: sse: cannot stream", slog.Any("err", err))
 		return
 	}
@@ -222,32 +225,73 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if ctx.Err() != nil {
 				return // cut off: do not drain the queue into a slow client
 			}
-			buf.Reset()
-			writeEvent(&buf, msg.Channel, msg.Payload)
-			if err := h.send(w, rc, buf.Bytes()); err != nil {
+			c.buf.Reset()
+			writeEvent(&c.buf, msg.Channel, msg.Payload)
+			if err := c.send(c.buf.Bytes()); err != nil {
 				return // the client is gone
 			}
 		case <-tick:
-			if err := h.send(w, rc, []byte(": heartbeat\n\n")); err != nil {
+			if err := c.send(heartbeat); err != nil {
 				return
 			}
 		}
 	}
 }
 
-// send writes p and flushes it, under the write deadline.
-func (h *sseHandler) send(w http.ResponseWriter, rc *http.ResponseController, p []byte) error {
-	if h.o.WriteTimeout > 0 {
-		if err := rc.SetWriteDeadline(time.Now().Add(h.o.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+// heartbeat is the comment both SSE handlers send while nothing flows.
+var heartbeat = []byte(": heartbeat\n\n")
+
+// sseConn is one open event stream: the writer, its controller, the write
+// deadline of each send, and a buffer to build events in.
+type sseConn struct {
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	writeTimeout time.Duration
+	buf          bytes.Buffer
+}
+
+// openStream answers 200 text/event-stream and sends the "retry:" field
+// if retry is positive, or an empty flush, so the client knows the stream
+// is open.
+func openStream(w http.ResponseWriter, writeTimeout, retry time.Duration) (*sseConn, error) {
+	c := &sseConn{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-cache")
+	hdr.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if writeTimeout < 0 {
+		_ = c.rc.SetWriteDeadline(time.Time{})
+	}
+	w.WriteHeader(http.StatusOK)
+	if retry > 0 {
+		c.buf.WriteString("retry: ")
+		c.buf.WriteString(strconv.FormatInt(retry.Milliseconds(), 10))
+		c.buf.WriteString("\n\n")
+	}
+	return c, c.send(c.buf.Bytes())
+}
+
+// deadline sets the write deadline of the next send.
+func (c *sseConn) deadline() error {
+	if c.writeTimeout > 0 {
+		if err := c.rc.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
+	}
+	return nil
+}
+
+// send writes p and flushes it, under the write deadline.
+func (c *sseConn) send(p []byte) error {
+	if err := c.deadline(); err != nil {
+		return err
 	}
 	if len(p) > 0 {
-		if _, err := w.Write(p); err != nil {
+		if _, err := c.w.Write(p); err != nil {
 			return err
 		}
 	}
-	return rc.Flush()
+	return c.rc.Flush()
 }
 
 // writeEvent appends one event to buf. The event name has CR and LF

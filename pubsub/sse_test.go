@@ -19,6 +19,7 @@ import (
 )
 
 type event struct {
+	id      string
 	name    string
 	data    string
 	comment string
@@ -36,12 +37,14 @@ func readEvent(rd *bufio.Reader) (event, error) {
 		line = strings.TrimSuffix(line, "\n")
 		switch {
 		case line == "":
-			if ev.comment != "" || data != nil || ev.name != "" {
+			if ev.comment != "" || data != nil || ev.name != "" || ev.id != "" {
 				ev.data = strings.Join(data, "\n")
 				return ev, nil
 			}
 		case strings.HasPrefix(line, ":"):
 			ev.comment = strings.TrimSpace(line[1:])
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[len("id: "):]
 		case strings.HasPrefix(line, "event: "):
 			ev.name = line[len("event: "):]
 		case strings.HasPrefix(line, "data: "):

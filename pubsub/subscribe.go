@@ -29,9 +29,11 @@ type Message[T any] struct {
 	Payload string
 }
 
-// DecodeError is the error yielded, next to the message, for a payload that
-// is not valid JSON for the subscription's type. The stream goes on after it.
+// DecodeError is the error yielded, next to the message (or stream entry),
+// for a payload that is not valid JSON for the subscription's (or
+// stream's) type. The stream goes on after it.
 type DecodeError struct {
+	// Channel is the channel of the message, or the name of the stream.
 	Channel string
 	Err     error
 }

@@ -93,16 +93,31 @@
 // until then. The deny cache can never allow what Redis would deny: it
 // only denies, and only for as long as Redis would.
 //
+// A hot key costs less than one round trip per decision: while a decision
+// for a key (and the route's limits) is in flight, the next requests for
+// that key in the same process wait, and go to Redis together as one
+// script call once it returns. The script decides them in arrival order,
+// each with its own cost and answer, as if each had been sent alone at that
+// moment; a batch holds only requests that arrived before it was sent, so
+// none is decided on older state than its own arrival, and the limits stay
+// exact across instances. Every request still waits at most
+// Options.Timeout from its arrival.
+//
 // # Failures
 //
 // Every Redis call is bounded by Options.Timeout. When Redis fails,
 // Options.Failure, a FailurePolicy, decides: FailOpen (the default) allows
 // and logs (through Options.Logger, or Options.OnError when set),
 // FailClosed answers 503 (Options.ErrorHandler changes that), FailLocal
-// limits with an in-process GCRA of the same limits. After consecutive failures a circuit breaker stops asking
-// Redis for a cool-down, so an outage costs requests no latency; a probe
-// after the cool-down picks Redis up again with no restart. New never
-// talks to Redis, so an application starts while Redis is down.
+// limits with an in-process GCRA of the same limits. After consecutive
+// failures a circuit breaker (Options.Breaker, see
+// middleware.BreakerOptions) stops asking Redis, so an outage costs
+// requests no latency; a probe after a cool-down of 10 ms, doubling up to
+// 50 ms, picks Redis up again with no restart. An outage is a handful of
+// log lines (the first failure, the breaker opened, still open every 10 s,
+// closed), not one per request. A request whose client went away while
+// Redis failed is answered nothing. New never talks to Redis, so an
+// application starts while Redis is down.
 //
 // # Redis keys
 //

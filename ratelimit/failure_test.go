@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -61,7 +62,7 @@ func TestFailurePolicies(t *testing.T) {
 			c := e.b.ClientAt(p.Addr())
 			n := redistest.Count(c)
 			var errs errLog
-			l := e.limiterOn(t, c, Options{Failure: tt.policy, OnError: errs.add, Timeout: time.Second, BreakerThreshold: 2})
+			l := e.limiterOn(t, c, Options{Failure: tt.policy, OnError: errs.add, Timeout: time.Second, Breaker: middleware.BreakerOptions{Threshold: 2}})
 			var last Result
 			h := l.Handler(middleware.KeyByIP, PerHour(3))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				last, _ = ResultFromContext(r.Context())
@@ -256,8 +257,9 @@ func (h *logRecorder) lines() []string {
 }
 
 // TestLogger: without OnError, failures are logged through Options.Logger
-// (Warn, then Debug while the breaker is open), as are requests without a
-// key; nothing goes to the default logger.
+// (the breaker opening and the first failure at Warn, then Debug while the
+// breaker is open), as are requests without a key; nothing goes to the
+// default logger.
 func TestLogger(t *testing.T) {
 	e := newEnv(t)
 	p := e.b.NewProxy()
@@ -267,7 +269,7 @@ func TestLogger(t *testing.T) {
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(slog.New(&global))
 
-	l := e.limiterOn(t, c, Options{Logger: slog.New(rec), BreakerThreshold: 1})
+	l := e.limiterOn(t, c, Options{Logger: slog.New(rec), Breaker: middleware.BreakerOptions{Threshold: 1}})
 	p.Down()
 	for range 2 {
 		if _, err := l.Allow(t.Context(), "k", PerHour(3)); !errors.Is(err, ErrUnavailable) {
@@ -279,11 +281,59 @@ func TestLogger(t *testing.T) {
 		t.Fatalf("no key: %d", w.Code)
 	}
 	got := strings.Join(rec.lines(), "\n")
-	want := "WARN ratelimit: redis call failed\nDEBUG ratelimit: redis call failed\nDEBUG ratelimit: request has no key"
+	want := "WARN ratelimit: redis unavailable, breaker opened: calls are answered by the failure policy until a probe succeeds\n" +
+		"WARN ratelimit: redis call failed\nDEBUG ratelimit: redis call failed\nDEBUG ratelimit: request has no key"
 	if got != want {
 		t.Fatalf("Options.Logger got\n%s\nwant\n%s", got, want)
 	}
 	if g := global.lines(); len(g) != 0 {
 		t.Fatalf("the default logger got %q", g)
+	}
+}
+
+// TestClientGone: a request whose client hung up while Redis is down is
+// not answered and not passed on, whatever the policy; it is logged at
+// Debug level only, not reported to OnError, and never counts toward the
+// breaker.
+func TestClientGone(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailOpen, FailClosed, FailLocal} {
+		t.Run(policy.String(), func(t *testing.T) {
+			e := newEnv(t)
+			p := e.b.NewProxy()
+			rec := &logRecorder{}
+			var errs errLog
+			l := e.limiterOn(t, e.b.ClientAt(p.Addr()), Options{Failure: policy, Logger: slog.New(rec),
+				Breaker: middleware.BreakerOptions{Threshold: 1}})
+			ran := false
+			h := l.Handler(middleware.KeyByIP, PerHour(3))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }))
+			p.Down()
+			for range 3 {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+				if ran || w.Body.Len() != 0 || w.Code != http.StatusOK || w.Flushed {
+					t.Fatalf("a client that left: handler ran %v, answered %d %q", ran, w.Code, w.Body)
+				}
+			}
+			if l.guard.Breaker.Open() {
+				t.Fatal("clients hanging up opened the breaker (Threshold 1)")
+			}
+			for _, line := range rec.lines() {
+				if !strings.HasPrefix(line, "DEBUG ") {
+					t.Fatalf("logged above Debug for a client that left: %s", line)
+				}
+			}
+			if len(rec.lines()) == 0 {
+				t.Fatal("not even a Debug line")
+			}
+			// With OnError set, it is not told either.
+			l2 := e.limiterOn(t, e.b.ClientAt(p.Addr()), Options{Failure: policy, OnError: errs.add})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			if _, err := l2.Allow(ctx, "k", PerHour(3)); !errors.Is(err, ErrUnavailable) || errs.len() != 0 {
+				t.Fatalf("Allow for a caller that left: %v; OnError told %d times", err, errs.len())
+			}
+		})
 	}
 }

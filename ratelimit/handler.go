@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/middleware"
 )
@@ -19,6 +20,8 @@ import (
 // limit has room, and a denied request consumes nothing. Allowed requests
 // carry the RateLimit-Policy and RateLimit headers; denied ones get 429
 // with those headers and Retry-After (see the package documentation).
+// When Redis cannot decide, Options.Failure does; but a request whose
+// client went away meanwhile is answered nothing and not passed on.
 //
 // Limits are fixed per route, so Handler validates them once. It panics if
 // keyFn is nil or the limits fail ValidateLimits: both are mistakes in the
@@ -68,6 +71,9 @@ func (l *Limiter) NewHandler(keyFn middleware.KeyFunc, limits ...Limit) (func(ht
 				l.o.Logger.DebugContext(r.Context(), "ratelimit: request denied", "err", err)
 				l.limited(w, r, &res)
 				return
+			}
+			if err != nil && bounded.Gone(r.Context()) {
+				return // Redis could not decide and the client left: nobody to answer
 			}
 			switch res.Source {
 			case FromFailOpen:

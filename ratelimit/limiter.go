@@ -31,6 +31,9 @@ type Limiter struct {
 
 	setsMu sync.RWMutex
 	sets   map[string]*policySet // by appendSig, for Allow
+
+	flightMu sync.Mutex
+	flight   map[string][]*waiter // decision keys with a call in flight: the requests queued behind it (see batch.go)
 }
 
 // Errors callers may act on.
@@ -56,12 +59,13 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), scripts: script.NewRunner(rdb)}
-	l.guard = bounded.Guard{
-		Breaker: &breaker.Breaker{Threshold: o.BreakerThreshold, Cooldown: o.BreakerCooldown, Now: o.Now},
-		Timeout: o.Timeout,
-		Direct:  bounded.HonoursDeadlines(rdb),
+	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
+		MaxCooldown: o.Breaker.MaxCooldown, Name: "ratelimit", Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: Options.Breaker: %w", err)
 	}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), flight: make(map[string][]*waiter), scripts: script.NewRunner(rdb)}
+	l.guard = bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
 	size := o.CacheSize
 	if size > 0 {
 		if l.denies, err = newTATLRU(size); err != nil {
@@ -217,9 +221,7 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 			}
 		}
 	}
-	d, err := bounded.Guarded(ctx, &l.guard, func(ctx context.Context, a evalArgs) ([]int64, error) {
-		return a.l.run(ctx, a.ps, a.h, a.cost)
-	}, evalArgs{l, ps, h, cost})
+	d, err := l.eval(ctx, ps, h, ck, cost)
 	if err != nil {
 		if !errors.Is(err, breaker.ErrOpen) {
 			err = fmt.Errorf("ratelimit: script: %w", err)
@@ -248,31 +250,41 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 }
 
 // evalArgs are run's arguments, passed to bounded.Guarded rather than
-// captured, so the call allocates no closure.
+// captured, so the call allocates no closure. batch is nil for a decision
+// of one request, of cost.
 type evalArgs struct {
-	l    *Limiter
-	ps   *policySet
-	h    string
-	cost int
+	l     *Limiter
+	ps    *policySet
+	h     string
+	cost  int
+	batch []*waiter
 }
 
-// run runs the script in one round trip (see script.Runner.Run).
-func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int) ([]int64, error) {
+// run runs the script in one round trip (see script.Runner.Run) for one
+// request of cost, or for every request of batch in order, and returns
+// the script's reply: 1+len(ps.limits) values per request.
+func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int, batch []*waiter) ([]int64, error) {
 	ks := make([]string, len(ps.limits))
-	base := l.o.Prefix + "{" + h + "}:"
 	for i, lim := range ps.limits {
-		ks[i] = base + lim.name + keyVersion
+		ks[i] = l.o.Prefix + "{" + h + "}:" + lim.name + keyVersion // one allocation each
 	}
-	args := make([]any, 1+len(ps.args))
-	args[0] = cost
-	copy(args[1:], ps.args)
+	m := max(len(batch), 1)
+	args := make([]any, 1+m+len(ps.args))
+	args[0] = m
+	if batch == nil {
+		args[1] = cost
+	}
+	for j, w := range batch {
+		args[1+j] = w.cost
+	}
+	copy(args[1+m:], ps.args)
 
 	d, err := l.scripts.Run(ctx, gcraScript, ks, args...).Int64Slice()
 	if err != nil {
 		return nil, err
 	}
-	if len(d) != 1+len(ps.limits) {
-		return nil, fmt.Errorf("returned %d values, want %d", len(d), 1+len(ps.limits))
+	if len(d) != m*(1+len(ps.limits)) {
+		return nil, fmt.Errorf("returned %d values, want %d", len(d), m*(1+len(ps.limits)))
 	}
 	return d, nil
 }
@@ -404,13 +416,18 @@ func gcd(a, b int64) int64 {
 }
 
 func (l *Limiter) report(ctx context.Context, err error) {
+	if bounded.Gone(ctx) {
+		// The caller went away: no news of Redis, and nobody to tell.
+		l.o.Logger.DebugContext(ctx, "ratelimit: caller gone before Redis answered", "err", err)
+		return
+	}
 	if l.o.OnError != nil {
 		l.o.OnError(ctx, err)
 		return
 	}
 	level := slog.LevelWarn
-	if errors.Is(err, breaker.ErrOpen) {
-		level = slog.LevelDebug
+	if breaker.Quiet(err) {
+		level = slog.LevelDebug // the breaker's lines report the outage
 	}
 	l.o.Logger.Log(ctx, level, "ratelimit: redis call failed", "err", err, "failure", l.o.Failure.String())
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
 )
 
 func TestNewOptions(t *testing.T) {
@@ -25,8 +26,9 @@ func TestNewOptions(t *testing.T) {
 		{"brace in prefix", Options{Prefix: "rl:{x}:"}, "Prefix"},
 		{"closing brace in prefix", Options{Prefix: "rl}"}, "Prefix"},
 		{"negative timeout", Options{Timeout: -time.Second}, "negative"},
-		{"negative cooldown", Options{BreakerCooldown: -1}, "negative"},
-		{"negative breaker threshold", Options{BreakerThreshold: -3}, "negative"},
+		{"negative cooldown", Options{Breaker: middleware.BreakerOptions{MinCooldown: -1}}, "Options.Breaker"},
+		{"negative breaker threshold", Options{Breaker: middleware.BreakerOptions{Threshold: -3}}, "Options.Breaker"},
+		{"max cooldown below min", Options{Breaker: middleware.BreakerOptions{MinCooldown: time.Second, MaxCooldown: time.Millisecond}}, "Options.Breaker"},
 		{"unknown failure policy", Options{Failure: 9}, "Failure"},
 	}
 	for _, tt := range tests {
@@ -37,7 +39,7 @@ func TestNewOptions(t *testing.T) {
 					t.Fatalf("New: %v", err)
 				}
 				if l.o.Prefix != DefaultPrefix || l.o.Timeout != DefaultTimeout || l.denies.size != DefaultCacheSize ||
-					l.o.BreakerThreshold != DefaultBreakerThreshold || l.o.BreakerCooldown != DefaultBreakerCooldown || l.o.Logger == nil {
+					l.o.Logger == nil {
 					t.Fatalf("defaults not filled: %+v", l.o)
 				}
 				return

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/redisware/redisware/middleware"
 )
 
 // FailurePolicy says what a decision does when Redis cannot be asked (an
@@ -52,12 +54,6 @@ const (
 	// DefaultCacheSize bounds the deny cache (and FailLocal's in-process
 	// limiter), in keys, when Options.CacheSize is zero.
 	DefaultCacheSize = 10000
-	// DefaultBreakerThreshold is the number of consecutive Redis failures
-	// that opens the breaker when Options.BreakerThreshold is zero.
-	DefaultBreakerThreshold = 5
-	// DefaultBreakerCooldown is how long the breaker stays open when
-	// Options.BreakerCooldown is zero.
-	DefaultBreakerCooldown = time.Second
 )
 
 // Options configure a Limiter. The zero value is ready to use; New fills
@@ -81,26 +77,28 @@ type Options struct {
 	// disables the deny cache, so every decision asks Redis; FailLocal then
 	// keeps DefaultCacheSize keys.
 	CacheSize int
-	// BreakerThreshold is the number of consecutive Redis failures after
-	// which the limiter stops asking Redis for BreakerCooldown and decides
-	// by Failure at once. Zero means DefaultBreakerThreshold (5); negative
-	// is an error.
-	BreakerThreshold int
-	// BreakerCooldown is how long the breaker stays open before one call
-	// probes Redis again; a success closes it, so Redis coming back is
-	// picked up without a restart. Zero means DefaultBreakerCooldown (1 s);
-	// negative is an error.
-	BreakerCooldown time.Duration
+	// Breaker configures the circuit breaker in front of Redis: after
+	// Breaker.Threshold consecutive failed calls the limiter stops asking
+	// Redis and decides by Failure at once, until a probe finds Redis back
+	// (see middleware.BreakerOptions), with no restart. The zero value
+	// means every default: open after 5 failures, probe after 10 ms, then
+	// at most every 50 ms.
+	Breaker middleware.BreakerOptions
 	// Now is the local clock, used by the deny cache, the in-process
 	// limiter and the breaker; decisions in Redis use Redis' clock. Nil
 	// means time.Now.
 	Now func() time.Time
-	// Logger receives the limiter's log lines. Nil means slog.Default().
+	// Logger receives the limiter's log lines, the breaker's among them
+	// (opened, still open every 10 s, closed). Nil means slog.Default().
 	Logger *slog.Logger
 	// OnError observes every failed Redis call (whatever Failure says); it
-	// answers nothing. Nil means the error is logged with Logger at Warn
-	// level (Debug while the breaker is open, so an outage does not flood
-	// the log).
+	// answers nothing. A call that failed because its caller's context
+	// was cancelled (the client went away) is no Redis failure: it is not
+	// reported, only logged at Debug level. Nil means the error is logged
+	// with Logger at Warn level, or at Debug level when the breaker's own
+	// lines report it (a call refused while the breaker is open, or any
+	// but the first of consecutive failures), so an outage does not flood
+	// the log.
 	OnError func(ctx context.Context, err error)
 
 	// The fields below concern Handler only.
@@ -145,17 +143,11 @@ func (o Options) withDefaults() (Options, error) {
 	if strings.ContainsAny(o.Prefix, "{}") {
 		return o, fmt.Errorf("ratelimit: Options.Prefix %q must not contain '{' or '}'", o.Prefix)
 	}
-	if o.Timeout < 0 || o.BreakerCooldown < 0 || o.BreakerThreshold < 0 {
-		return o, errors.New("ratelimit: Options.Timeout, BreakerCooldown and BreakerThreshold must not be negative")
+	if o.Timeout < 0 {
+		return o, errors.New("ratelimit: Options.Timeout must not be negative")
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
-	}
-	if o.BreakerThreshold == 0 {
-		o.BreakerThreshold = DefaultBreakerThreshold
-	}
-	if o.BreakerCooldown == 0 {
-		o.BreakerCooldown = DefaultBreakerCooldown
 	}
 	if o.Failure > FailLocal {
 		return o, fmt.Errorf("ratelimit: unknown Options.Failure policy %d", o.Failure)

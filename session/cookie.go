@@ -111,7 +111,9 @@ func newID() string {
 func newNonce() string {
 	var b [9]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var out [12]byte // 9 bytes are 12 base64 characters
+	base64.RawURLEncoding.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 // rawID returns the 32 bytes of an ID in key form.

@@ -72,7 +72,13 @@
 // created+Lifetime), and the scripts check both limits too. A read-only
 // request refreshes the idle expiry only when a quarter of IdleTimeout has
 // passed since the last refresh, inside the load script, so it always
-// costs exactly one round trip.
+// costs exactly one round trip; the key then lives at least three quarters
+// of IdleTimeout past any request (precision: a quarter of IdleTimeout,
+// early, never late). While this process knows the last refresh to be
+// more recent than that, the load is a plain HGETALL, one command in Redis
+// rather than a script; the Manager remembers the last refresh of up to
+// 16,384 sessions (an LRU), and a session it does not remember is loaded by
+// the script.
 //
 // Time is the application's clock (Options.Now), passed to the scripts;
 // they never read Redis' TIME. One clock thus decides expiry and the times
@@ -83,7 +89,7 @@
 // # Round trips
 //
 //	no cookie, or a cookie that does not verify      0
-//	valid cookie, values only read                   1 (load script)
+//	valid cookie, values only read                   1 (HGETALL, or the load script)
 //	values changed                                   2 (load, save script)
 //	IncrNow                                          +1 each (none for a new session)
 //	Login or Destroy                                 load + 1 pipeline
@@ -100,11 +106,17 @@
 //
 // Sessions fail closed. When Redis is down, slow (Options.Timeout, default
 // 1 s, bounds every call, whatever the client's own timeouts) or the
-// circuit breaker is open after repeated failures, Options.ErrorHandler
-// answers instead of the handler; its default logs with slog and answers
-// 503. If the save before the first byte fails, the handler's response is
-// replaced by the ErrorHandler's. Data in Redis that is not a session
-// (another type, missing metadata) is a miss plus a log line.
+// circuit breaker is open after repeated failures (Options.Breaker, see
+// middleware.BreakerOptions), Options.ErrorHandler answers instead of the
+// handler; its default answers 503 and logs with slog: the first failure
+// of an outage at Error level, the rest at Debug, as the breaker logs the
+// outage itself (opened, still open every 10 s, closed with the requests
+// it refused). A probe finds Redis back within about 50 ms. If the save
+// before the first byte fails, the handler's response is replaced by the
+// ErrorHandler's. A request whose client went away before its session was
+// loaded is answered nothing and logged at Debug. Data in Redis that is
+// not a session (another type, missing metadata) is a miss plus a log
+// line.
 //
 // # Redis keys
 //

@@ -55,11 +55,21 @@ func TestIdleExpiry(t *testing.T) {
 	if got := e.seenField(key); !got.Equal(start.Truncate(time.Millisecond)) {
 		t.Fatalf("last seen moved to %v on an early read", got)
 	}
+	// The Manager knows now that no refresh is due before start+idle/4:
+	// the next early read is one plain HGETALL, no script.
+	e.n.Reset()
+	if vals, _, _ := e.read(c); vals["a"] != "1" {
+		t.Fatal("session lost")
+	}
+	if got := e.n.Commands(); len(got) != 1 || got[0] != "hgetall" {
+		t.Fatalf("an early read with no refresh due sent %v, want one hgetall", got)
+	}
 	// Past it, the same single round trip refreshes the idle expiry.
 	e.clock.Add(2 * time.Minute)
+	e.n.Reset()
 	e.read(c)
-	if e.n.N() != 2 {
-		t.Fatalf("two reads cost %d round trips: %v", e.n.N(), e.n.Commands())
+	if got := e.n.Commands(); len(got) != 1 || got[0] == "hgetall" {
+		t.Fatalf("a read with a refresh due sent %v, want the load script alone", got)
 	}
 	now := e.clock.Now()
 	if got := e.seenField(key); !got.Equal(now.Truncate(time.Millisecond)) {
@@ -123,5 +133,64 @@ func TestAbsoluteLifetime(t *testing.T) {
 	_, nc := e.serve(bump, c)
 	if nc == nil || e.cookieID(nc) == e.cookieID(c) {
 		t.Fatal("an expired ID was adopted")
+	}
+}
+
+// TestPlainReadChecksDeadlines: a read that skips the load script (no
+// refresh due) still ends a session at its absolute deadline.
+func TestPlainReadChecksDeadlines(t *testing.T) {
+	const idle, life = time.Hour, time.Hour
+	e := newEnv(t, Options{IdleTimeout: idle, Lifetime: life})
+	e.warm()
+	c := e.newSessionCookie("n", 1)
+	e.clock.Add(50 * time.Minute)
+	if vals, _, _ := e.read(c); vals["n"] != "1" { // refreshes: m:seen = now
+		t.Fatal("session lost")
+	}
+	e.clock.Add(10 * time.Minute) // the deadline, 10 min after the refresh
+	e.n.Reset()
+	if vals, _, id := e.read(c); len(vals) != 0 || id != "" {
+		t.Fatalf("session served at its absolute deadline: %v", vals)
+	}
+	if got := e.n.Commands(); len(got) != 1 || got[0] != "hgetall" {
+		t.Fatalf("read sent %v, want one hgetall", got)
+	}
+}
+
+// TestWriteMovesIdleExpiryAsReadsDo: a save moves m:seen and the key's
+// expiry only when a quarter of IdleTimeout has passed since the last
+// refresh, as a read does; the values are written either way.
+func TestWriteMovesIdleExpiryAsReadsDo(t *testing.T) {
+	const idle = time.Hour
+	e := newEnv(t, Options{IdleTimeout: idle, Lifetime: 10 * time.Hour})
+	start := e.clock.Now()
+	c := e.newSessionCookie("n", 1)
+	key := e.m.key(e.cookieID(c))
+	put := func(v int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) { _ = FromContext(r.Context()).Put("n", v) }
+	}
+	e.clock.Add(idle/4 - time.Minute)
+	if rec, _ := e.serve(put(2), c); rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if got := e.seenField(key); !got.Equal(start.Truncate(time.Millisecond)) {
+		t.Fatalf("an early write moved last seen to %v", got)
+	}
+	if at := e.expireAt(key); !near(at, start.Add(idle)) {
+		t.Fatalf("an early write moved the expiry to %v", at)
+	}
+	e.clock.Add(2 * time.Minute)
+	if rec, _ := e.serve(put(3), c); rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	now := e.clock.Now()
+	if got := e.seenField(key); !got.Equal(now.Truncate(time.Millisecond)) {
+		t.Fatalf("last seen %v, want %v", got, now)
+	}
+	if at := e.expireAt(key); !near(at, now.Add(idle)) {
+		t.Fatalf("expires at %v, want %v", at, now.Add(idle))
+	}
+	if vals, _, _ := e.read(c); vals["n"] != "3" {
+		t.Fatalf("n = %s", vals["n"])
 	}
 }

@@ -77,6 +77,12 @@ func newEnvWith(t testing.TB, b *redistest.Backend, rdb, raw redis.UniversalClie
 	if o.Now == nil {
 		o.Now = e.clock.Now
 	}
+	if o.Timeout == 0 {
+		// A bound no test reaches on a loaded machine (a call past it fails
+		// closed, and a test of something else would fail with the
+		// machine's speed); tests of outages set their own.
+		o.Timeout = time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(e.logs, nil))
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -27,13 +26,18 @@ type Manager struct {
 	codec   *codec
 	guard   bounded.Guard  // breaker and Options.Timeout around every call
 	scripts *script.Runner // runs the Lua scripts on rdb
+	seen    *seenHints     // when sessions' idle expiry was last moved, as last seen here
+
+	// Script arguments that never change, formatted once.
+	idleArg, lifetimeArg, touchArg string
+	touchAfter                     time.Duration
 }
 
 // New returns a Manager storing sessions in rdb. It fails when rdb is nil
 // or o is invalid: no Keys, a hash key shorter than 32 bytes, a block key
 // that is not an AES key size, an invalid cookie name, path or domain, a
-// "__Host-" cookie that is not Secure with Path=/ and no Domain, or
-// Lifetime shorter than IdleTimeout.
+// "__Host-" cookie that is not Secure with Path=/ and no Domain,
+// Lifetime shorter than IdleTimeout, or invalid Breaker settings.
 func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if rdb == nil {
 		return nil, errors.New("session: nil Redis client")
@@ -46,8 +50,16 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	guard := bounded.Guard{Breaker: &breaker.Breaker{}, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
-	return &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb)}, nil
+	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
+		MaxCooldown: o.Breaker.MaxCooldown, Name: "session", Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("session: Options.Breaker: %w", err)
+	}
+	guard := bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	m := &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb), seen: newSeenHints(seenHintsSize)}
+	m.touchAfter = o.IdleTimeout / 4
+	m.idleArg, m.lifetimeArg, m.touchArg = msd(o.IdleTimeout), msd(o.Lifetime), msd(m.touchAfter)
+	return m, nil
 }
 
 // key is the Redis key of a session ID. IDs are base64url and never contain
@@ -83,6 +95,11 @@ func do[A any](ctx context.Context, m *Manager, fn func(context.Context, A) erro
 // no valid cookie (no Redis call) or its ID is unknown or expired (strict:
 // an unknown ID is never adopted), the stored one otherwise (one round
 // trip). It fails only when Redis does.
+//
+// The round trip is one HGETALL when this process saw the session's idle
+// expiry moved less than a quarter of IdleTimeout ago (see seenHints), and
+// the load script otherwise, which moves it when that much time has passed.
+// Both check the idle and absolute deadlines by the application's clock.
 func (m *Manager) load(r *http.Request) (*Session, error) {
 	s := newSession(m)
 	id, ok := m.codec.fromRequest(r)
@@ -90,15 +107,24 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		return s, nil
 	}
 	s.hadCookie = true
-	h, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) ([]string, error) {
+	now := m.o.Now()
+	plain := false
+	if seen, ok := m.seen.get(id); ok && now.Sub(seen) < m.touchAfter {
+		plain = true
+	}
+	rep, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) (loadReply, error) {
 		m := a.m
-		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
-			ms(a.now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), msd(m.o.IdleTimeout/4)).StringSlice()
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
+		if a.plain {
+			h, err := m.rdb.HGetAll(ctx, m.key(a.id)).Result()
+			return loadReply{m: h}, err
 		}
-		return h, err
-	}, loadArgs{m, id, m.o.Now()})
+		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
+			ms(a.now), m.idleArg, m.lifetimeArg, m.touchArg).StringSlice()
+		if errors.Is(err, redis.Nil) {
+			return loadReply{}, nil
+		}
+		return loadReply{h: h}, err
+	}, loadArgs{m, id, now, plain})
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
@@ -106,21 +132,47 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 		}
 		return nil, fmt.Errorf("session: load: %w", err)
 	}
-	if h == nil {
+	if len(rep.h) == 0 && len(rep.m) == 0 {
+		m.seen.remove(id)
 		return s, nil
 	}
-	if !s.fill(id, h) {
+	var filled bool
+	if rep.m != nil {
+		filled = s.fillMap(id, rep.m)
+	} else {
+		filled = s.fill(id, rep.h)
+	}
+	if !filled {
+		m.seen.remove(id)
 		m.o.Logger.WarnContext(r.Context(), "session: corrupt session hash; starting a new session")
 		return newSession(m).withCookie(), nil
 	}
+	if !now.Before(s.created.Add(m.o.Lifetime)) || !now.Before(s.seen.Add(m.o.IdleTimeout)) {
+		// Expired by our clock (the script says so for the other path):
+		// Redis drops the key at its PEXPIREAT by its own clock.
+		m.seen.remove(id)
+		return newSession(m).withCookie(), nil
+	}
+	if !plain && now.Sub(s.seen) >= m.touchAfter {
+		// The script moved the idle expiry just now.
+		s.seen = time.UnixMilli(now.UnixMilli())
+	}
+	m.seen.put(id, s.seen)
 	return s, nil
 }
 
 // loadArgs are what load's Redis call needs.
 type loadArgs struct {
-	m   *Manager
-	id  string
-	now time.Time
+	m     *Manager
+	id    string
+	now   time.Time
+	plain bool // HGETALL rather than the load script
+}
+
+// loadReply is the session hash: h from the load script, m from HGETALL.
+type loadReply struct {
+	h []string
+	m map[string]string
 }
 
 func (s *Session) withCookie() *Session { s.hadCookie = true; return s }
@@ -132,28 +184,44 @@ func wrongType(err error) bool {
 	return errors.As(err, &re) && strings.Contains(re.Error(), "WRONGTYPE")
 }
 
-// fill sets s from an HGETALL reply; it reports false when the metadata is
-// missing or malformed.
+// fill sets s from the load script's HGETALL reply; it reports false when
+// the metadata is missing or malformed.
 func (s *Session) fill(id string, h []string) bool {
 	var okC, okS bool
 	for i := 0; i+1 < len(h); i += 2 {
-		f, v := h[i], h[i+1]
-		switch {
-		case strings.HasPrefix(f, valuePrefix):
-			s.values[f[len(valuePrefix):]] = v
-		case f == fieldCreated:
-			s.created, okC = fromMS(v)
-		case f == fieldSeen:
-			s.seen, okS = fromMS(v)
-		case f == fieldUser:
-			s.user = v
-		}
+		s.fillField(h[i], h[i+1], &okC, &okS)
 	}
 	if !okC || !okS {
 		return false
 	}
 	s.id, s.stored = id, true
 	return true
+}
+
+// fillMap is fill for an HGETALL reply read as a map.
+func (s *Session) fillMap(id string, h map[string]string) bool {
+	var okC, okS bool
+	for f, v := range h {
+		s.fillField(f, v, &okC, &okS)
+	}
+	if !okC || !okS {
+		return false
+	}
+	s.id, s.stored = id, true
+	return true
+}
+
+func (s *Session) fillField(f, v string, okC, okS *bool) {
+	switch {
+	case strings.HasPrefix(f, valuePrefix):
+		s.values[f[len(valuePrefix):]] = v
+	case f == fieldCreated:
+		s.created, *okC = fromMS(v)
+	case f == fieldSeen:
+		s.seen, *okS = fromMS(v)
+	case f == fieldUser:
+		s.user = v
+	}
 }
 
 // exec runs ops in one round trip (a pipeline of single-key commands, so it
@@ -189,9 +257,14 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	del := s.deleteID != "" && (create || s.destroyed)
 
 	now := m.o.Now()
-	var buf [4]script.Op // index, save, delete, unindex
-	ops := buf[:0]
+	// At most: index, save, delete the old ID, unindex it. Allocated only
+	// when there is something to send: most requests change nothing.
+	var ops []script.Op
+	if create || update || del {
+		ops = make([]script.Op, 0, 4)
+	}
 	save := -1 // index of the save in ops
+	var incrKeys []string
 	var id, cookie string
 	if create {
 		id = newID()
@@ -204,10 +277,13 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			ops = append(ops, script.Op{Script: indexScript, Keys: []string{m.userKey(s.user)}, Args: []any{id, msd(m.o.Lifetime)}})
 		}
 		save = len(ops)
-		ops = append(ops, m.saveOp(id, now, s, true))
+		op, _ := m.saveOp(id, now, s, true)
+		ops = append(ops, op)
 	} else if update {
 		save = len(ops)
-		ops = append(ops, m.saveOp(s.id, now, s, false))
+		var op script.Op
+		op, incrKeys = m.saveOp(s.id, now, s, false)
+		ops = append(ops, op)
 	}
 	if del {
 		k := m.key(s.deleteID)
@@ -230,14 +306,12 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		code, _ := res[0].(int64)
 		switch code {
 		case saveOK:
-			i := 1
-			for _, k := range slices.Sorted(maps.Keys(s.incr)) {
-				if i < len(res) {
-					if n, ok := res[i].(int64); ok {
+			for i, k := range incrKeys {
+				if i+1 < len(res) {
+					if n, ok := res[i+1].(int64); ok {
 						s.values[k] = strconv.FormatInt(n, 10)
 					}
 				}
-				i++
 			}
 		case saveGone:
 			// Destroyed, renewed by a Login or expired meanwhile: do not
@@ -276,8 +350,9 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 
 // saveOp builds the saveScript call for s. A create writes every value (no
 // other request knows the new ID, so there is nothing to merge with); an
-// update writes only what this request changed.
-func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) script.Op {
+// update writes only what this request changed. It returns the keys of the
+// increments in the order the script answers their sums.
+func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (script.Op, []string) {
 	mode, clear := "u", "0"
 	if create {
 		mode = "c"
@@ -288,29 +363,43 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) scri
 	if s.login {
 		user = s.user
 	}
-	var sets, dels, incrs []any
+	var nset, ndel, nincr int
 	if create {
-		for _, k := range slices.Sorted(maps.Keys(s.values)) {
-			sets = append(sets, valuePrefix+k, s.values[k])
+		nset = len(s.values)
+	} else {
+		nset, ndel, nincr = len(s.dirty), len(s.removed), len(s.incr)
+	}
+	args := make([]any, 0, 11+2*nset+ndel+2*nincr)
+	args = append(args, ms(now), m.idleArg, m.lifetimeArg, mode, user, clear,
+		nset, ndel, nincr, newNonce(), m.touchArg)
+	var incrKeys []string
+	if create {
+		for k, v := range s.values {
+			args = append(args, valuePrefix+k, v)
 		}
 	} else {
-		for _, k := range slices.Sorted(maps.Keys(s.dirty)) {
-			sets = append(sets, valuePrefix+k, s.values[k])
+		for k := range s.dirty {
+			args = append(args, valuePrefix+k, s.values[k])
 		}
-		for _, k := range slices.Sorted(maps.Keys(s.removed)) {
-			dels = append(dels, valuePrefix+k)
+		for k := range s.removed {
+			args = append(args, valuePrefix+k)
 		}
-		for _, k := range slices.Sorted(maps.Keys(s.incr)) {
-			incrs = append(incrs, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
+		if nincr > 0 {
+			incrKeys = make([]string, 0, nincr)
+			for k := range s.incr {
+				incrKeys = append(incrKeys, k)
+			}
+			// Sorted, so a failed save undoes the same increments whatever
+			// the map's order (its tests rely on that); one key needs none.
+			if nincr > 1 {
+				slices.Sort(incrKeys)
+			}
+		}
+		for _, k := range incrKeys {
+			args = append(args, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
 		}
 	}
-	args := make([]any, 0, 10+len(sets)+len(dels)+len(incrs))
-	args = append(args, ms(now), msd(m.o.IdleTimeout), msd(m.o.Lifetime), mode, user, clear,
-		len(sets)/2, len(dels), len(incrs)/2, newNonce())
-	args = append(args, sets...)
-	args = append(args, dels...)
-	args = append(args, incrs...)
-	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}
+	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}, incrKeys
 }
 
 func (m *Manager) cookie(value string, maxAge int) *http.Cookie {

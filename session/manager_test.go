@@ -455,7 +455,7 @@ func TestRetriedSaveAppliesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.Put("k", "v")
-	o := e.m.saveOp(id, e.clock.Now(), s, false)
+	o, _ := e.m.saveOp(id, e.clock.Now(), s, false)
 	for i := range 2 { // a resend after a lost reply carries the same arguments
 		ops := []script.Op{o}
 		if err := e.m.exec(t.Context(), ops); err != nil {
@@ -472,7 +472,7 @@ func TestRetriedSaveAppliesOnce(t *testing.T) {
 	fresh := newSession(e.m)
 	fresh.values["a"] = "1"
 	newKey := newID()
-	o = e.m.saveOp(newKey, e.clock.Now(), fresh, true)
+	o, _ = e.m.saveOp(newKey, e.clock.Now(), fresh, true)
 	for i := range 2 {
 		ops := []script.Op{o}
 		if err := e.m.exec(t.Context(), ops); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/httpwrap"
 )
 
@@ -22,11 +23,17 @@ import (
 //
 // When Redis fails (or the breaker is open) the session fails closed:
 // Options.ErrorHandler answers instead of next, or replaces next's response
-// if the save before the first byte fails.
+// if the save before the first byte fails. A request whose client went
+// away before its session was loaded is answered nothing.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := m.load(r)
 		if err != nil {
+			if bounded.Gone(r.Context()) {
+				// The client hung up: nobody to answer, no news of Redis.
+				m.o.Logger.DebugContext(r.Context(), "session: client gone before its session was loaded", "err", err)
+				return
+			}
 			m.o.ErrorHandler(w, r, err)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
 )
 
 func TestFlushThroughMiddleware(t *testing.T) {
@@ -122,10 +124,13 @@ func TestHijackThroughMiddleware(t *testing.T) {
 			if len(got) != tt.reported || (len(got) == 1 && !errors.Is(got[0], ErrHeadersWritten)) {
 				t.Fatalf("reported %v, want %d ErrHeadersWritten", got, tt.reported)
 			}
+			if tt.cookie == nil {
+				return
+			}
+			if vals, _, _ := e.read(tt.cookie); vals["b"] != "2" {
+				t.Fatalf("change before Hijack not saved: %v", vals)
+			}
 		})
-	}
-	if vals, _, _ := e.read(stored); vals["b"] != "2" {
-		t.Fatalf("change before Hijack not saved: %v", vals)
 	}
 }
 
@@ -271,6 +276,122 @@ func TestFailClosedOnLoad(t *testing.T) {
 	// Without a cookie nothing needs Redis.
 	if rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }, nil); rec.Code != http.StatusOK {
 		t.Fatalf("anonymous read-only request: %d", rec.Code)
+	}
+}
+
+// TestOutageLogsAHandfulOfLines: an outage of many requests logs the
+// first failure and the breaker's lines (opened, closed with the count of
+// refused requests), not a line per request; once Redis is back, the
+// breaker's probe closes it without a restart.
+func TestOutageLogsAHandfulOfLines(t *testing.T) {
+	e, p := outage(t, Options{})
+	c := e.newSessionCookie("a", 1)
+	p.Down()
+	const n = 300
+	for i := range n {
+		if rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {}, c); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("request %d during the outage: %d", i, rec.Code)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(e.logs.String()), "\n")
+	if len(lines) > 2 || !strings.Contains(lines[0], "session unavailable") || !strings.Contains(e.logs.String(), "breaker opened") {
+		t.Fatalf("%d requests in an outage logged %d lines, want the first failure and the breaker opening:\n%s", n, len(lines), e.logs)
+	}
+	p.Up()
+	redistest.Eventually(t, "sessions back after Redis", func() bool {
+		rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {}, c)
+		return rec.Code == http.StatusOK
+	})
+	logs := e.logs.String()
+	lines = strings.Split(strings.TrimSpace(logs), "\n")
+	closed := lines[len(lines)-1]
+	if len(lines) > 3 || !strings.Contains(closed, "breaker closed") || !strings.Contains(closed, "refused=") || !strings.Contains(closed, "outage=") {
+		t.Fatalf("after the outage, %d lines, want ≤ 3 ending with the breaker closing, its duration and count:\n%s", len(lines), logs)
+	}
+	if refused := e.m.guard.Breaker.Refused(); refused < n-10 {
+		t.Fatalf("the breaker counted %d refusals of %d requests", refused, n)
+	}
+}
+
+// TestClientGone: a request whose client hung up while Redis is down is
+// answered nothing, logged at Debug level only, and never counts toward
+// the breaker.
+func TestClientGone(t *testing.T) {
+	var debug syncBuffer
+	log := slog.New(slog.NewTextHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for _, stalled := range []bool{false, true} {
+		name := "down"
+		if stalled {
+			name = "stalled"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := redistest.Start(t)
+			p := b.NewProxy()
+			handled := 0
+			e := newEnvOn(t, b, b.ClientAt(p.Addr()), Options{Logger: log, Timeout: time.Second,
+				Breaker:      middleware.BreakerOptions{Threshold: 1},
+				ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { handled++ }})
+			c := e.newSessionCookie("a", 1)
+			if stalled {
+				p.Hang()
+			} else {
+				p.Down()
+			}
+			for range 5 {
+				ctx, cancel := context.WithCancel(context.Background())
+				req := httptest.NewRequest(http.MethodGet, "/", nil).WithContext(ctx)
+				req.AddCookie(c)
+				rec := httptest.NewRecorder()
+				ran := false
+				h := e.m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { ran = true }))
+				if stalled {
+					go cancel() // the client hangs up while the call waits on Redis
+				} else {
+					cancel()
+				}
+				h.ServeHTTP(rec, req)
+				cancel()
+				if ran || handled != 0 || rec.Body.Len() != 0 || len(rec.Header()) != 0 {
+					t.Fatalf("a client that left: handler ran %v, ErrorHandler called %d times, answered %d %v %q", ran, handled, rec.Code, rec.Header(), rec.Body)
+				}
+			}
+			if e.m.guard.Breaker.Open() {
+				t.Fatal("clients hanging up opened the breaker (Threshold 1)")
+			}
+		})
+	}
+	logs := debug.String()
+	if !strings.Contains(logs, "client gone") {
+		t.Fatalf("no Debug line: %q", logs)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !strings.HasPrefix(strings.SplitN(l, " ", 2)[1], "level=DEBUG") {
+			t.Fatalf("logged above Debug for a client that left: %s", l)
+		}
+	}
+}
+
+// TestBreakerOptions: Options.Breaker reaches the breaker, and bad values
+// are New's error.
+func TestBreakerOptions(t *testing.T) {
+	e, p := outage(t, Options{Breaker: middleware.BreakerOptions{Threshold: 2, MinCooldown: time.Hour}})
+	c := e.newSessionCookie("a", 1)
+	p.Down()
+	for range 2 {
+		e.serve(func(w http.ResponseWriter, r *http.Request) {}, c)
+	}
+	if !e.m.guard.Breaker.Open() {
+		t.Fatal("Threshold 2: not open after two failures")
+	}
+	p.Up()
+	e.n.Reset()
+	if rec, _ := e.serve(func(w http.ResponseWriter, r *http.Request) {}, c); rec.Code != http.StatusServiceUnavailable || e.n.N() != 0 {
+		t.Fatalf("MinCooldown 1h: a probe went out at once (%d, %d round trips)", rec.Code, e.n.N())
+	}
+	for _, bo := range []middleware.BreakerOptions{{Threshold: -1}, {MinCooldown: -1}, {MinCooldown: time.Second, MaxCooldown: time.Millisecond}} {
+		if _, err := New(e.rdb, Options{Keys: testKeys, Breaker: bo}); err == nil || !strings.Contains(err.Error(), "session: Options.Breaker") {
+			t.Fatalf("Breaker %+v: %v", bo, err)
+		}
 	}
 }
 

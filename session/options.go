@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/middleware"
 )
 
 // Defaults of Options.
@@ -84,15 +87,28 @@ type Options struct {
 	// ContextTimeoutEnabled stops its network I/O at the deadline itself,
 	// which spares the Manager a goroutine per call.
 	Timeout time.Duration
+	// Breaker configures the circuit breaker in front of Redis: after
+	// Breaker.Threshold consecutive failed calls, requests fail closed at
+	// once, without calling Redis, until a probe finds it back (see
+	// middleware.BreakerOptions). The zero value means every default: open
+	// after 5 failures, probe after 10 ms, then at most every 50 ms.
+	Breaker middleware.BreakerOptions
 
 	// ErrorHandler answers a request when the session cannot be loaded or
 	// saved (Redis down or slow, the breaker open). Sessions fail closed: the
 	// handler is not run, or its response is replaced when the save before
 	// its first byte fails. When err wraps ErrHeadersWritten the response
-	// has already started and w must not be written. Nil means: log the
-	// error with Logger and answer 503 Service Unavailable.
+	// has already started and w must not be written. A request whose client
+	// went away before its session was loaded is not handed to it: nobody
+	// is there to answer, and it is logged at Debug level only. Nil means:
+	// answer 503 Service Unavailable and log the error with Logger, at
+	// Error level, or at Debug level when the breaker's own lines report it
+	// (a request refused while the breaker is open, or any but the first of
+	// consecutive failures), so an outage is a handful of lines, not one
+	// per request.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// Logger receives errors and corrupt-data notices. Nil means
+	// Logger receives errors, corrupt-data notices and the breaker's
+	// lines (opened, still open every 10 s, closed). Nil means
 	// slog.Default().
 	Logger *slog.Logger
 	// Now is the clock every expiry is computed with; its time is passed to
@@ -209,7 +225,11 @@ func validCookieName(name string) bool {
 
 func defaultErrorHandler(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		log.ErrorContext(r.Context(), "session unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
+		level := slog.LevelError
+		if breaker.Quiet(err) {
+			level = slog.LevelDebug // the breaker's lines report the outage
+		}
+		log.Log(r.Context(), level, "session unavailable", "err", err, "method", r.Method, "path", r.URL.Path)
 		if errors.Is(err, ErrHeadersWritten) {
 			return
 		}

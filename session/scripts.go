@@ -61,10 +61,16 @@ const (
 // reply a network error lost, and a resent save (increments included) must
 // not apply twice.
 //
+// An update reads the metadata and the old values of the incremented
+// fields with one HMGET, writes every set field and the metadata with one
+// HSET and removes fields with one HDEL. Like a read, it moves the idle
+// expiry (m:seen and PEXPIREAT) only when touch-after ms have passed since
+// the last refresh; a create always sets both.
+//
 // KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, mode ("c"
 // create, "u" update), user ID ("" keeps it), clear ("1" removes every user
-// field first), nset, ndel, nincr, nonce, then nset field/value pairs, ndel
-// fields, nincr field/delta pairs.
+// field first), nset, ndel, nincr, nonce, touch-after ms, then nset
+// field/value pairs, ndel fields, nincr field/delta pairs.
 // Returns {1, incremented values...}, {0} gone, {-1, field} increment
 // failed, {-2} ID taken.
 var saveScript = redis.NewScript(`
@@ -75,8 +81,11 @@ local lifetime = tonumber(ARGV[3])
 local create = ARGV[4] == 'c'
 local clear = ARGV[6] == '1'
 local nset, ndel, nincr = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-local created
 local nonce = ARGV[10]
+local setAt, delAt, incrAt = 12, 12 + 2*nset, 12 + 2*nset + ndel
+local created
+local touch = true
+local old = {}
 if create then
   if redis.call('EXISTS', key) == 1 then
     if redis.call('HGET', key, 'm:op') == nonce then return {1} end
@@ -84,27 +93,27 @@ if create then
   end
   created = now
 else
-  local m = redis.call('HMGET', key, 'm:created', 'm:seen', 'm:op')
+  local f = {'m:created', 'm:seen', 'm:op'}
+  for i = incrAt, incrAt + 2*nincr - 1, 2 do f[#f+1] = ARGV[i] end
+  local m = redis.call('HMGET', key, unpack(f))
   created = tonumber(m[1])
   local seen = tonumber(m[2])
   if not created or not seen or now >= created + lifetime or now >= seen + idle then return {0} end
   if m[3] == nonce then return {1} end
+  touch = now - seen >= tonumber(ARGV[11])
+  for k = 1, nincr do old[k] = m[3 + k] end
 end
-local setAt, delAt, incrAt = 11, 11 + 2*nset, 11 + 2*nset + ndel
-local out, done, old = {1}, {}, {}
-for i = incrAt, incrAt + 2*nincr - 1, 2 do
-  local f = ARGV[i]
-  local was = redis.call('HGET', key, f)
-  local n = redis.pcall('HINCRBY', key, f, ARGV[i+1])
+local out = {1}
+for k = 1, nincr do
+  local i = incrAt + 2*(k-1)
+  local n = redis.pcall('HINCRBY', key, ARGV[i], ARGV[i+1])
   if type(n) == 'table' and n.err then
-    for j = #done, 1, -1 do
-      if old[j] then redis.call('HSET', key, done[j], old[j]) else redis.call('HDEL', key, done[j]) end
+    for j = k - 1, 1, -1 do
+      local fj = ARGV[incrAt + 2*(j-1)]
+      if old[j] then redis.call('HSET', key, fj, old[j]) else redis.call('HDEL', key, fj) end
     end
-    return {-1, f}
+    return {-1, ARGV[i]}
   end
-  local k = #done + 1
-  done[k] = f
-  old[k] = was
   out[#out+1] = n
 end
 if clear then
@@ -112,12 +121,29 @@ if clear then
     if string.sub(f, 1, 2) == 'v:' then redis.call('HDEL', key, f) end
   end
 end
-for i = delAt, incrAt - 1 do redis.call('HDEL', key, ARGV[i]) end
-for i = setAt, delAt - 1, 2 do redis.call('HSET', key, ARGV[i], ARGV[i+1]) end
-if create then redis.call('HSET', key, 'm:created', ARGV[1]) end
-redis.call('HSET', key, 'm:seen', ARGV[1], 'm:op', nonce)
-if ARGV[5] ~= '' then redis.call('HSET', key, 'm:user', ARGV[5]) end
-redis.call('PEXPIREAT', key, string.format('%.0f', math.min(now + idle, created + lifetime)))
+for i = delAt, incrAt - 1, 1000 do
+  redis.call('HDEL', key, unpack(ARGV, i, math.min(i + 999, incrAt - 1)))
+end
+-- one HSET for values and metadata; unpack in chunks (Lua's stack is bounded)
+local w = {'m:op', nonce}
+if touch then w[#w+1] = 'm:seen'; w[#w+1] = ARGV[1] end
+if create then w[#w+1] = 'm:created'; w[#w+1] = ARGV[1] end
+if ARGV[5] ~= '' then w[#w+1] = 'm:user'; w[#w+1] = ARGV[5] end
+local last = delAt - 1
+local i = setAt
+if last - i + 1 <= 1000 then
+  for j = i, last do w[#w+1] = ARGV[j] end
+  i = last + 1
+end
+redis.call('HSET', key, unpack(w))
+while i <= last do
+  local e = math.min(i + 999, last)
+  redis.call('HSET', key, unpack(ARGV, i, e))
+  i = e + 1
+end
+if touch then
+  redis.call('PEXPIREAT', key, string.format('%.0f', math.min(now + idle, created + lifetime)))
+end
 return out
 `)
 

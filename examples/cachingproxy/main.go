@@ -1,7 +1,11 @@
 // Command cachingproxy puts the redisware response cache in front of any
 // origin, as a shared cache: every method and every header the cache does
 // not own is forwarded by httputil.ReverseProxy, and what the origin marks
-// cacheable is served from Redis with Age and Cache-Status.
+// cacheable is served from Redis with Age and Cache-Status. When the origin
+// cannot be reached, the proxy reports it to the cache
+// (cachehandler.ReportUnreachable), so stored pages are served stale for a
+// while (cachehandler.Options.StaleGrace) instead of a 502, except those
+// marked must-revalidate, proxy-revalidate, s-maxage or no-cache.
 //
 //	go run ./examples/cachingproxy -origin https://example.com -listen :8081
 //	curl -si localhost:8081/ | grep -E 'Cache-Status|Age'
@@ -16,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -51,7 +56,7 @@ func run() error {
 		return err
 	}
 	defer closeRedis()
-	h, c, err := newProxy(target, rdb, "cachingproxy:")
+	h, c, err := newProxy(target, rdb, cachehandler.Options{Prefix: "cachingproxy:"})
 	if err != nil {
 		return err
 	}
@@ -76,10 +81,13 @@ func run() error {
 	return nil
 }
 
-// newProxy returns the cache, keyed under prefix, in front of a reverse
-// proxy to target.
-func newProxy(target *url.URL, rdb redis.UniversalClient, prefix string) (http.Handler, *cachehandler.Cache, error) {
-	c, err := cachehandler.New(rdb, cachehandler.Options{Prefix: prefix})
+// newProxy returns the cache, configured by opt, in front of a reverse
+// proxy to target. When the origin cannot be reached, the proxy tells the
+// cache (cachehandler.ReportUnreachable), which then answers with its
+// stored copy, stale, where the copy allows it; otherwise the client gets
+// 504 for a timeout and 502 for any other failure to reach the origin.
+func newProxy(target *url.URL, rdb redis.UniversalClient, opt cachehandler.Options) (http.Handler, *cachehandler.Cache, error) {
+	c, err := cachehandler.New(rdb, opt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -88,6 +96,24 @@ func newProxy(target *url.URL, rdb redis.UniversalClient, prefix string) (http.H
 			pr.SetURL(target) // every method, path, query and end-to-end header
 			pr.SetXForwarded()
 		},
+		ErrorHandler: originError,
 	}
 	return c.Middleware(proxy), c, nil
+}
+
+// originError is the reverse proxy's ErrorHandler: it runs when no response
+// came from the origin (refused, reset, timed out, unresolvable), which is
+// what the cache calls an unreachable origin, as opposed to the origin's
+// own 5xx, which the proxy relays.
+func originError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() == nil { // else the client went away, not the origin
+		cachehandler.ReportUnreachable(r.Context())
+	}
+	status := http.StatusBadGateway
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		status = http.StatusGatewayTimeout
+	}
+	slog.LogAttrs(r.Context(), slog.LevelDebug, "cachingproxy: origin unreachable", slog.Any("err", err), slog.String("path", r.URL.Path))
+	http.Error(w, http.StatusText(status), status)
 }

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/redisware/redisware/cachehandler"
 	"github.com/redisware/redisware/internal/redistest"
 )
 
@@ -27,7 +32,7 @@ func TestProxyCachesAndForwards(t *testing.T) {
 	t.Cleanup(origin.Close)
 	target, _ := url.Parse(origin.URL)
 	rdb, prefix := redistest.New(t)
-	h, c, err := newProxy(target, rdb, prefix+"cachingproxy:")
+	h, c, err := newProxy(target, rdb, cachehandler.Options{Prefix: prefix + "cachingproxy:"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,3 +71,86 @@ func TestProxyCachesAndForwards(t *testing.T) {
 		t.Fatal("POST did not invalidate the page")
 	}
 }
+
+// TestProxyOriginDown: with the origin stopped, a stored page is served
+// stale (RFC 9111 §4.2.4 lets a disconnected cache), and a page marked
+// must-revalidate gets the proxy's 502 (RFC 9111 §5.2.2.2).
+func TestProxyOriginDown(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cc := "max-age=60"
+		if r.URL.Path == "/strict" {
+			cc += ", must-revalidate"
+		}
+		w.Header().Set("Cache-Control", cc)
+		_, _ = io.WriteString(w, "page "+r.URL.Path)
+	}))
+	t.Cleanup(origin.Close)
+	target, _ := url.Parse(origin.URL)
+	rdb, prefix := redistest.New(t)
+	clock := redistest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	h, c, err := newProxy(target, rdb, cachehandler.Options{Prefix: prefix + "cachingproxy:", Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	proxy := httptest.NewServer(h)
+	t.Cleanup(proxy.Close)
+	get := func(path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Get(proxy.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(body)
+	}
+	for _, p := range []string{"/page", "/strict"} {
+		if resp, _ := get(p); !strings.Contains(resp.Header.Get("Cache-Status"), "stored") {
+			t.Fatalf("%s not stored: %q", p, resp.Header.Get("Cache-Status"))
+		}
+	}
+	origin.Close()
+	clock.Add(2 * time.Minute) // both stale
+
+	resp, body := get("/page")
+	if resp.StatusCode != 200 || body != "page /page" ||
+		resp.Header.Get("Cache-Status") != "redisware; fwd=stale; fwd-status=502; ttl=-60; detail=origin-unreachable" {
+		t.Fatalf("/page with the origin down: %d %q %q", resp.StatusCode, body, resp.Header.Get("Cache-Status"))
+	}
+	resp, body = get("/strict")
+	if resp.StatusCode != http.StatusBadGateway || strings.Contains(body, "page") {
+		t.Fatalf("/strict with the origin down: %d %q %q", resp.StatusCode, body, resp.Header.Get("Cache-Status"))
+	}
+}
+
+// TestOriginErrorTimeout: a timeout reaching the origin is a 504.
+func TestOriginErrorTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"deadline", context.DeadlineExceeded, http.StatusGatewayTimeout},
+		{"net timeout", &net.OpError{Op: "dial", Err: testTimeout{}}, http.StatusGatewayTimeout},
+		{"refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, http.StatusBadGateway},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			originError(w, httptest.NewRequest("GET", "/", nil), tt.err)
+			if w.Code != tt.code {
+				t.Fatalf("%d, want %d", w.Code, tt.code)
+			}
+		})
+	}
+}
+
+type testTimeout struct{}
+
+func (testTimeout) Error() string   { return "i/o timeout" }
+func (testTimeout) Timeout() bool   { return true }
+func (testTimeout) Temporary() bool { return true }

@@ -35,6 +35,7 @@ func main() {
 	}
 	opt.ContextTimeoutEnabled = true // go-redis then ends calls at redisware's timeouts itself
 	rdb := redis.NewClient(opt)
+	rdb.AddHook(middleware.Redial(0)) // notice a restarted Redis within 10 ms, not up to a second
 	defer rdb.Close()
 
 	h, err := newRouter(rdb, sessionKey(), "")

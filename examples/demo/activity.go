@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/redisware/redisware/pubsub"
 )
 
 // RoundTripsHeader carries the number of Redis round trips a request made
@@ -59,12 +57,12 @@ func isAction(r *http.Request) bool {
 	return false
 }
 
-// announce publishes text on the live feed. Its Redis call is not counted
+// announce appends text to the live feed. Its Redis call is not counted
 // as a round trip of the request it describes.
 func (d *demo) announce(text string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	if err := pubsub.Publish(ctx, d.rdb, eventsChannel, eventsMessage{Text: text, At: time.Now().UTC()}); err != nil {
+	if _, err := d.feed.Append(ctx, eventsMessage{Text: text, At: time.Now().UTC()}); err != nil {
 		slog.Warn("demo: announce", "err", err)
 	}
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/redisware/redisware/pubsub"
 )
 
-// eventsChannel is the pub/sub channel of the live feed.
-const eventsChannel = "demo:events"
+// eventsStream is the Redis stream of the live feed, in the key
+// demo:stream:events.
+const eventsStream = "events"
 
 // eventsMessage is what the feed carries.
 type eventsMessage struct {
@@ -30,21 +31,30 @@ type asideDemoItem struct {
 	LoadedAt time.Time `json:"loaded_at"`
 }
 
-// mountEvents registers the live event feed (pubsub + Server-Sent Events)
-// and the cache-aside demo:
+// mountEvents registers the live event feed (a Redis stream + Server-Sent
+// Events) and the cache-aside demo:
 //
 //	GET  /events/          a page that shows the feed as it arrives
-//	GET  /events/stream    the SSE stream of channel demo:events
-//	POST /events/publish   publishes form field "text" on demo:events
+//	GET  /events/stream    the SSE stream of the feed: the last 20 events,
+//	                       or what followed Last-Event-ID, then live ones
+//	POST /events/publish   appends form field "text" to the feed
 //	GET  /aside/item?id=N  an item behind GetOrSet with a slow (300 ms) fetch
 //	POST /aside/item?id=N  deletes it from the cache (every instance)
 //
 // The stream ends when its client leaves or when the demo shuts down.
 func (d *demo) mountEvents(mux *http.ServeMux) error {
 	rdb := d.rdb
-	stream, err := pubsub.NewSSE(rdb, func(*http.Request) ([]string, error) {
-		return []string{eventsChannel}, nil
-	}, pubsub.SSEOptions{Retry: 2 * time.Second})
+	// The feed keeps its last 100 events for a day: a page that reloads
+	// shows the latest 20, and one whose connection drops resumes.
+	feedOptions := pubsub.StreamOptions{Prefix: "demo:stream:", MaxLen: 100}
+	feed, err := pubsub.NewStream[eventsMessage](rdb, eventsStream, feedOptions)
+	if err != nil {
+		return err
+	}
+	d.feed = feed
+	stream, err := pubsub.NewStreamSSE(rdb, func(*http.Request) (string, error) {
+		return eventsStream, nil
+	}, pubsub.StreamSSEOptions{Stream: feedOptions, Backlog: 20, Retry: 2 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -61,7 +71,7 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 			return
 		}
 		msg := eventsMessage{Text: text, At: time.Now().UTC()}
-		if err := pubsub.Publish(r.Context(), rdb, eventsChannel, msg); err != nil {
+		if _, err := feed.Append(r.Context(), msg); err != nil {
 			slog.Error("demo: publish", "err", err)
 			http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 			return
@@ -143,8 +153,9 @@ const eventsPage = `<!doctype html>
 <meta charset="utf-8">
 <title>redisware: live events</title>
 <h1>Live events</h1>
-<p>Messages published on <code>demo:events</code> arrive here through Redis pub/sub and
-Server-Sent Events. Open this page in two windows and publish from one.</p>
+<p>Messages are appended to the Redis stream <code>demo:stream:events</code> and arrive here as
+Server-Sent Events. Open this page in two windows and publish from one. Reload it: the last 20
+are still here. Stop the server for a moment: the page reconnects by itself and gets what it missed.</p>
 <form id="f" method="post" action="/events/publish">
 <input name="text" maxlength="280" required placeholder="say something" autofocus>
 <button>Publish</button>
@@ -155,14 +166,21 @@ Server-Sent Events. Open this page in two windows and publish from one.</p>
 then comes from Redis or the local tier; <code>POST /aside/item?id=42</code> evicts it everywhere.</p>
 <script>
 const feed = document.getElementById("feed"), status = document.getElementById("status");
-const es = new EventSource("/events/stream");
-es.onopen = () => status.textContent = "live";
-es.onerror = () => status.textContent = "reconnecting…";
-es.addEventListener("demo:events", (e) => {
-  const m = JSON.parse(e.data), li = document.createElement("li");
-  li.textContent = new Date(m.at).toLocaleTimeString() + "  " + m.text;
-  feed.prepend(li);
-});
+function follow() {
+  // EventSource reconnects by itself and sends Last-Event-ID: the server
+  // replays what the page missed.
+  const es = new EventSource("/events/stream");
+  es.onopen = () => status.textContent = "live";
+  es.onerror = () => status.textContent = "reconnecting…";
+  es.addEventListener("events", (e) => {
+    const m = JSON.parse(e.data), li = document.createElement("li");
+    li.textContent = new Date(m.at).toLocaleTimeString() + "  " + m.text;
+    feed.prepend(li);
+  });
+  // Events it missed were trimmed away: start over from the latest.
+  es.addEventListener("reset", () => { es.close(); feed.replaceChildren(); follow(); });
+}
+follow();
 document.getElementById("f").addEventListener("submit", async (e) => {
   e.preventDefault();
   const body = new FormData(e.target);

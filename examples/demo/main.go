@@ -22,6 +22,7 @@ import (
 
 	"github.com/redisware/redisware/examples/internal/devredis"
 	"github.com/redisware/redisware/middleware"
+	"github.com/redisware/redisware/pubsub"
 )
 
 func main() {
@@ -106,6 +107,7 @@ type demo struct {
 	rdb     redis.UniversalClient
 	streams context.Context
 	closers []io.Closer
+	feed    *pubsub.Stream[eventsMessage] // the live feed, set by mountEvents
 }
 
 // mountAll registers each package's demo routes.

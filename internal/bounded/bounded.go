@@ -12,6 +12,7 @@ package bounded
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -125,23 +126,45 @@ type Guard struct {
 }
 
 // Guarded is Call through g: while g's breaker is open it returns
-// breaker.ErrOpen without calling fn; otherwise it records the outcome.
+// breaker.ErrOpen without calling fn; otherwise it records the outcome
+// and returns fn's error as the breaker marks it (see breaker.Quiet).
+//
+// A call that fails after ctx was cancelled (the client went away) is
+// recorded as cancelled, whatever the error: the client leaving says
+// nothing about Redis, and a client must not be able to open the breaker
+// for everyone by hanging up. Its error then wraps context.Canceled (see
+// Gone).
 func Guarded[A, T any](ctx context.Context, g *Guard, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	if !g.Breaker.Allow() {
+	p := g.Breaker.Allow()
+	if p == breaker.Refuse {
 		var zero T
 		return zero, breaker.ErrOpen
 	}
 	v, err := Call(ctx, g.Timeout, g.Direct, fn, arg)
-	g.Breaker.Done(err)
-	return v, err
+	return v, g.Breaker.Done(p, gone(ctx, err))
 }
 
 // GuardedDo is Guarded for a function that returns only an error.
 func GuardedDo[A any](ctx context.Context, g *Guard, fn func(context.Context, A) error, arg A) error {
-	if !g.Breaker.Allow() {
+	p := g.Breaker.Allow()
+	if p == breaker.Refuse {
 		return breaker.ErrOpen
 	}
-	err := Do(ctx, g.Timeout, g.Direct, fn, arg)
-	g.Breaker.Done(err)
-	return err
+	return g.Breaker.Done(p, gone(ctx, Do(ctx, g.Timeout, g.Direct, fn, arg)))
+}
+
+// gone returns err, made to wrap context.Canceled when ctx was cancelled.
+func gone(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || !errors.Is(ctx.Err(), context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", context.Canceled, err)
+}
+
+// Gone reports whether a request whose context is ctx has ended because
+// its client went away (ctx was cancelled, not timed out): its error is no
+// Redis failure, there is nobody to answer, and it is worth a Debug line
+// at most.
+func Gone(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }

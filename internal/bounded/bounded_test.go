@@ -222,6 +222,42 @@ func TestGuarded(t *testing.T) {
 	}
 }
 
+// TestGuardedClientGone: calls that fail after the caller's context was
+// cancelled (the client hung up) never open the breaker, whatever error
+// the client returned, and their errors say the context was cancelled.
+func TestGuardedClientGone(t *testing.T) {
+	g := &Guard{Breaker: &breaker.Breaker{Threshold: 1}, Timeout: time.Second, Direct: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, direct := range []bool{true, false} {
+		g.Direct = direct
+		for range 3 {
+			_, err := Guarded(ctx, g, func(context.Context, int) (int, error) { return 0, io.ErrUnexpectedEOF }, 0)
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, io.ErrUnexpectedEOF) && direct {
+				t.Fatalf("direct %v: %v, want it to wrap context.Canceled and the cause", direct, err)
+			}
+			if err := GuardedDo(ctx, g, func(context.Context, int) error { return io.ErrUnexpectedEOF }, 0); !errors.Is(err, context.Canceled) {
+				t.Fatalf("direct %v: GuardedDo: %v", direct, err)
+			}
+		}
+	}
+	if g.Breaker.Open() {
+		t.Fatal("a client that hung up opened the breaker")
+	}
+	if !Gone(ctx) || Gone(context.Background()) {
+		t.Fatal("Gone")
+	}
+	dl, cancel2 := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel2()
+	if Gone(dl) {
+		t.Fatal("a context past its deadline is not a client that went away")
+	}
+	// Without the cancellation the same failure opens it at once.
+	if _, err := Guarded(context.Background(), g, func(context.Context, int) (int, error) { return 0, io.ErrUnexpectedEOF }, 0); breaker.Quiet(err) || !g.Breaker.Open() {
+		t.Fatalf("a failure: %v (quiet %v), open %v", err, breaker.Quiet(err), g.Breaker.Open())
+	}
+}
+
 // TestDirectAllocs: the direct path costs what the timeout costs, nothing
 // more, when fn captures nothing.
 func TestDirectAllocs(t *testing.T) {

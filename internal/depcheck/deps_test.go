@@ -16,6 +16,10 @@ var allowed = []string{
 	"github.com/gorilla/securecookie",
 	"golang.org/x/sync",
 	"github.com/hashicorp/golang-lru/v2", // one LRU for the deny cache and the aside local tier
+	// Structured Fields (RFC 8941/9651) for cachehandler's targeted cache
+	// control (RFC 9213): its error handling differs from Cache-Control's,
+	// so a well-kept parser instead of a hand-written one; no dependencies.
+	"github.com/dunglas/httpsfv",
 	// go-redis' own dependencies.
 	"github.com/cespare/xxhash/v2",
 	"github.com/dgryski/go-rendezvous",

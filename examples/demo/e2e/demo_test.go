@@ -47,6 +47,12 @@ func TestDemoInChromium(t *testing.T) {
 	}
 	visits := b.number("session-visits")
 
+	// A message on the live feed, to find again after the reload.
+	kept := "before the reload " + strconv.FormatInt(time.Now().UnixNano(), 36)
+	b.do("type a message", chromedp.SetValue(chromedp.ID("publish-text"), kept))
+	b.do("click Publish", chromedp.Click(chromedp.ID("publish-btn")))
+	b.waitJS("the message on the feed", fmt.Sprintf(`document.getElementById("feed").textContent.includes(%s)`, strconv.Quote(kept)))
+
 	// Reload: still logged in, and the counter went on.
 	b.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("events-panel")))
 	b.waitText("session-user", "ada")
@@ -56,6 +62,9 @@ func TestDemoInChromium(t *testing.T) {
 		b.fail("session across the reload", fmt.Errorf("session ID %q after the reload, want %q", got, after))
 	}
 	b.waitText("feed-status", "live")
+	// The feed is a Redis stream: the reloaded page gets the last events,
+	// the message published before the reload among them.
+	b.waitJS("the message on the feed after the reload", fmt.Sprintf(`document.getElementById("feed").textContent.includes(%s)`, strconv.Quote(kept)))
 
 	// Rate limit: 5 per 10 s, so the 429 comes within a few more clicks.
 	allowed := 0
@@ -92,14 +101,17 @@ func TestDemoInChromium(t *testing.T) {
 
 	// Cache-aside: fetched once, then served without the fetch.
 	b.do("choose item 7", chromedp.SetValue(chromedp.ID("aside-id"), "7"))
+	// Evicted first: on a real Redis an earlier run's item 7 may still be
+	// cached (for a minute), and the first Get would not fetch.
+	b.do("click Evict", chromedp.Click(chromedp.ID("aside-evict")))
+	b.waitJS("item 7 evicted", `document.getElementById("aside-source").textContent.includes("evicted")`)
 	b.do("click Get", chromedp.Click(chromedp.ID("aside-get")))
 	b.waitJS("item 7 fetched", `document.getElementById("aside-source").textContent.includes("fetched")`)
 	b.do("click Get again", chromedp.Click(chromedp.ID("aside-get")))
 	b.waitJS("item 7 from the local tier", `document.getElementById("aside-source").textContent.includes("local tier")`)
 
-	// Live events: the actions since the reload were announced (Pub/Sub
-	// keeps no history, so earlier ones are not replayed), and a published
-	// message comes back.
+	// Live events: the actions since the reload were announced, and a
+	// published message comes back.
 	b.waitJS("the 429 on the feed", `document.getElementById("feed").textContent.includes("GET /ratelimit/ping → 429")`)
 	msg := "hello from chromium " + strconv.FormatInt(time.Now().UnixNano(), 36)
 	b.do("type a message", chromedp.SetValue(chromedp.ID("publish-text"), msg))

@@ -199,6 +199,9 @@ function addEvent(text, at) {
   while (feed.children.length > 200) feed.lastChild.remove();
 }
 
+// The feed is a Redis stream: the server sends the last events first, and
+// EventSource, reconnecting by itself with Last-Event-ID, gets what it
+// missed. A reset means what it missed is gone: start over from the latest.
 function connectFeed() {
   const es = new EventSource("/events/stream");
   const status = $("feed-status");
@@ -212,8 +215,9 @@ function connectFeed() {
       addEvent(e.data);
     }
   };
-  es.addEventListener("demo:events", onEvent);
+  es.addEventListener("events", onEvent);
   es.addEventListener("message", onEvent);
+  es.addEventListener("reset", () => { es.close(); $("feed").replaceChildren(); connectFeed(); });
 }
 
 $("publish-form").addEventListener("submit", (e) => {
