@@ -54,6 +54,17 @@
 // read them (RFC 9213 §3 lets a cache remove CDN-Cache-Control only when it
 // knows nothing downstream uses it).
 //
+// # Hosts
+//
+// The key includes the request's host, which is the client's to choose.
+// Options.Hosts pins the cache to the hosts the application serves
+// (Options.CanonicalHost maps hosts by a function instead): a request for
+// any other host is served by the handler uncached, without a Redis call,
+// with "Cache-Status: redisware; fwd=bypass; detail=unknown-host". Without
+// either, every Host header a client sends is an entry of its own: set one
+// whenever anything in front of the application forwards arbitrary Host
+// headers.
+//
 // # Serving
 //
 // Every hit carries Age and Cache-Status, such as

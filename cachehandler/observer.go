@@ -64,8 +64,9 @@ const (
 	// "request" (the request's directives), "miss" or "only-if-cached".
 	ServeMiss
 	// ServeBypass: by the handler, the cache unused; the reason is
-	// "method" (a method the cache does not store) or "redis-error"
-	// (Redis could not be read).
+	// "method" (a method the cache does not store), "unknown-host" (a
+	// host Options.Hosts or CanonicalHost does not serve) or
+	// "redis-error" (Redis could not be read).
 	ServeBypass
 )
 

@@ -100,6 +100,7 @@ func TestObserver(t *testing.T) {
 	c, _ := testCache(t, b.Client(), b.Prefix, clock, func(o *Options) {
 		o.Observer = rec.observer()
 		o.MaxBodyBytes = 64
+		o.Hosts = []string{"example.com"}
 	})
 	ctx := context.Background()
 	failing := false
@@ -162,6 +163,8 @@ func TestObserver(t *testing.T) {
 			[]string{"purge invalidate", "serve bypass method 5"}, []string{"invalidate"}},
 		{"OPTIONS", func() { testDo(h, "OPTIONS", site+"/fresh") },
 			[]string{"serve bypass method 5"}, []string{}},
+		{"a host the cache does not serve", func() { testDo(h, "GET", "http://evil.example/fresh") },
+			[]string{"serve bypass unknown-host 5"}, []string{}},
 		{"purges", func() {
 			if err := c.Purge(ctx, site+"/swr"); err != nil {
 				t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/textproto"
 	"strings"
 	"time"
@@ -89,6 +90,31 @@ type Options struct {
 	// so an entry without a validator, stale-while-revalidate or
 	// stale-if-error is gone once stale.
 	StaleGrace time.Duration
+
+	// Hosts pins the cache to the hosts the application serves, e.g.
+	// []string{"example.com", "www.example.com", "localhost:8080"}. A
+	// request whose host (lower case, without the scheme's default port)
+	// is not listed is served by the handler uncached: nothing is read
+	// from or written to Redis for it, and its response carries
+	// "Cache-Status: <Name>; fwd=bypass; detail=unknown-host". An entry
+	// names a port only when the app is reached on a non-default one
+	// (":80" and ":443" are dropped). Empty (the default) caches whatever
+	// host a request names: the key includes the Host header, so any
+	// client that can send one creates entries at will. Set it (or
+	// CanonicalHost) whenever anything in front of the application
+	// forwards arbitrary Host headers, as most proxies and load balancers
+	// do.
+	Hosts []string
+
+	// CanonicalHost, when set, decides in place of Hosts: it returns the
+	// host a request is cached under, and false for a request the cache
+	// must leave alone (served uncached, as an unlisted host is with
+	// Hosts). Mapping several names to one ("www.example.com" to
+	// "example.com") makes them share entries. Purge passes its URL
+	// through it as a GET request carrying only the URL, its Host and,
+	// for https, a non-nil TLS. Nil means Hosts decides; setting both is
+	// an error.
+	CanonicalHost func(r *http.Request) (host string, ok bool)
 
 	// IgnoreClientNoCache makes the cache treat request "no-cache" and
 	// "max-age=0" as absent, for routes that must shield the origin from
@@ -197,6 +223,16 @@ func (o Options) withDefaults() (Options, error) {
 		names[i] = textproto.CanonicalMIMEHeaderKey(n) // the key net/http files it under
 	}
 	o.TargetedFields = names
+	if len(o.Hosts) > 0 {
+		if o.CanonicalHost != nil {
+			return o, errors.New("cachehandler: Hosts and CanonicalHost are both set")
+		}
+		f, err := hostsFunc(o.Hosts)
+		if err != nil {
+			return o, err
+		}
+		o.CanonicalHost = f
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -19,7 +18,11 @@ import (
 // keys are. Requests are keyed by the scheme they arrived with (https only
 // when the server itself terminated TLS), so Purge removes the URL under
 // both http and https: behind a TLS-terminating proxy the entries are
-// keyed http.
+// keyed http. With Options.Hosts or CanonicalHost, the URL's host is
+// mapped as a request's would be (Purge("https://www.example.com/") removes
+// the entry of "https://example.com/" when CanonicalHost maps one to the
+// other), and a host the cache does not serve, of which nothing is
+// stored, is an error.
 //
 // Purge takes no Options.Timeout and bypasses the breaker: an
 // administrative call is bounded by ctx alone, with any client (one that
@@ -29,12 +32,14 @@ func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("cachehandler: purge: %q is not an absolute http(s) URL", rawURL)
 	}
-	norm := normalURL(u) // the default port is gone from here on
-	other := "https://" + strings.TrimPrefix(norm, "http://")
-	if strings.HasPrefix(norm, "https://") {
-		other = "http://" + strings.TrimPrefix(norm, "https://")
+	us, ok := c.purgeURLs(u)
+	if !ok {
+		return fmt.Errorf("cachehandler: purge: %q: the cache does not serve its host (Options.Hosts, CanonicalHost)", rawURL)
 	}
-	ks := []keySet{c.keysFor(norm), c.keysFor(other)}
+	ks := make([]keySet, len(us))
+	for i, u := range us {
+		ks[i] = c.keysFor(normalURL(u))
+	}
 	start := c.purgeStart()
 	err = bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
@@ -177,10 +182,16 @@ func (c *Cache) markPurged(hashes []string) {
 // Content-Location (RFC 9111 §4.4) before the response goes out, so the
 // client's next read cannot see the old entry.
 func (c *Cache) serveUnsafe(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	cu, ok := c.cacheURL(r)
+	if !ok { // nothing of an unknown host is cached: nothing to invalidate
+		c.bypass(w, r, next)
+		return
+	}
+	u := &cu
 	hw := httpwrap.New(w, httpwrap.Options{BeforeHeader: func(hw *httpwrap.Writer, status int) {
 		hw.Header().Del("Cache-Tag")
 		if status >= 200 && status < 400 {
-			c.invalidate(r, hw.Header())
+			c.invalidate(r, u, hw.Header())
 		}
 	}})
 	next.ServeHTTP(hw, r)
@@ -190,9 +201,12 @@ func (c *Cache) serveUnsafe(w http.ResponseWriter, r *http.Request, next http.Ha
 	c.served(r, ServeBypass, "method", hw.Written())
 }
 
-func (c *Cache) invalidate(r *http.Request, h http.Header) {
-	u := requestURL(r)
+// invalidate purges u, the URL r is cached under, and the same-origin URLs
+// in h's Location and Content-Location, resolved against r's own URL and
+// then cached under u's host.
+func (c *Cache) invalidate(r *http.Request, u *url.URL, h http.Header) {
 	ks := []keySet{c.keysFor(normalURL(u))}
+	req := requestURL(r)
 	for _, name := range []string{"Location", "Content-Location"} {
 		v := h.Get(name)
 		if v == "" {
@@ -202,8 +216,9 @@ func (c *Cache) invalidate(r *http.Request, h http.Header) {
 		if err != nil {
 			continue
 		}
-		abs := u.ResolveReference(ref)
-		if sameOrigin(abs, u) { // RFC 9111 §4.4: same origin only
+		abs := req.ResolveReference(ref)
+		if sameOrigin(abs, req) { // RFC 9111 §4.4: same origin only
+			abs.Host = u.Host
 			ks = append(ks, c.keysFor(normalURL(abs)))
 		}
 	}

@@ -42,9 +42,14 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.serveUnsafe(w, r, rt.next)
 		return
 	}
+	u, ok := c.cacheURL(r)
+	if !ok {
+		c.bypass(w, r, rt.next)
+		return
+	}
 	reqTime := c.opt.Now()
 	rcc := c.requestDirectives(r)
-	k := c.keysFor(normalURL(requestURL(r)))
+	k := c.keysFor(normalURL(&u))
 	lk, err := c.lookup(r, k, "hit")
 	if err != nil {
 		c.fail(r, err)

@@ -14,9 +14,12 @@ import (
 // TestAllocationBudgets allows, measured on each backend: on miniredis the
 // count includes the in-process server's own work (its Lua interpreter),
 // on a real server only the client's. A change that allocates more fails
-// here; one that allocates less should lower the budget.
+// here; one that allocates less should lower the budget. (The script's
+// parse and format of a TAT with a fraction, "a:f:s", cost miniredis'
+// interpreter 1133 allocations where whole microseconds cost 950; the
+// client's count on a real server is unchanged.)
 var allocBudgets = map[string]struct{ mini, real float64 }{
-	"allowed by redis": {950, 39},
+	"allowed by redis": {1133, 39},
 	"denied by cache":  {22, 22},
 }
 

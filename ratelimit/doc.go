@@ -46,6 +46,18 @@
 // limit first and only then writes: that is what makes it exact under any
 // concurrency, across instances.
 //
+// Any rate is accepted, from one per year to one per nanosecond and
+// beyond (PerMinute(1_000_000_000) is one unit every 60 ns). Redis' clock
+// has microseconds, so the script counts time in units of 1/m µs, with m
+// chosen per limit so that T is a whole number of units: T is then exact
+// (7 per minute is 60,000,000/7 µs, not a rounded 8,571,429 µs) and the
+// fraction of a microsecond a TAT carries is never lost. Every number stays
+// below 2^53, where Lua's doubles are exact; a limit whose exact form would
+// not (a count with large prime factors and a large burst, say) has T
+// rounded up by less than one part in a million, so it never allows more
+// than its rate. ValidateLimits (and NewHandler) return an error for the
+// rare limit even that cannot represent.
+//
 // # Headers
 //
 // Responses carry the fields of draft-ietf-httpapi-ratelimit-headers-10:
@@ -119,12 +131,16 @@
 //
 // One string per key and limit, written only by the script:
 //
-//	<Prefix>{<hash>}:<limit name>   e.g. ratelimit:{3f2a…}:minute
+//	<Prefix>{<hash>}:<limit name>:2   e.g. ratelimit:{3f2a…}:minute:2
 //
 // Prefix defaults to "ratelimit:". The hash is 32 hex characters of
 // SHA-256 of the KeyFunc's key, so attacker-chosen header values make
 // neither huge nor colliding keys, and it is the {hash tag}: all limits of
 // a key live in one slot and the script runs on Redis Cluster. The value
-// is the TAT in microseconds of Redis' clock; each key expires (PX) when
-// its TAT passes, as it then holds nothing a fresh key would not.
+// is the TAT as "a:f:m", a + f/m microseconds of Redis' clock; each key
+// expires (PX) when its TAT passes, as it then holds nothing a fresh key
+// would not. The ":2" is the format's version: the first held whole
+// microseconds under keys without it, so during a rollout the old and new
+// versions never misread each other's keys (each limits on its own until
+// the old version is gone).
 package ratelimit

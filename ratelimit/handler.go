@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -24,14 +25,25 @@ import (
 //
 // Limits are fixed per route, so Handler validates them once. It panics if
 // keyFn is nil or the limits fail ValidateLimits: both are mistakes in the
-// program, not in a request. Requests never panic.
+// program, not in a request, and requests never panic. Use NewHandler for
+// limits that come from configuration, to get the error instead.
 func (l *Limiter) Handler(keyFn middleware.KeyFunc, limits ...Limit) func(http.Handler) http.Handler {
+	h, err := l.NewHandler(keyFn, limits...)
+	if err != nil {
+		panic(err.Error())
+	}
+	return h
+}
+
+// NewHandler is Handler returning an error, wrapping ErrInvalidLimit when
+// the limits fail ValidateLimits, instead of panicking.
+func (l *Limiter) NewHandler(keyFn middleware.KeyFunc, limits ...Limit) (func(http.Handler) http.Handler, error) {
 	if keyFn == nil {
-		panic("ratelimit: Handler: nil KeyFunc")
+		return nil, errors.New("ratelimit: Handler: nil KeyFunc")
 	}
 	ps, err := newPolicySet(limits)
 	if err != nil {
-		panic("ratelimit: Handler: " + err.Error())
+		return nil, fmt.Errorf("ratelimit: Handler: %w", err)
 	}
 	policy := ps.policy
 	return func(next http.Handler) http.Handler {
@@ -83,7 +95,7 @@ func (l *Limiter) Handler(keyFn middleware.KeyFunc, limits ...Limit) func(http.H
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, &res)))
 		})
-	}
+	}, nil
 }
 
 // LimitBy returns a middleware limiting requests by keyFn against limits,

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -36,7 +37,8 @@ func PerDay(n int) Limit { return Limit{name: "day", count: n, period: 24 * time
 
 // Per returns a limit of n per period, with a burst of n, named after the
 // period in seconds ("10s") when it is whole, else in milliseconds
-// ("1500ms") when whole, else in microseconds ("250us").
+// ("1500ms") when whole, else in microseconds ("250us") when whole, else
+// in nanoseconds ("1500ns").
 func Per(n int, period time.Duration) Limit {
 	var name string
 	switch {
@@ -44,8 +46,10 @@ func Per(n int, period time.Duration) Limit {
 		name = strconv.FormatInt(int64(period/time.Second), 10) + "s"
 	case period%time.Millisecond == 0:
 		name = strconv.FormatInt(period.Milliseconds(), 10) + "ms"
-	default:
+	case period%time.Microsecond == 0:
 		name = strconv.FormatInt(period.Microseconds(), 10) + "us"
+	default:
+		name = strconv.FormatInt(int64(period), 10) + "ns"
 	}
 	return Limit{name: name, count: n, period: period, burst: n}
 }
@@ -93,34 +97,88 @@ func (l Limit) appendPolicy(b *strings.Builder) {
 	}
 }
 
-// interval returns the emission interval (Period/Count) in microseconds,
-// rounded up so that rounding never allows more than Count per Period.
-func (l Limit) interval() int64 {
-	us := l.period.Microseconds()
-	c := int64(l.count)
-	return (us + c - 1) / c
-}
+// units is a limit as the GCRA script counts it. Time is counted in units
+// of 1/m µs (Redis TIME has µs), chosen so that the emission interval
+// Period/Count is a whole number iv of units; tol is Burst×iv, how far the
+// theoretical arrival time may run ahead of now.
+type units struct{ iv, tol, m int64 }
 
-// tolerance returns how far, in microseconds, the theoretical arrival time
-// may run ahead of now: Burst emission intervals.
-func (l Limit) tolerance() int64 { return l.interval() * int64(l.burst) }
+// maxUnits bounds a limit's tolerance and scale, so that every number the
+// script and the in-process limiter compute (at most tol + m + Burst×iv)
+// stays below 2^53, where Lua's doubles are exact, and times 1000 (ns)
+// within an int64.
+const maxUnits = 1 << 51
+
+// maxRounding is the most the emission interval may be rounded up by,
+// relative to itself, when Period/Count has no exact representation
+// within maxUnits: one part in a million.
+const maxRounding = 1_000_000
+
+// units returns l in the script's units. The interval is exact whenever
+// the numbers fit: m is the denominator of Period/Count in µs, so 7 per
+// minute is 60,000,000/7 µs (m = 7) and 10⁹ per minute 3/50 µs (m = 50).
+// Otherwise m is the finest scale at which Burst intervals fit, and the
+// interval is rounded up (never allowing more than Count per Period) by
+// less than one part in maxRounding. It reports a limit that neither can
+// represent. The count, burst and period must be positive.
+func (l Limit) units() (units, error) {
+	period := new(big.Int).SetInt64(int64(l.period))
+	perUnit := new(big.Rat).SetFrac(period, new(big.Int).Mul(big.NewInt(1000), big.NewInt(int64(l.count)))) // µs
+	burst := big.NewInt(int64(l.burst))
+	limit := big.NewInt(maxUnits)
+	iv, m := perUnit.Num(), perUnit.Denom()
+	if tol := new(big.Int).Mul(iv, burst); m.Cmp(limit) <= 0 && tol.Cmp(limit) <= 0 {
+		return units{iv: iv.Int64(), tol: tol.Int64(), m: m.Int64()}, nil
+	}
+	// The largest m with Burst × ⌈interval×m⌉ ≤ maxUnits: the rounding
+	// adds less than one unit per interval, so leave Burst units spare.
+	tooFine := fmt.Errorf("%w: %s: %d per %v with a burst of %d is finer than one part in %d of its interval can represent",
+		ErrInvalidLimit, l.name, l.count, l.period, l.burst, maxRounding)
+	spare := new(big.Int).Sub(limit, burst)
+	if spare.Sign() <= 0 {
+		return units{}, tooFine
+	}
+	q := new(big.Rat).Quo(new(big.Rat).SetInt(spare), new(big.Rat).Mul(perUnit, new(big.Rat).SetInt(burst)))
+	m = new(big.Int).Quo(q.Num(), q.Denom())
+	if m.Cmp(limit) > 0 {
+		m.Set(limit)
+	}
+	if m.Sign() <= 0 {
+		return units{}, tooFine
+	}
+	exact := new(big.Rat).Mul(perUnit, new(big.Rat).SetInt(m)) // the interval in units, unrounded
+	iv = new(big.Int).Quo(exact.Num(), exact.Denom())
+	if !exact.IsInt() {
+		iv.Add(iv, big.NewInt(1))
+	}
+	// (iv − exact)/exact ≤ 1/maxRounding ⇔ iv × maxRounding ≤ exact × (maxRounding+1)
+	lhs := new(big.Rat).SetInt(new(big.Int).Mul(iv, big.NewInt(maxRounding)))
+	if lhs.Cmp(new(big.Rat).Mul(exact, big.NewRat(maxRounding+1, 1))) > 0 {
+		return units{}, tooFine
+	}
+	return units{iv: iv.Int64(), tol: iv.Int64() * int64(l.burst), m: m.Int64()}, nil
+}
 
 // ErrInvalidLimit is wrapped by the errors ValidateLimits returns.
 var ErrInvalidLimit = errors.New("ratelimit: invalid limit")
 
-// maxPeriod bounds periods so microsecond arithmetic stays exact in Lua's
-// doubles (2^53 µs is 285 years; a year is plenty).
+// maxPeriod bounds periods: a year.
 const maxPeriod = 366 * 24 * time.Hour
 
-// maxTolerance bounds how far, in µs, a key may run ahead of the rate
-// (Burst intervals): two of the longest periods.
-const maxTolerance = 2 * int64(maxPeriod/time.Microsecond)
+// maxTolerance bounds how far a key may run ahead of the rate (Burst
+// intervals): two of the longest periods, which also bounds a key's expiry.
+const maxTolerance = 2 * maxPeriod
 
 // ValidateLimits reports why limits cannot be used together, or nil. It
 // needs at least one limit and at most MaxLimits; each must have a count,
-// burst and period above zero (a period of at least 1 µs and at most a
-// year, no more than one unit per microsecond, and a burst the rate pays
-// back within two years), and a valid name unique among them.
+// burst and period above zero (a period of at most a year, and a burst the
+// rate pays back within two years), and a valid name unique among them.
+// Any rate is accepted, 10⁹ per minute or one per year; the decision is
+// exact whenever the interval Period/Count and Burst of them fit the
+// script's arithmetic, and otherwise the interval is rounded up by less
+// than one part in a million (never allowing more than Count per Period).
+// A limit even that cannot represent (a burst beyond about 2×10⁹ at a rate
+// with no exact form, say) is an error wrapping ErrInvalidLimit.
 func ValidateLimits(limits ...Limit) error {
 	if len(limits) == 0 {
 		return fmt.Errorf("%w: no limits given", ErrInvalidLimit)
@@ -136,12 +194,13 @@ func ValidateLimits(limits ...Limit) error {
 			return fmt.Errorf("%w: %s: count %d must be above 0", ErrInvalidLimit, l.name, l.count)
 		case l.burst <= 0:
 			return fmt.Errorf("%w: %s: burst %d must be above 0", ErrInvalidLimit, l.name, l.burst)
-		case l.period < time.Microsecond || l.period > maxPeriod:
-			return fmt.Errorf("%w: %s: period %v must be between 1µs and a year", ErrInvalidLimit, l.name, l.period)
-		case l.period.Microseconds() < int64(l.count):
-			return fmt.Errorf("%w: %s: more than one unit per microsecond", ErrInvalidLimit, l.name)
-		case int64(l.burst) > maxTolerance/l.interval(): // tolerance() would exceed it, or overflow
-			return fmt.Errorf("%w: %s: burst %d is too large for its rate", ErrInvalidLimit, l.name, l.burst)
+		case l.period <= 0 || l.period > maxPeriod:
+			return fmt.Errorf("%w: %s: period %v must be above 0 and at most a year", ErrInvalidLimit, l.name, l.period)
+		case tooLong(l):
+			return fmt.Errorf("%w: %s: burst %d is too large for its rate (paid back in more than two years)", ErrInvalidLimit, l.name, l.burst)
+		}
+		if _, err := l.units(); err != nil {
+			return err
 		}
 		for _, o := range limits[:i] {
 			if o.name == l.name {
@@ -150,6 +209,13 @@ func ValidateLimits(limits ...Limit) error {
 		}
 	}
 	return nil
+}
+
+// tooLong reports whether Burst intervals exceed maxTolerance:
+// Burst × Period / Count > maxTolerance, computed without overflow.
+func tooLong(l Limit) bool {
+	bp := new(big.Int).Mul(big.NewInt(int64(l.burst)), big.NewInt(int64(l.period)))
+	return bp.Cmp(new(big.Int).Mul(big.NewInt(int64(maxTolerance)), big.NewInt(int64(l.count)))) > 0
 }
 
 // MaxLimits is the most limits one decision may check.

@@ -124,8 +124,8 @@ func (l *Limiter) AllowN(ctx context.Context, key string, cost int, limits ...Li
 // policySet is the precomputed form of a route's limits.
 type policySet struct {
 	limits   []Limit
-	iv, tol  []int64
-	args     []any  // iv1, tol1, iv2, tol2 ... boxed once
+	u        []units
+	args     []any  // iv1, tol1, m1, iv2, tol2, m2 ... boxed once
 	sig      string // identifies the limits in local cache keys
 	policy   string // RateLimit-Policy value
 	minBurst int
@@ -138,16 +138,19 @@ func newPolicySet(limits []Limit) (*policySet, error) {
 	n := len(limits)
 	ps := &policySet{
 		limits:   append([]Limit(nil), limits...),
-		iv:       make([]int64, n),
-		tol:      make([]int64, n),
-		args:     make([]any, 2*n),
+		u:        make([]units, n),
+		args:     make([]any, 3*n),
 		sig:      string(appendSig(nil, limits)),
 		minBurst: limits[0].burst,
 	}
 	var pol strings.Builder
 	for i, lim := range ps.limits {
-		ps.iv[i], ps.tol[i] = lim.interval(), lim.tolerance()
-		ps.args[2*i], ps.args[2*i+1] = ps.iv[i], ps.tol[i]
+		u, err := lim.units()
+		if err != nil {
+			return nil, err // ValidateLimits checked it
+		}
+		ps.u[i] = u
+		ps.args[3*i], ps.args[3*i+1], ps.args[3*i+2] = u.iv, u.tol, u.m
 		ps.minBurst = min(ps.minBurst, lim.burst)
 		if i > 0 {
 			pol.WriteString(", ")
@@ -198,9 +201,9 @@ func (l *Limiter) policySetFor(limits []Limit) (*policySet, error) {
 	return ps, nil
 }
 
-// nowMicro returns the local clock in microseconds since the limiter was
+// nowNano returns the local clock in nanoseconds since the limiter was
 // made (monotonic when Now is time.Now).
-func (l *Limiter) nowMicro() int64 { return l.o.Now().Sub(l.epoch).Microseconds() }
+func (l *Limiter) nowNano() int64 { return int64(l.o.Now().Sub(l.epoch)) }
 
 // decide is the whole decision for a hashed key, reported to the Observer.
 func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
@@ -220,10 +223,10 @@ func (l *Limiter) decision(ctx context.Context, ps *policySet, h string, cost in
 		return Result{Source: FromCost}, fmt.Errorf("%w: cost %d, smallest burst %d", ErrCostExceedsBurst, cost, ps.minBurst)
 	}
 	ck := h + ps.sig
-	start := l.nowMicro()
+	start := l.nowNano()
 	if l.denies != nil && cost > 0 {
-		if tats, ok := l.denies.get(ck); ok {
-			if res := localResult(ps, tats, start, cost); !res.Allowed {
+		if debts, ok := l.denies.get(ck); ok {
+			if res := localResult(ps, debts, start, cost, true); !res.Allowed {
 				res.Source = FromCache
 				return res, nil
 			}
@@ -238,20 +241,20 @@ func (l *Limiter) decision(ctx context.Context, ps *policySet, h string, cost in
 	}
 	res := Result{Allowed: d[0] == 1, Limits: make([]Status, len(ps.limits)), Source: FromRedis}
 	for i := range ps.limits {
-		res.Limits[i] = status(ps, i, d[i+1], cost, res.Allowed)
+		res.Limits[i] = status(ps.limits[i], ps.u[i], d[i+1], cost, res.Allowed)
 		res.RetryAfter = max(res.RetryAfter, res.Limits[i].RetryAfter)
 	}
 	if l.denies != nil && cost > 0 {
 		if res.Allowed {
 			l.denies.remove(ck)
 		} else {
-			// TATs on the local clock, measured from before the call, so
-			// the local deny ends no later than Redis' would.
-			tats := make([]int64, len(ps.limits))
-			for i := range tats {
-				tats[i] = start + d[i+1]
+			// Debts from the local clock before the call, so the local
+			// deny ends no later than Redis' would.
+			debts := make([]int64, 2*len(ps.limits))
+			for i := range ps.limits {
+				debts[2*i], debts[2*i+1] = start, d[i+1]
 			}
-			l.denies.put(ck, tats)
+			l.denies.put(ck, debts)
 		}
 	}
 	return res, nil
@@ -274,7 +277,7 @@ type evalArgs struct {
 func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int, batch []*waiter) ([]int64, error) {
 	ks := make([]string, len(ps.limits))
 	for i, lim := range ps.limits {
-		ks[i] = l.o.Prefix + "{" + h + "}:" + lim.name // one allocation each
+		ks[i] = l.o.Prefix + "{" + h + "}:" + lim.name + keyVersion // one allocation each
 	}
 	m := max(len(batch), 1)
 	args := make([]any, 1+m+len(ps.args))
@@ -297,35 +300,67 @@ func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int, ba
 	return d, nil
 }
 
-// status turns limit i's TAT offset d (µs, after the decision) into its
-// Status.
-func status(ps *policySet, i int, d int64, cost int, allowed bool) Status {
-	iv, tol := ps.iv[i], ps.tol[i]
+// status turns a limit's debt d (its TAT minus now, in units, after the
+// decision) into its Status.
+func status(lim Limit, u units, d int64, cost int, allowed bool) Status {
 	d = max(d, 0)
-	s := Status{Limit: ps.limits[i], Reset: time.Duration(d) * time.Microsecond}
-	if tol > d {
-		s.Remaining = int((tol - d) / iv)
+	s := Status{Limit: lim, Reset: unitsDuration(d, u.m)}
+	if u.tol > d {
+		s.Remaining = int((u.tol - d) / u.iv)
+	}
+	if s.Remaining < lim.burst {
+		// Remaining is ⌊(tol − d)/iv⌋, so one more unit is back once d
+		// has fallen to tol − (Remaining+1)·iv.
+		s.next, s.hasNext = unitsDuration(max(d-u.tol+int64(s.Remaining+1)*u.iv, 0), u.m), true
 	}
 	if !allowed {
-		if w := d + int64(cost)*iv - tol; w > 0 {
-			s.RetryAfter = time.Duration(w) * time.Microsecond
+		if w := d + int64(cost)*u.iv - u.tol; w > 0 {
+			s.RetryAfter = unitsDuration(w, u.m)
 		}
 	}
 	return s
 }
 
-// localResult evaluates stored local TATs at now for cost without changing
-// them.
-func localResult(ps *policySet, tats []int64, now int64, cost int) Result {
+// unitsDuration converts d units of 1/m µs (d, m ≤ maxUnits, ×1000 within
+// an int64) to a Duration, rounded up so that nobody who waits it is early.
+func unitsDuration(d, m int64) time.Duration {
+	return time.Duration((d*1000 + m - 1) / m)
+}
+
+// debtAt returns a debt of d units at local time base (ns) as it stands at
+// now, with the time elapsed rounded down (up: rounded up, for the deny
+// cache, which must never deny longer than Redis would).
+func debtAt(u units, base, d, now int64, up bool) int64 {
+	el := now - base
+	if d <= 0 || el <= 0 {
+		return max(d, 0)
+	}
+	if el >= unitsDuration(d, u.m).Nanoseconds() {
+		return 0
+	}
+	// el < d×1000/m + 1, so el×m stays under d×1000 + m: no overflow.
+	paid := el * u.m / 1000
+	if up && el*u.m%1000 != 0 {
+		paid++
+	}
+	return max(d-paid, 0)
+}
+
+// localResult evaluates stored local debts (base, debt pairs per limit, as
+// debtAt takes them) at now for cost without changing them.
+func localResult(ps *policySet, debts []int64, now int64, cost int, up bool) Result {
 	allowed := true
-	for i := range ps.limits {
-		if max(tats[i], now)+int64(cost)*ps.iv[i]-now > ps.tol[i] {
+	var buf [MaxLimits]int64
+	cur := buf[:len(ps.limits)]
+	for i, u := range ps.u {
+		cur[i] = min(debtAt(u, debts[2*i], debts[2*i+1], now, up), u.tol)
+		if cur[i]+int64(cost)*u.iv > u.tol {
 			allowed = false
 		}
 	}
 	res := Result{Allowed: allowed, Limits: make([]Status, len(ps.limits))}
 	for i := range ps.limits {
-		res.Limits[i] = status(ps, i, tats[i]-now, cost, allowed)
+		res.Limits[i] = status(ps.limits[i], ps.u[i], cur[i], cost, allowed)
 		res.RetryAfter = max(res.RetryAfter, res.Limits[i].RetryAfter)
 	}
 	return res
@@ -346,30 +381,49 @@ func (l *Limiter) fail(ctx context.Context, ps *policySet, ck string, cost int, 
 }
 
 // decideLocal is the in-process GCRA of FailLocal: the same arithmetic as
-// the script, on the local clock.
+// the script, on the local clock. Each limit keeps a debt at a base time
+// that moves on only in whole steps of time that pay a whole number of
+// units back (1000/gcd(m, 1000) ns), so repeated decisions lose no
+// fraction of a unit to rounding.
 func (l *Limiter) decideLocal(ps *policySet, ck string, cost int) Result {
-	now := l.nowMicro()
+	now := l.nowNano()
 	var res Result
 	l.local.update(ck, func(old []int64) []int64 {
-		tats := make([]int64, len(ps.limits))
-		for i := range tats {
-			tats[i] = now
+		debts := make([]int64, 2*len(ps.limits))
+		for i, u := range ps.u {
+			base, d := now, int64(0)
 			if old != nil {
-				tats[i] = min(max(old[i], now), now+ps.tol[i])
+				base, d = old[2*i], old[2*i+1]
+				if el := now - base; el < 0 || debtAt(u, base, d, now, false) == 0 {
+					base, d = now, 0
+				} else {
+					g := gcd(u.m, 1000)
+					steps := el / (1000 / g)
+					base += steps * (1000 / g)
+					d -= steps * (u.m / g)
+				}
 			}
+			debts[2*i], debts[2*i+1] = base, d
 		}
-		res = localResult(ps, tats, now, cost)
+		res = localResult(ps, debts, now, cost, false)
 		if !res.Allowed || cost == 0 {
 			return nil
 		}
-		for i := range tats {
-			tats[i] += int64(cost) * ps.iv[i]
-			res.Limits[i] = status(ps, i, tats[i]-now, cost, true)
+		for i, u := range ps.u {
+			debts[2*i+1] += int64(cost) * u.iv
+			res.Limits[i] = status(ps.limits[i], u, debtAt(u, debts[2*i], debts[2*i+1], now, false), cost, true)
 		}
-		return tats
+		return debts
 	})
 	res.Source = FromLocal
 	return res
+}
+
+func gcd(a, b int64) int64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 func (l *Limiter) report(ctx context.Context, err error) {

@@ -160,8 +160,8 @@ func TestMultiLimitAllOrNothing(t *testing.T) {
 	}
 	ctx := context.Background()
 	c := e.b.Client()
-	secKey := e.b.Prefix + "ratelimit:{" + keys.Hash("u") + "}:second"
-	hourKey := e.b.Prefix + "ratelimit:{" + keys.Hash("u") + "}:hour"
+	secKey := e.b.Prefix + "ratelimit:{" + keys.Hash("u") + "}:second" + keyVersion
+	hourKey := e.b.Prefix + "ratelimit:{" + keys.Hash("u") + "}:hour" + keyVersion
 	before, err := c.MGet(ctx, secKey, hourKey).Result()
 	if err != nil || before[0] == nil || before[1] == nil {
 		t.Fatalf("keys not written: %v, %v", before, err)
@@ -347,12 +347,18 @@ func TestCorruptState(t *testing.T) {
 		{"nan", func(k string) error { return c.Set(ctx, k, "nan", time.Hour).Err() }, true},
 		{"inf", func(k string) error { return c.Set(ctx, k, "inf", time.Hour).Err() }, true},
 		{"-inf", func(k string) error { return c.Set(ctx, k, "-inf", time.Hour).Err() }, true},
-		{"far future, no expiry", func(k string) error { return c.Set(ctx, k, "9999999999999999", 0).Err() }, false},
+		{"version 1's format", func(k string) error { return c.Set(ctx, k, "9999999999999999", 0).Err() }, true},
+		{"fraction not below scale", func(k string) error { return c.Set(ctx, k, "9999999999999999:7:7", 0).Err() }, true},
+		{"fraction with a point", func(k string) error { return c.Set(ctx, k, "9999999999999999.5:0:1", 0).Err() }, true},
+		{"zero scale", func(k string) error { return c.Set(ctx, k, "9999999999999999:0:0", 0).Err() }, true},
+		{"negative", func(k string) error { return c.Set(ctx, k, "-9999999999999999:0:1", 0).Err() }, true},
+		{"far future, no expiry", func(k string) error { return c.Set(ctx, k, "9999999999999999:0:1", 0).Err() }, false},
+		{"beyond 2^53, another scale", func(k string) error { return c.Set(ctx, k, "99999999999999999:3:5", 0).Err() }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			key := "corrupt:" + tt.name
-			rk := base + keys.Hash(key) + "}:hour"
+			rk := base + keys.Hash(key) + "}:hour" + keyVersion
 			if err := tt.write(rk); err != nil {
 				t.Fatal(err)
 			}
@@ -378,7 +384,7 @@ func TestCorruptState(t *testing.T) {
 // TestLongestLimit runs the largest valid limit, one unit per year with a
 // burst of two (a TAT two years ahead), through the script on both
 // backends: microsecond TATs near 2^51 stay exact in Lua's doubles, are
-// stored as plain integers, expire when they pass, and the denial's
+// stored as "µs:fraction:scale", expire when they pass, and the denial's
 // RetryAfter is one interval to the microsecond (on miniredis, whose
 // clock stands still).
 func TestLongestLimit(t *testing.T) {
@@ -390,7 +396,7 @@ func TestLongestLimit(t *testing.T) {
 	if err := ValidateLimits(lim); err != nil {
 		t.Fatal(err)
 	}
-	iv := time.Duration(lim.interval()) * time.Microsecond
+	iv := maxPeriod
 	before := e.b.Now(ctx)
 	for i, want := range []bool{true, true, false} {
 		res := mustAllow(t, l, "long", 1, lim)
@@ -407,14 +413,14 @@ func TestLongestLimit(t *testing.T) {
 			}
 		}
 	}
-	rk := e.b.Prefix + "ratelimit:{" + keys.Hash("long") + "}:" + lim.Name()
+	rk := e.b.Prefix + "ratelimit:{" + keys.Hash("long") + "}:" + lim.Name() + keyVersion
 	v, err := c.Get(ctx, rk).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tat, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		t.Fatalf("stored TAT %q is not an integer: %v", v, err)
+	tat, frac, scale, ok := parseTAT(v)
+	if !ok || frac != 0 || scale != 1 {
+		t.Fatalf("stored TAT %q, want whole microseconds on scale 1", v)
 	}
 	if want := before.Add(2 * iv).UnixMicro(); tat < want || (e.fixed && tat != want) {
 		t.Fatalf("stored TAT %d, want %d (two intervals after the first request)", tat, want)
@@ -423,6 +429,19 @@ func TestLongestLimit(t *testing.T) {
 	if err != nil || ttl <= 2*iv-time.Minute || ttl > 2*iv {
 		t.Fatalf("PTTL %v, %v; want just under %v", ttl, err, 2*iv)
 	}
+}
+
+// parseTAT splits a stored "a:f:m" TAT.
+func parseTAT(v string) (a, f, m int64, ok bool) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return 0, 0, 0, false
+	}
+	var errs [3]error
+	a, errs[0] = strconv.ParseInt(parts[0], 10, 64)
+	f, errs[1] = strconv.ParseInt(parts[1], 10, 64)
+	m, errs[2] = strconv.ParseInt(parts[2], 10, 64)
+	return a, f, m, errs[0] == nil && errs[1] == nil && errs[2] == nil
 }
 
 func TestCostErrors(t *testing.T) {

@@ -7,14 +7,14 @@ import (
 )
 
 // tatLRU maps a decision key (hashed client key + the route's limits) to
-// one theoretical arrival time per limit, in microseconds of the local
-// clock. It is bounded: past its size the least recently used entry goes.
+// the state of each limit: a pair (base, debt), the debt in the limit's
+// units at base in nanoseconds of the local clock (see debtAt). It is bounded: past its size the least recently used entry goes.
 // The deny cache and the in-process fallback limiter each have one.
 //
 // It is hashicorp/golang-lru's simplelru under one mutex: its expirable
 // LRU does not fit, as it gives every entry one TTL, reads the wall clock
 // rather than Options.Now, and runs a goroutine per cache that never ends.
-// Entries here end by their own TATs, checked by the caller.
+// Entries here end by their own debts, checked by the caller.
 type tatLRU struct {
 	size int // most entries kept
 	mu   sync.Mutex
@@ -30,7 +30,7 @@ func newTATLRU(size int) (*tatLRU, error) {
 	return &tatLRU{size: size, c: c}, nil
 }
 
-// get returns the TATs stored under key. The slice is never modified after
+// get returns the state stored under key. The slice is never modified after
 // it is stored, so the caller may read it without the lock.
 func (c *tatLRU) get(key string) ([]int64, bool) {
 	c.mu.Lock()
@@ -53,7 +53,7 @@ func (c *tatLRU) remove(key string) {
 	c.c.Remove(key)
 }
 
-// update runs fn on the TATs stored under key (nil if none) under the
+// update runs fn on the state stored under key (nil if none) under the
 // lock, and stores what it returns unless that is nil.
 func (c *tatLRU) update(key string, fn func(old []int64) []int64) {
 	c.mu.Lock()

@@ -28,21 +28,14 @@ type Status struct {
 	// RetryAfter is how long until this limit alone would admit the
 	// request; zero when it admits it now.
 	RetryAfter time.Duration
+
+	next    time.Duration // until Remaining grows by one
+	hasNext bool          // Remaining is below the burst
 }
 
 // nextUnit returns how long until s has one unit more than Remaining, and
 // false when it already has its whole burst.
-func (s Status) nextUnit() (time.Duration, bool) {
-	if s.Remaining >= s.Limit.burst {
-		return 0, false
-	}
-	// Remaining is ⌊(tol − d)/iv⌋, so one more unit is back once d has
-	// fallen to tol − (Remaining+1)·iv.
-	iv := s.Limit.interval()
-	d := s.Reset.Microseconds()
-	w := d - s.Limit.tolerance() + int64(s.Remaining+1)*iv
-	return time.Duration(max(w, 0)) * time.Microsecond, true
-}
+func (s Status) nextUnit() (time.Duration, bool) { return s.next, s.hasNext }
 
 // Tightest returns the status of the limit closest to its end, the one the
 // RateLimit header reports: for a denied request, the limit that denies it

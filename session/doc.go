@@ -11,7 +11,8 @@
 //	s := session.FromContext(r.Context())
 //	s.Put("cart", cart)
 //	cart, ok, err := session.Get[Cart](s, "cart")
-//	visits, _ := s.Incr("visits", 1)
+//	visits, _ := s.Incr("visits", 1)          // saved with the response; returns this request's estimate
+//	ticket, err := s.IncrNow(ctx, "ticket", 1) // one round trip now; returns the value Redis holds
 //	s.Login(userID)  // after checking the password: renews the ID
 //	s.Destroy()      // log out
 //
@@ -55,6 +56,14 @@
 // increment fails (the field holds a non-integer, or the sum overflows)
 // the save writes nothing and the ErrorHandler answers.
 //
+// Incr and IncrNow both add in Redis, so no concurrent increment is lost;
+// they differ in the number they return. Incr's is this request's
+// estimate (the value it loaded plus its own increments), free, but under
+// concurrency not what Redis holds: 200 requests that load a counter at 0
+// together all see 1, and Redis holds 200. IncrNow applies the increment
+// at once, in a script of its own (one round trip), and returns the
+// stored sum: those 200 requests see 1 to 200, once each.
+//
 // # Expiry
 //
 // A session ends after IdleTimeout (default 24 h) without use, or
@@ -82,6 +91,7 @@
 //	no cookie, or a cookie that does not verify      0
 //	valid cookie, values only read                   1 (HGETALL, or the load script)
 //	values changed                                   2 (load, save script)
+//	IncrNow                                          +1 each (none for a new session)
 //	Login or Destroy                                 load + 1 pipeline
 //	Sessions                                         2, 3 when it prunes
 //	DestroyUser                                      2

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -137,4 +138,53 @@ func ExampleUserKey() {
 	// Output:
 	// anonymous: true
 	// key: bob
+}
+
+// Numbers that must be the stored ones: two requests of one visitor that
+// load the session together both estimate 1 with Incr, while IncrNow hands
+// them 1 and 2, what Redis holds after each.
+func ExampleSession_IncrNow() {
+	rdb, done := exampleRedis()
+	defer done()
+	m, _ := session.New(rdb, session.Options{Keys: [][]byte{hashKey, blockKey}})
+	start := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = session.FromContext(r.Context()).Put("started", true)
+	}))
+	rec := httptest.NewRecorder()
+	start.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	cookie := rec.Result().Cookies()[0]
+
+	loaded, both := make(chan struct{}, 2), make(chan struct{})
+	got := make(chan string, 2)
+	app := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		loaded <- struct{}{}
+		<-both // both requests have loaded the session before either counts
+		s := session.FromContext(r.Context())
+		estimate, _ := s.Incr("estimated", 1)
+		stored, _ := s.IncrNow(r.Context(), "stored", 1)
+		got <- fmt.Sprintf("Incr %d, IncrNow %d", estimate, stored)
+	}))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			req.AddCookie(cookie)
+			app.ServeHTTP(httptest.NewRecorder(), req)
+		}()
+	}
+	<-loaded
+	<-loaded
+	close(both)
+	wg.Wait()
+	a, b := <-got, <-got
+	if a > b {
+		a, b = b, a
+	}
+	fmt.Println(a)
+	fmt.Println(b)
+	// Output:
+	// Incr 1, IncrNow 1
+	// Incr 1, IncrNow 2
 }

@@ -472,7 +472,7 @@ func noCacheCookie(h http.Header) {
 // lost it (a flushed cache, a Cluster shard that has not seen it yet).
 func (m *Manager) Preload(ctx context.Context) error {
 	err := do(ctx, m, "preload", func(ctx context.Context, r *script.Runner) error {
-		return r.Load(ctx, loadScript, saveScript, indexScript)
+		return r.Load(ctx, loadScript, saveScript, indexScript, incrScript)
 	}, m.scripts)
 	if err != nil {
 		return fmt.Errorf("session: preload: %w", err)

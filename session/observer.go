@@ -19,8 +19,8 @@ type Observer struct {
 	// that changed nothing saves nothing.
 	OnSave func(ctx context.Context, e SaveEvent)
 	// OnRedisCall is called after each Redis call, with Operation "load"
-	// or "save" for requests, "list" and "prune" for Sessions,
-	// "destroy-user" for DestroyUser and "preload" for Preload.
+	// or "save" for requests, "incr" for IncrNow, "list" and "prune" for
+	// Sessions, "destroy-user" for DestroyUser and "preload" for Preload.
 	OnRedisCall func(ctx context.Context, c middleware.RedisCall)
 	// OnBreaker is called at each change of state of the Manager's
 	// circuit breaker.

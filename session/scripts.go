@@ -158,3 +158,28 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
 end
 return 1
 `)
+
+// Replies of incrScript (first element) are saveOK, saveGone and
+// saveNotInt.
+
+// incrScript adds to one integer field of a session at once (IncrNow) and
+// returns the sum Redis holds. Like an update by saveScript it never
+// recreates a session that is gone or expired, and carries a nonce, so a
+// call the client library resends after a lost reply applies once (the
+// resent call returns the field as it is).
+//
+// KEYS[1] session key. ARGV: now ms, idle ms, lifetime ms, field, delta,
+// nonce. Returns {1, sum}, {1, "sum"} for a resent call, {0} gone, {-1}
+// the field is not an integer or the sum overflows.
+var incrScript = redis.NewScript(`
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local m = redis.call('HMGET', key, 'm:created', 'm:seen', 'm:op')
+local created, seen = tonumber(m[1]), tonumber(m[2])
+if not created or not seen or now >= created + tonumber(ARGV[3]) or now >= seen + tonumber(ARGV[2]) then return {0} end
+if m[3] == ARGV[6] then return {1, redis.call('HGET', key, ARGV[4])} end
+local n = redis.pcall('HINCRBY', key, ARGV[4], ARGV[5])
+if type(n) == 'table' and n.err then return {-1} end
+redis.call('HSET', key, 'm:op', ARGV[6])
+return {1, n}
+`)

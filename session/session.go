@@ -140,14 +140,22 @@ func (s *Session) Clear() {
 
 // Incr adds delta to the integer stored under key (a missing key counts as
 // 0). The addition happens in Redis when the session is saved, so
-// concurrent increments of one key from many requests all count. The value
-// returned, like Get's after Incr, is this request's estimate: the value
-// it loaded plus its own increments. It fails when key holds something
-// other than an integer or the sum overflows an int64; the save fails
-// (and writes nothing) when that is so of the value in Redis.
+// concurrent increments of one key from many requests all count, at no
+// extra round trip. The value returned, like Get's after Incr, is this
+// request's estimate: the value it loaded plus its own increments. Under
+// concurrency it is not what Redis holds after the save (two requests that
+// loaded 4 both show 5, and Redis holds 6); use IncrNow when the number
+// shown must be the stored one. It fails when key holds something other
+// than an integer or the sum overflows an int64; the save fails (and
+// writes nothing) when that is so of the value in Redis.
 func (s *Session) Incr(key string, delta int64) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.incrLocal(key, delta)
+}
+
+// incrLocal is Incr with s.mu held.
+func (s *Session) incrLocal(key string, delta int64) (int64, error) {
 	var cur int64
 	if raw, ok := s.values[key]; ok {
 		n, err := strconv.ParseInt(raw, 10, 64)
@@ -175,6 +183,99 @@ func (s *Session) Incr(key string, delta int64) (int64, error) {
 	}
 	s.incr[key] += delta
 	return cur, nil
+}
+
+// IncrNow adds delta to the integer stored under key in Redis at once, in
+// one round trip, and returns the value Redis holds right after: the
+// stored value, not an estimate, so concurrent requests of one session
+// get distinct, consecutive numbers (a ticket, "visit number n"). Get
+// returns it too, plus any later Incr of this request. The increment is
+// saved even if the rest of the request's changes are not.
+//
+// Two cases need no round trip, as this request's value is the one that
+// will be stored: a session not yet in Redis (a new one, or one Login or
+// Destroy renews, whose values no other request can see), and a key this
+// request Put, Removed or Cleared; IncrNow then works as Incr. Increments
+// of key that Incr held for the save are applied with this one.
+//
+// It fails, and Get keeps the estimate, when Redis fails (bounded by
+// Options.Timeout, through the breaker; after a timeout the increment may
+// have been applied or not), when the session expired or was destroyed
+// meanwhile, or as Incr does. It works on Redis Cluster: it touches one key.
+func (s *Session) IncrNow(ctx context.Context, key string, delta int64) (int64, error) {
+	s.mu.Lock()
+	_, put := s.dirty[key]
+	_, removed := s.removed[key]
+	if !s.stored || put || removed || s.clear {
+		defer s.mu.Unlock()
+		return s.incrLocal(key, delta)
+	}
+	pending := s.incr[key]
+	if delta > 0 && pending > math.MaxInt64-delta || delta < 0 && pending < math.MinInt64-delta {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("session: incr %q: %d + %d overflows an int64", key, pending, delta)
+	}
+	delete(s.incr, key)
+	id := s.id
+	s.mu.Unlock()
+
+	m := s.m
+	res, err := call(ctx, m, "incr", func(ctx context.Context, a incrArgs) ([]any, error) {
+		return a.m.scripts.Run(ctx, incrScript, []string{a.m.key(a.id)},
+			ms(a.now), msd(a.m.o.IdleTimeout), msd(a.m.o.Lifetime), valuePrefix+a.key, a.delta, newNonce()).Slice()
+	}, incrArgs{m, id, key, pending + delta, m.o.Now()})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		if pending != 0 {
+			s.incr[key] += pending // for the save, as if IncrNow never ran
+		}
+		return 0, fmt.Errorf("session: incr %q: %w", key, err)
+	}
+	code, _ := res[0].(int64)
+	var n int64
+	switch {
+	case code == saveOK && len(res) == 2:
+		switch v := res[1].(type) {
+		case int64:
+			n = v
+		case string:
+			n, err = strconv.ParseInt(v, 10, 64)
+		default:
+			err = fmt.Errorf("unexpected reply %v", res)
+		}
+	case code == saveGone:
+		err = errors.New("the session no longer exists")
+	case code == saveNotInt:
+		err = errors.New("the stored value is not an integer, or the sum overflows")
+	default:
+		err = fmt.Errorf("unexpected reply %v", res)
+	}
+	if err != nil {
+		if pending != 0 && code != saveGone {
+			s.incr[key] += pending
+		}
+		return 0, fmt.Errorf("session: incr %q: %w", key, err)
+	}
+	if _, put := s.dirty[key]; put || s.clear || s.id != id {
+		return n, nil // changed meanwhile by another goroutine: its value wins
+	}
+	if _, removed := s.removed[key]; removed {
+		return n, nil
+	}
+	// Increments made meanwhile by other goroutines of this request stay
+	// pending for the save; this request sees them on top.
+	s.values[key] = strconv.FormatInt(n+s.incr[key], 10)
+	return n, nil
+}
+
+// incrArgs are what IncrNow's Redis call needs.
+type incrArgs struct {
+	m     *Manager
+	id    string
+	key   string
+	delta int64
+	now   time.Time
 }
 
 // Has reports whether key holds a value.

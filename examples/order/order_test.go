@@ -301,24 +301,37 @@ func onlyHosts(next http.Handler, hosts ...string) http.Handler {
 
 // TestCacheHosts: the cache keys entries by scheme, Host and path, and the
 // Host header is the client's to choose: behind a proxy that forwards any
-// Host, each made-up host costs a render and an entry.
+// Host, each made-up host costs a render and an entry. Options.Hosts
+// keeps them out of Redis (they are served uncached); answering them 421
+// before the cache spares the renders too.
 func TestCacheHosts(t *testing.T) {
 	const hosts = 5
 	for _, tc := range []struct {
 		name        string
-		pinned      bool
+		option      bool // cachehandler.Options.Hosts
+		refuse      bool // 421 before the cache
 		wantRenders int64
 		wantKeys    int
 	}{
-		{"any Host reaches the cache", false, hosts + 1, hosts + 1},
-		{"unknown hosts answered before the cache", true, 1, 1},
+		{"any Host reaches the cache", false, false, hosts + 1, hosts + 1},
+		{"Options.Hosts: unknown hosts served uncached", true, false, hosts + 1, 1},
+		{"unknown hosts answered 421 before the cache", false, true, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := redistest.Start(t)
 			rdb := b.Client()
 			a := newApp(t, rdb, b.Prefix, "private")
-			var h http.Handler = a.cache.Middleware(a.mux)
-			if tc.pinned {
+			cache := a.cache
+			if tc.option {
+				var err error
+				cache, err = cachehandler.New(rdb, cachehandler.Options{Prefix: b.Prefix + "cache:", Hosts: []string{"shop.example"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = cache.Close() })
+			}
+			var h http.Handler = cache.Middleware(a.mux)
+			if tc.refuse {
 				h = onlyHosts(h, "shop.example")
 			}
 			for i := range hosts + 1 {
