@@ -4,13 +4,15 @@ PKGS     ?= ./...
 BENCH    ?= .
 BENCHTIME ?= 1s
 
-.PHONY: run test test-alone faults e2e fmt vet bench cover benchcheck loadtest loadtest-profile
+.PHONY: run test test-alone test-modules faults e2e fmt vet bench cover benchcheck loadtest loadtest-profile
 
 ## run: start the demo on :8080 (ADDR overrides), on REDIS_URL or an embedded miniredis.
 ## Built, then run, rather than `go run`: go run exits 1 when interrupted even
-## if the program exits 0, and Ctrl-C is how the demo is meant to end.
+## if the program exits 0, and Ctrl-C is how the demo is meant to end. The
+## demo is a module of its own (examples/demo/go.mod), so its OpenTelemetry
+## and Prometheus never enter the library's go.mod.
 run:
-	$(GO) build -o bin/demo ./examples/demo
+	$(GO) -C examples/demo build -o $(CURDIR)/bin/demo .
 	./bin/demo
 
 ## test: gofmt check, go vet, the race-enabled test suite, and the allocation
@@ -18,6 +20,15 @@ run:
 test: fmt vet
 	$(GO) test -race -count=1 $(PKGS)
 	$(GO) test -count=1 -run 'AllocationBudget' $(PKGS)
+
+## test-modules: vet and the race-enabled tests of the modules beside the
+## library (the otel module, the demo), on REDIS_URL or the embedded miniredis
+MODULES ?= otel examples/demo
+test-modules:
+	@for m in $(MODULES); do \
+	  echo "== $$m"; \
+	  (cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 ./...) || exit 1; \
+	done
 
 ## test-alone: every test and subtest in a process of its own (none may lean on an earlier one)
 test-alone:

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
@@ -90,6 +91,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}
+	observe.Guard(&a.guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	if o.LocalSize > 0 {
 		if a.local, err = newTier(o.LocalSize, o.LocalTTL); err != nil {
 			return nil, fmt.Errorf("aside: local tier: %w", err)
@@ -150,15 +152,16 @@ type readResult struct {
 	acquired bool
 }
 
-// call makes one Redis call of a, fn(ctx, arg), through the breaker
-// and bounded by Options.Timeout whatever the client.
-func call[T any](ctx context.Context, a *Cache, fn func(context.Context, callArgs) (T, error), arg callArgs) (T, error) {
-	return bounded.Guarded(ctx, &a.guard, fn, arg)
+// call makes one Redis call of a, fn(ctx, arg), reported as op to the
+// Observer, through the breaker and bounded by Options.Timeout whatever
+// the client.
+func call[T any](ctx context.Context, a *Cache, op string, fn func(context.Context, callArgs) (T, error), arg callArgs) (T, error) {
+	return bounded.Guarded(ctx, &a.guard, op, fn, arg)
 }
 
 // do is call for a function that returns only an error.
-func do(ctx context.Context, a *Cache, fn func(context.Context, callArgs) error, arg callArgs) error {
-	return bounded.GuardedDo(ctx, &a.guard, fn, arg)
+func do(ctx context.Context, a *Cache, op string, fn func(context.Context, callArgs) error, arg callArgs) error {
+	return bounded.GuardedDo(ctx, &a.guard, op, fn, arg)
 }
 
 func (a *Cache) logRedis(ctx context.Context, op, key string, err error) {

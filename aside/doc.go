@@ -57,6 +57,15 @@
 // key; a miss three (on Redis Cluster five, as the key and its lock may
 // live on different nodes, which keeps their order).
 //
+// # Observing
+//
+// Options.Observer hears where each GetOrSet's answer came from (a hit or
+// a negative hit, in the local tier or Redis; a miss; a bypass), each
+// fetch and its duration, each early refresh, each invalidation of the
+// local tier, each Redis call and each change of the circuit breaker; the
+// otel module turns them into OpenTelemetry. Unset, it costs nothing. It
+// never sees a key or a value.
+//
 // # Failures
 //
 // Each Redis call is bounded by Options.Timeout, and a circuit breaker

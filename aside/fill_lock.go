@@ -66,7 +66,7 @@ func (a *Cache) fillLocked(ctx context.Context, full string, ttl time.Duration,
 // matters: a filler writes the value before it releases the lock, so if
 // the lock was free, the value read after taking it is the newest.
 func (a *Cache) lockAndGet(ctx context.Context, full, lock, token string) (acquired bool, raw []byte, err error) {
-	r, err := call(ctx, a, func(ctx context.Context, x callArgs) (readResult, error) {
+	r, err := call(ctx, a, "lock", func(ctx context.Context, x callArgs) (readResult, error) {
 		a, full, lock, token := x.a, x.full, x.lock, x.token
 		if a.cluster {
 			// The two keys may live on different nodes: keep the order.
@@ -97,7 +97,7 @@ func (a *Cache) lockAndGet(ctx context.Context, full, lock, token string) (acqui
 }
 
 func (a *Cache) unlock(ctx context.Context, lock, token string) {
-	err := do(ctx, a, func(ctx context.Context, x callArgs) error {
+	err := do(ctx, a, "unlock", func(ctx context.Context, x callArgs) error {
 		return x.a.scripts.Run(ctx, unlockScript, []string{x.lock}, x.token).Err()
 	}, callArgs{a: a, lock: lock, token: token})
 	if err != nil {
@@ -120,7 +120,7 @@ func (a *Cache) fetchAndStore(ctx context.Context, full, lock, token string, ttl
 		}
 		raw, exp = []byte(negative), a.jitter(a.o.NotFoundTTL)
 	}
-	err = do(ctx, a, func(ctx context.Context, x callArgs) error {
+	err = do(ctx, a, "store", func(ctx context.Context, x callArgs) error {
 		a, full, raw, exp, lock, token := x.a, x.full, x.raw, x.exp, x.lock, x.token
 		if a.cluster || lock == "" {
 			if err := a.rdb.Set(ctx, full, raw, exp).Err(); err != nil {

@@ -53,9 +53,11 @@ func GetOrSet[T any](ctx context.Context, a *Cache, key string, ttl time.Duratio
 	if raw, ok := a.local.get(full); ok {
 		err := decodeValue(raw, &v)
 		if err == nil {
+			a.got(ctx, GetHit, true)
 			return v, nil
 		}
 		if errors.Is(err, ErrNotFound) {
+			a.got(ctx, GetNegative, true)
 			var zero T
 			return zero, err
 		}
@@ -108,7 +110,7 @@ func Set[T any](ctx context.Context, a *Cache, key string, v T, ttl time.Duratio
 // setRaw is Set of an encoded value, under its full key, for exp. It is
 // not generic, so its Redis call allocates no closure.
 func (a *Cache) setRaw(ctx context.Context, full string, raw []byte, exp time.Duration) error {
-	err := do(ctx, a, func(ctx context.Context, x callArgs) error {
+	err := do(ctx, a, "set", func(ctx context.Context, x callArgs) error {
 		a, full, raw, exp := x.a, x.full, x.raw, x.exp
 		if a.cluster {
 			if err := a.rdb.Set(ctx, full, raw, exp).Err(); err != nil {
@@ -143,7 +145,7 @@ func (a *Cache) Delete(ctx context.Context, key string) error {
 		return errors.New("aside: Delete: empty key")
 	}
 	full := a.o.Prefix + key
-	err := do(ctx, a, func(ctx context.Context, x callArgs) error {
+	err := do(ctx, a, "delete", func(ctx context.Context, x callArgs) error {
 		a, full := x.a, x.full
 		if a.cluster {
 			if err := a.rdb.Del(ctx, full).Err(); err != nil {
@@ -175,6 +177,10 @@ func (a *Cache) Delete(ctx context.Context, key string) error {
 // fetches again. A panic in fetch becomes an error (on that goroutine it
 // would otherwise end the process).
 func (a *Cache) runFetch(ctx context.Context, key, full string, fetch func(context.Context) ([]byte, error)) ([]byte, error) {
+	var start time.Time
+	if a.o.Observer.OnFetch != nil {
+		start = time.Now()
+	}
 	ctx, cancel := context.WithTimeout(ctx, a.o.FetchTimeout)
 	defer cancel()
 	type result struct {
@@ -194,12 +200,16 @@ func (a *Cache) runFetch(ctx context.Context, key, full string, fetch func(conte
 		}()
 		r.raw, r.err = fetch(ctx)
 	}()
+	var r result
 	select {
-	case r := <-ch:
-		return r.raw, r.err
+	case r = <-ch:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("aside: GetOrSet %q: fetch ran past FetchTimeout (%v): %w", key, a.o.FetchTimeout, ctx.Err())
+		r.err = fmt.Errorf("aside: GetOrSet %q: fetch ran past FetchTimeout (%v): %w", key, a.o.FetchTimeout, ctx.Err())
 	}
+	if a.o.Observer.OnFetch != nil {
+		a.o.Observer.OnFetch(ctx, FetchEvent{Duration: time.Since(start), Err: r.err})
+	}
+	return r.raw, r.err
 }
 
 // decodeValue decodes raw into a zeroed *v; the negative-cache marker
@@ -235,9 +245,15 @@ func (a *Cache) getOrSet(ctx context.Context, full string, ttl time.Duration,
 			return ctx.Err() // the caller left: fetch nothing
 		}
 		a.logRedis(ctx, "read", full, err)
+		a.got(ctx, GetBypass, false)
 	} else if raw != nil {
 		derr := decode(raw)
 		if usable(derr) {
+			if derr == nil {
+				a.got(ctx, GetHit, false)
+			} else {
+				a.got(ctx, GetNegative, false)
+			}
 			a.local.put(full, raw, pttl, epoch)
 			life := ttl // what the entry was written with, before jitter
 			if derr != nil {
@@ -248,6 +264,9 @@ func (a *Cache) getOrSet(ctx context.Context, full string, ttl time.Duration,
 		}
 		a.log.LogAttrs(ctx, slog.LevelWarn, "aside: cached value does not decode; refetching",
 			slog.String("key", full), slog.Any("err", derr))
+	}
+	if redisUp {
+		a.got(ctx, GetMiss, false)
 	}
 	ch := a.fills.DoChan(full, func() (any, error) {
 		fctx := context.WithoutCancel(ctx)
@@ -275,7 +294,7 @@ func (a *Cache) getOrSet(ctx context.Context, full string, ttl time.Duration,
 // read gets the value (and its remaining life when the early refresh or
 // the local tier needs it) in one round trip. A missing key is nil, nil.
 func (a *Cache) read(ctx context.Context, full string) (raw []byte, pttl time.Duration, err error) {
-	r, err := call(ctx, a, func(ctx context.Context, x callArgs) (readResult, error) {
+	r, err := call(ctx, a, "get", func(ctx context.Context, x callArgs) (readResult, error) {
 		a, full := x.a, x.full
 		if a.o.EarlyRefresh == 0 && a.local == nil {
 			raw, err := a.rdb.Get(ctx, full).Bytes()

@@ -158,6 +158,7 @@ func (a *Cache) subscribe() {
 			Message: a.invalidate,
 			Subscribed: func(*redis.Subscription) {
 				a.local.purge()
+				a.invalidated(true)
 				if !confirmed {
 					confirmed = true
 					close(a.ready)
@@ -184,6 +185,7 @@ func (a *Cache) invalidate(m *redis.Message) bool {
 	}
 	if id != a.id {
 		a.local.remove(key)
+		a.invalidated(false)
 	}
 	return true
 }

@@ -96,6 +96,11 @@ type Options struct {
 	// when the breaker's own lines report it (any but the first of
 	// consecutive failures), so an outage is a handful of lines.
 	OnError func(ctx context.Context, err error)
+	// Observer receives where GetOrSet's answers come from, the fetches,
+	// early refreshes and invalidations, the Redis calls and breaker
+	// changes, for metrics and traces. The zero value observes nothing
+	// and costs nothing.
+	Observer Observer
 }
 
 // withDefaults returns a copy of o with its defaults filled in, or an

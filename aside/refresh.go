@@ -34,14 +34,16 @@ func (a *Cache) maybeRefresh(ctx context.Context, full string, ttl, life, pttl t
 		defer cancel()
 		lock := full + ":lock"
 		token := strconv.FormatUint(rand.Uint64(), 36)
-		acquired, err := call(rctx, a, func(ctx context.Context, x callArgs) (bool, error) {
+		acquired, err := call(rctx, a, "refresh-lock", func(ctx context.Context, x callArgs) (bool, error) {
 			return x.a.rdb.SetNX(ctx, x.lock, x.token, x.a.o.LockTTL).Result()
 		}, callArgs{a: a, lock: lock, token: token})
 		if err != nil {
 			a.logRedis(rctx, "refresh lock", full, err)
+			a.refreshed(rctx, RefreshFailed)
 			return
 		}
 		if !acquired {
+			a.refreshed(rctx, RefreshSkipped)
 			return // another instance is filling or refreshing
 		}
 		epoch := a.local.epochNow()
@@ -49,10 +51,14 @@ func (a *Cache) maybeRefresh(ctx context.Context, full string, ttl, life, pttl t
 		if err != nil {
 			a.log.LogAttrs(rctx, slog.LevelWarn, "aside: early refresh failed; the cached value stays",
 				slog.String("key", full), slog.Any("err", err))
+			a.refreshed(rctx, RefreshFailed)
 			return
 		}
 		if f.life > 0 {
 			a.local.put(full, f.raw, f.life, epoch)
+			a.refreshed(rctx, RefreshStored)
+		} else {
+			a.refreshed(rctx, RefreshFailed) // fetched, but Redis would not store it
 		}
 	}()
 }

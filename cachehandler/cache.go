@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
@@ -72,6 +73,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		storing:    map[string]map[*storing]struct{}{},
 	}
 	c.fills.c = c
+	observe.Guard(&c.guard, opt.Observer.OnRedisCall, opt.Observer.OnBreaker)
 	return c, nil
 }
 

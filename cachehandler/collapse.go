@@ -73,6 +73,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *route, f *forwa
 		c.fail(r, err)
 		if now := c.opt.Now(); c.sieOK(f.stale, now) {
 			c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, ttlParam(f.stale.ttl(now)), "detail=redis-error"))
+			c.served(r, ServeStale, "redis-error", int64(len(f.stale.body)))
 			return
 		}
 		f.store = false // Redis is failing: do not add writes
@@ -139,16 +140,25 @@ const (
 // await waits at most d for ch to close.
 func (c *Cache) await(r *http.Request, ch <-chan struct{}, d time.Duration) int {
 	c.waits.Add(1)
+	var start time.Time
+	if c.opt.Observer.OnWait != nil {
+		start = time.Now()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
+	res := awaitFilled
 	select {
 	case <-ch:
-		return awaitFilled
 	case <-t.C:
-		return awaitTimeout
+		res = awaitTimeout
 	case <-r.Context().Done():
-		return awaitGone
+		res = awaitGone
 	}
+	if c.opt.Observer.OnWait != nil {
+		outcome := [...]WaitOutcome{awaitFilled: WaitFilled, awaitTimeout: WaitTimeout, awaitGone: WaitGone}[res]
+		c.opt.Observer.OnWait(r.Context(), WaitEvent{Outcome: outcome, Duration: time.Since(start)})
+	}
+	return res
 }
 
 // afterFill answers r once a fill it waited for has ended, and reports
@@ -205,5 +215,6 @@ func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwar
 		return false, ""
 	}
 	c.serveEntry(w, r, e, now, c.status("fwd="+f.fwd, "collapsed", ttlParam(e.ttl(now))))
+	c.served(r, ServeCollapsed, "", int64(len(e.body)))
 	return true, ""
 }

@@ -205,6 +205,15 @@
 // URL in a process costs one more (it reads the URL's Vary names, then the
 // variant); the process then remembers the names for up to 10000 URLs.
 //
+// # Observing
+//
+// Options.Observer hears how each request was answered (hit, stale and
+// why, revalidated, collapsed, miss and why, bypass and why) with its body
+// size, each response stored or not (and the rule that kept it out), each
+// wait for another request's fill, each purge, each Redis call and each
+// change of the circuit breaker; the otel module turns them into
+// OpenTelemetry. Unset, it costs nothing. It never sees a URL or a tag.
+//
 // # Redis keys
 //
 // With the default prefix "cache:", where <hash> is a hash of the

@@ -110,7 +110,7 @@ func (f *fillNotices) subscribe(ctx context.Context) error {
 	}
 	ch := f.opening.DoChan("", func() (any, error) {
 		h := &subscribing{}
-		err := redisDo(context.WithoutCancel(ctx), f.c, subscribeFills, subscribeArgs{f.c, h})
+		err := redisDo(context.WithoutCancel(ctx), f.c, "subscribe", subscribeFills, subscribeArgs{f.c, h})
 		ps := h.take() // a call that succeeded just after the timeout counts too
 		if ps == nil {
 			return nil, fmt.Errorf("cachehandler: subscribe: %w", err)

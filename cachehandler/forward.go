@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,13 @@ func (c *Cache) forward(w http.ResponseWriter, r *http.Request, rt *route, f *fo
 		return
 	}
 	released = c.storeCaptured(r, x, hw)
+	if !f.bg {
+		if f.detail == "redis-error" {
+			c.served(r, ServeBypass, "redis-error", hw.Written())
+		} else {
+			c.served(r, ServeMiss, f.fwd, hw.Written())
+		}
+	}
 }
 
 // exchange is one run of the handler by forward: what it was asked, and
@@ -161,6 +169,9 @@ func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *excha
 		}
 		c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, "fwd-status="+strconv.Itoa(x.gate.status),
 			ttlParam(f.stale.ttl(now)), detail))
+		if !f.bg {
+			c.served(r, ServeStale, strings.TrimPrefix(detail, "detail="), int64(len(f.stale.body)))
+		}
 		return false
 	}
 	h304 := ownHeader(x.gate.header, x.outer)
@@ -182,18 +193,31 @@ func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *excha
 	if fd.ok {
 		e = &fd.e
 	}
+	ev := StoreEvent{Revalidated: true, BodyBytes: int64(len(e.body)), Reason: fd.reason}
+	if fd.ok && x.st.wasPurged() {
+		ev.Reason = "purged"
+	}
 	if fd.ok && !x.st.wasPurged() {
 		stored, err := c.store(r.Context(), r, f.k, e, fd.tags, fd.ttl, f.token, f.gen)
 		if err != nil {
 			c.fail(r, err)
+			ev.Reason = "redis-error"
 		} else {
 			released = true
 			if stored {
 				params = append(params, "stored")
 			}
+			ev.Stored = stored
+			if !stored {
+				ev.Reason = "purged"
+			}
 		}
 	}
+	c.stored(r, ev)
 	c.serveEntry(w, r, e, now, c.status(params...))
+	if !f.bg {
+		c.served(r, ServeRevalidated, "", int64(len(e.body)))
+	}
 	return released
 }
 
@@ -205,14 +229,37 @@ func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *excha
 func (c *Cache) storeCaptured(r *http.Request, x *exchange, hw *httpwrap.Writer) (released bool) {
 	f := x.f
 	if !f.store || !x.d.ok || hw.Overflowed() || !bodyComplete(x.req, x.d.e.header, hw.Written()) {
+		if f.store && c.opt.Observer.OnStore != nil {
+			c.stored(r, StoreEvent{Reason: notStoredReason(x, hw), BodyBytes: hw.Written()})
+		}
 		return false
 	}
 	x.d.e.body = bytes.Clone(hw.Body())
-	if _, err := c.store(r.Context(), r, f.k, &x.d.e, x.d.tags, x.d.ttl, f.token, f.gen); err != nil {
+	stored, err := c.store(r.Context(), r, f.k, &x.d.e, x.d.tags, x.d.ttl, f.token, f.gen)
+	if err != nil {
 		c.fail(r, err)
+		c.stored(r, StoreEvent{Reason: "redis-error", BodyBytes: hw.Written()})
 		return false
 	}
+	if stored {
+		c.stored(r, StoreEvent{Stored: true, BodyBytes: hw.Written()})
+	} else {
+		c.stored(r, StoreEvent{Reason: "purged", BodyBytes: hw.Written()})
+	}
 	return true
+}
+
+// notStoredReason says why storeCaptured did not store x's response.
+func notStoredReason(x *exchange, hw *httpwrap.Writer) string {
+	switch {
+	case x.d.reason != "":
+		return x.d.reason
+	case !x.d.ok:
+		return "purged" // by this process, while the handler ran
+	case hw.Overflowed():
+		return "too-large"
+	}
+	return "incomplete"
 }
 
 // ownHeader returns h without the fields that middleware outside the

@@ -121,4 +121,5 @@ func (c *Cache) bypass(w http.ResponseWriter, r *http.Request, next http.Handler
 		hw.Header().Set("Cache-Status", status)
 	}})
 	next.ServeHTTP(hw, r)
+	c.served(r, ServeBypass, "unknown-host", hw.Written())
 }

@@ -142,6 +142,11 @@ type Options struct {
 	// it (any but the first of consecutive failures), so an outage is a
 	// handful of lines.
 	OnError func(ctx context.Context, err error)
+
+	// Observer receives what the cache serves, stores, waits for and
+	// purges, its Redis calls and breaker changes, for metrics and
+	// traces. The zero value observes nothing and costs nothing.
+	Observer Observer
 }
 
 // Defaults of Options, used where a field is zero.

@@ -40,9 +40,11 @@ func (c *Cache) Purge(ctx context.Context, rawURL string) error {
 	for i, u := range us {
 		ks[i] = c.keysFor(normalURL(u))
 	}
+	start := c.purgeStart()
 	err = bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
+	c.purged(ctx, PurgeURL, start, err)
 	if err != nil {
 		return fmt.Errorf("cachehandler: purge: %w", err)
 	}
@@ -60,9 +62,12 @@ func (c *Cache) PurgeTags(ctx context.Context, tags ...string) error {
 	if len(tags) == 0 {
 		return nil
 	}
-	return bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeTagsArgs) error {
+	start := c.purgeStart()
+	err := bounded.Until(ctx, c.guard.Direct, func(ctx context.Context, a purgeTagsArgs) error {
 		return a.c.purgeTags(ctx, a.tags)
 	}, purgeTagsArgs{c, tags})
+	c.purged(ctx, PurgeTags, start, err)
+	return err
 }
 
 // purgeTagsArgs are what a Redis call of purgeTags needs.
@@ -193,6 +198,7 @@ func (c *Cache) serveUnsafe(w http.ResponseWriter, r *http.Request, next http.Ha
 	if !hw.WroteHeader() {
 		hw.WriteHeader(http.StatusOK)
 	}
+	c.served(r, ServeBypass, "method", hw.Written())
 }
 
 // invalidate purges u, the URL r is cached under, and the same-origin URLs
@@ -216,9 +222,11 @@ func (c *Cache) invalidate(r *http.Request, u *url.URL, h http.Header) {
 			ks = append(ks, c.keysFor(normalURL(abs)))
 		}
 	}
-	err := redisDo(context.WithoutCancel(r.Context()), c, func(ctx context.Context, a purgeArgs) error {
+	start := c.purgeStart()
+	err := redisDo(context.WithoutCancel(r.Context()), c, "invalidate", func(ctx context.Context, a purgeArgs) error {
 		return a.c.purgeKeys(ctx, a.ks)
 	}, purgeArgs{c, ks})
+	c.purged(r.Context(), PurgeInvalidate, start, err)
 	if err != nil {
 		c.fail(r, fmt.Errorf("cachehandler: invalidate: %w", err))
 	}

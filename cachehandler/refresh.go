@@ -46,7 +46,7 @@ func (c *Cache) refresh(r *http.Request, rt *route, k keySet, e *cacheEntry) {
 		if !ok {
 			return
 		}
-		f := &forwarding{k: k, stale: e, fwd: "stale", store: true, token: token, gen: gen, reqTime: c.opt.Now()}
+		f := &forwarding{k: k, stale: e, fwd: "stale", store: true, token: token, gen: gen, reqTime: c.opt.Now(), bg: true}
 		c.forward(&discardWriter{header: http.Header{}}, req, rt, f)
 	}()
 }

@@ -28,6 +28,7 @@ type forwarding struct {
 	token   string      // fill lock token held, if any
 	gen     string      // the URL's purge generation when the fill began (stores hand it back)
 	reqTime time.Time
+	bg      bool // a background refresh, not a client's request
 }
 
 func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +57,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the client left: nobody to answer
 		}
 		if rcc.onlyIfCached {
+			c.served(r, ServeMiss, "only-if-cached", 0)
 			c.gatewayTimeout(w)
 			return
 		}
@@ -75,15 +77,22 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch kind {
 		case useFresh, useStale:
 			c.serveEntry(w, r, e, reqTime, c.status("hit", ttlParam(e.ttl(reqTime))))
+			if kind == useFresh {
+				c.served(r, ServeHit, "", int64(len(e.body)))
+			} else {
+				c.served(r, ServeStale, "max-stale", int64(len(e.body)))
+			}
 			return
 		case useSWR:
 			c.serveEntry(w, r, e, reqTime, c.status("hit", ttlParam(e.ttl(reqTime)), "detail=stale-while-revalidate"))
+			c.served(r, ServeStale, "stale-while-revalidate", int64(len(e.body)))
 			c.refresh(r, rt, k, e)
 			return
 		}
 		f.fwd, f.stale = fwd, e
 	}
 	if rcc.onlyIfCached {
+		c.served(r, ServeMiss, "only-if-cached", 0)
 		c.gatewayTimeout(w)
 		return
 	}
@@ -187,4 +196,5 @@ func (c *Cache) pass(w http.ResponseWriter, r *http.Request, next http.Handler) 
 		hw.Header().Del("Cache-Tag")
 	}})
 	next.ServeHTTP(hw, r)
+	c.served(r, ServeBypass, "method", hw.Written())
 }

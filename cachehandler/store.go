@@ -154,17 +154,17 @@ return n
 // store what the purge removed; see Cache.genTTL.
 const minGenTTL = time.Hour
 
-// redisCall makes one Redis call of c, fn(ctx, arg), through the breaker
-// and bounded by Options.Timeout whatever the client (see bounded.Call: fn
-// returns its results, and takes what it needs from arg so that it
-// allocates nothing).
-func redisCall[A, T any](ctx context.Context, c *Cache, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	return bounded.Guarded(ctx, &c.guard, fn, arg)
+// redisCall makes one Redis call of c, fn(ctx, arg), reported as op to the
+// Observer, through the breaker and bounded by Options.Timeout whatever
+// the client (see bounded.Call: fn returns its results, and takes what it
+// needs from arg so that it allocates nothing).
+func redisCall[A, T any](ctx context.Context, c *Cache, op string, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	return bounded.Guarded(ctx, &c.guard, op, fn, arg)
 }
 
 // redisDo is redisCall for a function that returns only an error.
-func redisDo[A any](ctx context.Context, c *Cache, fn func(context.Context, A) error, arg A) error {
-	return bounded.GuardedDo(ctx, &c.guard, fn, arg)
+func redisDo[A any](ctx context.Context, c *Cache, op string, fn func(context.Context, A) error, arg A) error {
+	return bounded.GuardedDo(ctx, &c.guard, op, fn, arg)
 }
 
 // keysArgs are what a Redis call about some keys needs.
@@ -194,7 +194,7 @@ func execOps(ctx context.Context, a opsArgs) error { return a.c.scripts.Exec(ctx
 // round trip with requests of the same ns.
 func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, error) {
 	do := func() ([][]byte, error) {
-		out, err := redisCall(context.WithoutCancel(ctx), c, func(ctx context.Context, a keysArgs) ([][]byte, error) {
+		out, err := redisCall(context.WithoutCancel(ctx), c, "lookup", func(ctx context.Context, a keysArgs) ([][]byte, error) {
 			out := make([][]byte, len(a.keys))
 			if len(a.keys) == 1 {
 				b, err := a.c.rdb.Get(ctx, a.keys[0]).Bytes()
@@ -260,7 +260,7 @@ func (c *Cache) tryLock(ctx context.Context, k keySet) (token, gen string, won b
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	token = hex.EncodeToString(b[:])
-	res, err := redisCall(context.WithoutCancel(ctx), c, func(ctx context.Context, a lockArgs) (lockResult, error) {
+	res, err := redisCall(context.WithoutCancel(ctx), c, "lock", func(ctx context.Context, a lockArgs) (lockResult, error) {
 		v, err := a.c.scripts.Run(ctx, lockScript, []string{a.lock, a.gen}, a.token, a.c.opt.LockTTL.Milliseconds()).Slice()
 		if err != nil {
 			return lockResult{}, err
@@ -297,7 +297,7 @@ func (c *Cache) release(ctx context.Context, k keySet, token string) error {
 		return nil
 	}
 	ops := []script.Op{{Script: releaseScript, Keys: []string{k.lock}, Args: []any{token, c.fillChannel(), k.fill}}}
-	if err := redisDo(context.WithoutCancel(ctx), c, execOps, opsArgs{c, ops}); err != nil {
+	if err := redisDo(context.WithoutCancel(ctx), c, "release", execOps, opsArgs{c, ops}); err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
 	}
 	return nil
@@ -326,7 +326,7 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k keySet, e *cacheEn
 	for _, t := range tags {
 		ops = append(ops, script.Op{Script: tagScript, Keys: []string{c.tagKey(t)}, Args: []any{ms, k.base, tagGrace.Milliseconds()}})
 	}
-	stored, err = redisCall(context.WithoutCancel(ctx), c, func(ctx context.Context, a opsArgs) (bool, error) {
+	stored, err = redisCall(context.WithoutCancel(ctx), c, "store", func(ctx context.Context, a opsArgs) (bool, error) {
 		if err := a.c.scripts.Exec(ctx, a.ops); err != nil {
 			return false, err
 		}

@@ -113,6 +113,14 @@
 // Block). A client too slow for the live feed catches up from Redis on its
 // own instead of being disconnected.
 //
+// # Observing
+//
+// An Observer, set in PublishOptions (for a Publisher), SubscribeOptions
+// or SSEOptions, hears each message published and received (and those that
+// did not decode), each reconnection, each SSE stream's opening and end,
+// and each Redis call; the otel module turns them into OpenTelemetry.
+// Unset, it costs nothing. It never sees a channel's name or a payload.
+//
 // # Redis keys and channels
 //
 // Pub/sub writes no keys. It publishes on, and subscribes to, exactly the

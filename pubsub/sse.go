@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,6 +47,11 @@ type SSEOptions struct {
 	OnSlowClient func(r *http.Request)
 	// Logger receives the handler's log lines. Nil means slog.Default().
 	Logger *slog.Logger
+	// Observer receives each stream's opening and end, the messages its
+	// subscription receives, its reconnections and Redis calls, for
+	// metrics and traces. The zero value observes nothing and costs
+	// nothing.
+	Observer Observer
 }
 
 // ErrNoChannels is the error a stream is refused with when the channels
@@ -162,7 +168,7 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	sub, err := Open[json.RawMessage](ctx, h.rdb, SubscribeOptions{Channels: chans})
+	sub, err := Open[json.RawMessage](ctx, h.rdb, SubscribeOptions{Channels: chans, Observer: h.o.Observer})
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client left while we subscribed
@@ -171,6 +177,13 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	var slow *atomic.Bool // set by the reader, read once it is done; nil if unobserved
+	if obs := h.o.Observer.OnSSEClient; obs != nil {
+		obs(r.Context(), SSEClientEvent{Connected: true})
+		start, s := time.Now(), new(atomic.Bool)
+		slow = s
+		defer func() { obs(r.Context(), SSEClientEvent{Duration: time.Since(start), Slow: s.Load()}) }()
+	}
 
 	c, err := openStream(w, h.o.WriteTimeout, h.o.Retry)
 	if err != nil {
@@ -197,6 +210,9 @@ func (h *sseHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			case queue <- msg:
 			default:
 				cancel() // first: nothing more is written once the hook runs
+				if slow != nil {
+					slow.Store(true)
+				}
 				h.o.Logger.LogAttrs(r.Context(), slog.LevelWarn, "pubsub: sse: slow client disconnected",
 					slog.String("path", r.URL.Path), slog.Int("buffer", h.o.Buffer))
 				if h.o.OnSlowClient != nil {

@@ -58,6 +58,10 @@ type SubscribeOptions struct {
 	// it: it is dropped, the stream yields an error, and go-redis
 	// reconnects and resubscribes. Zero means 30 s.
 	PingInterval time.Duration
+	// Observer receives each message received, each reconnection and
+	// the subscribing call, for metrics and traces. The zero value
+	// observes nothing and costs nothing.
+	Observer Observer
 }
 
 // Subscription is a confirmed Redis subscription whose messages are read
@@ -69,6 +73,7 @@ type Subscription[T any] struct {
 	cancel  context.CancelFunc // ends ctx
 	ping    time.Duration
 	pending []*redis.Message
+	obs     Observer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -101,7 +106,7 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 		o.PingInterval = 30 * time.Second
 	}
 	ps := rdb.Subscribe(ctx)
-	s := &Subscription[T]{ps: ps, ping: o.PingInterval}
+	s := &Subscription[T]{ps: ps, ping: o.PingInterval, obs: o.Observer}
 	s.ctx, s.cancel = context.WithCancel(ctx)
 	// Closing the PubSub unblocks a Receive in progress: that is how the
 	// end of ctx stops a subscription waiting for its confirmation or for
@@ -116,9 +121,11 @@ func Open[T any](ctx context.Context, rdb redis.UniversalClient, o SubscribeOpti
 	// ends, with any client: one goroutine per subscription is cheap next
 	// to holding a caller past its context on a server that accepts
 	// connections and never answers.
+	start := clock(o.Observer.OnRedisCall != nil)
 	err := bounded.Until(ctx, false, func(ctx context.Context, a confirmArgs[T]) error {
 		return a.s.confirm(ctx, a.o)
 	}, confirmArgs[T]{s, o})
+	s.obs.redisCall(ctx, "subscribe", start, err)
 	if err == nil {
 		return s, nil
 	}
@@ -200,9 +207,19 @@ func (s *Subscription[T]) Messages() iter.Seq2[Message[T], error] {
 			}
 		}
 		s.pending = nil
+		var lost time.Time // when the connection failed, while it is down and OnReconnect is set
 		psloop.Run(s.ctx, s.ps, s.ping, psloop.Handler{
 			Message: func(m *redis.Message) bool { return s.yieldMessage(m, yield) },
-			Failed: func(err error, _ int) bool {
+			Subscribed: func(*redis.Subscription) {
+				if !lost.IsZero() {
+					s.obs.OnReconnect(s.ctx, ReconnectEvent{Outage: time.Since(lost)})
+					lost = time.Time{}
+				}
+			},
+			Failed: func(err error, n int) bool {
+				if n == 1 && s.obs.OnReconnect != nil {
+					lost = time.Now()
+				}
 				return yield(Message[T]{}, fmt.Errorf("pubsub: receive: %w", err))
 			},
 		})
@@ -214,7 +231,14 @@ func (s *Subscription[T]) yieldMessage(m *redis.Message, yield func(Message[T], 
 	if err := json.Unmarshal([]byte(m.Payload), &out.Data); err != nil {
 		var zero T
 		out.Data = zero
-		return yield(out, &DecodeError{Channel: m.Channel, Err: err})
+		derr := &DecodeError{Channel: m.Channel, Err: err}
+		if s.obs.OnMessage != nil {
+			s.obs.OnMessage(s.ctx, MessageEvent{Bytes: len(m.Payload), Err: derr})
+		}
+		return yield(out, derr)
+	}
+	if s.obs.OnMessage != nil {
+		s.obs.OnMessage(s.ctx, MessageEvent{Bytes: len(m.Payload)})
 	}
 	return yield(out, nil)
 }

@@ -4,29 +4,47 @@ import (
 	"context"
 	"encoding/json"
 	"iter"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/redistest"
+	"github.com/redisware/redisware/middleware"
 )
 
 // BenchmarkMessages measures one message through a subscription: a PUBLISH
 // (go-redis directly, so only the receiving side is this package's), its
 // receipt, and its decoding. Against miniredis the server's allocations
 // count too; set REDIS_URL for the client's alone.
+//
+// The observed cases add an Observer whose hooks count: what observing
+// costs the package itself.
 func BenchmarkMessages(b *testing.B) {
-	b.Run("struct", func(b *testing.B) { benchMessages[order](b) })
-	b.Run("raw", func(b *testing.B) { benchMessages[json.RawMessage](b) }) // as SSE reads them
+	b.Run("struct", func(b *testing.B) { benchMessages[order](b, Observer{}) })
+	b.Run("raw", func(b *testing.B) { benchMessages[json.RawMessage](b, Observer{}) }) // as SSE reads them
+	b.Run("struct/observed", func(b *testing.B) { benchMessages[order](b, counting()) })
 }
 
-func benchMessages[T any](b *testing.B) {
+// counting returns an Observer whose hooks count.
+func counting() Observer {
+	n := new(atomic.Int64)
+	return Observer{
+		OnPublish:   func(context.Context, PublishEvent) { n.Add(1) },
+		OnMessage:   func(context.Context, MessageEvent) { n.Add(1) },
+		OnReconnect: func(context.Context, ReconnectEvent) { n.Add(1) },
+		OnSSEClient: func(context.Context, SSEClientEvent) { n.Add(1) },
+		OnRedisCall: func(context.Context, middleware.RedisCall) { n.Add(1) },
+	}
+}
+
+func benchMessages[T any](b *testing.B, obs Observer) {
 	be := redistest.Start(b)
 	rdb := be.Client()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := be.Prefix + "bench"
-	sub, err := Open[T](ctx, rdb, SubscribeOptions{Channels: []string{ch}})
+	sub, err := Open[T](ctx, rdb, SubscribeOptions{Channels: []string{ch}, Observer: obs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,15 +64,17 @@ func benchMessages[T any](b *testing.B) {
 
 // BenchmarkPublish measures Publish with a context that can end (a
 // request's) and with one that cannot, with go-redis' default options and
-// with ContextTimeoutEnabled.
+// with ContextTimeoutEnabled, and a Publisher whose Observer counts.
 func BenchmarkPublish(b *testing.B) {
 	for _, tc := range []struct {
 		name              string
 		cancel, ctTimeout bool
+		observed          bool
 	}{
-		{"background", false, false},
-		{"cancellable", true, false},
-		{"cancellable/ContextTimeoutEnabled", true, true},
+		{"background", false, false, false},
+		{"cancellable", true, false, false},
+		{"cancellable/ContextTimeoutEnabled", true, true, false},
+		{"background/observed", false, false, true},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			be := redistest.Start(b)
@@ -70,9 +90,17 @@ func BenchmarkPublish(b *testing.B) {
 			}
 			ch := be.Prefix + "bench"
 			v := order{ID: 7, Items: []string{"a", "b"}}
+			publish := func() error { return Publish(ctx, rdb, ch, v) }
+			if tc.observed {
+				p, err := NewPublisher(rdb, PublishOptions{Observer: counting()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				publish = func() error { return p.Publish(ctx, ch, v) }
+			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := Publish(ctx, rdb, ch, v); err != nil {
+				if err := publish(); err != nil {
 					b.Fatal(err)
 				}
 			}

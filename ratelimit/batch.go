@@ -44,7 +44,7 @@ func (l *Limiter) eval(ctx context.Context, ps *policySet, h, ck string, cost in
 	if !busy {
 		l.flight[ck] = nil // in flight, nobody waiting
 		l.flightMu.Unlock()
-		d, err := bounded.Guarded(ctx, &l.guard, func(ctx context.Context, a evalArgs) ([]int64, error) {
+		d, err := bounded.Guarded(ctx, &l.guard, "decide", func(ctx context.Context, a evalArgs) ([]int64, error) {
 			return a.l.run(ctx, a.ps, a.h, a.cost, nil)
 		}, evalArgs{l: l, ps: ps, h: h, cost: cost})
 		l.sendNext(ctx, ps, h, ck)
@@ -112,7 +112,7 @@ func (l *Limiter) send(ctx context.Context, ps *policySet, h string, batch []*wa
 		}
 	}
 	bctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	d, err := bounded.Guarded(bctx, &l.guard, func(ctx context.Context, a evalArgs) ([]int64, error) {
+	d, err := bounded.Guarded(bctx, &l.guard, "decide-batch", func(ctx context.Context, a evalArgs) ([]int64, error) {
 		return a.l.run(ctx, a.ps, a.h, 0, a.batch)
 	}, evalArgs{l: l, ps: ps, h: h, batch: batch})
 	cancel()

@@ -119,6 +119,14 @@
 // Redis failed is answered nothing. New never talks to Redis, so an
 // application starts while Redis is down.
 //
+// # Observing
+//
+// Options.Observer hears each decision (the limit it counts under, its
+// cost, whether it was allowed and who decided), each Redis call and each
+// change of the circuit breaker, for metrics and traces; the otel module
+// turns them into OpenTelemetry. Unset, it costs nothing. It never sees a
+// request's key.
+//
 // # Redis keys
 //
 // One string per key and limit, written only by the script:

@@ -15,6 +15,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 )
 
@@ -66,6 +67,7 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	}
 	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), flight: make(map[string][]*waiter), scripts: script.NewRunner(rdb)}
 	l.guard = bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	observe.Guard(&l.guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	size := o.CacheSize
 	if size > 0 {
 		if l.denies, err = newTATLRU(size); err != nil {
@@ -203,8 +205,17 @@ func (l *Limiter) policySetFor(limits []Limit) (*policySet, error) {
 // made (monotonic when Now is time.Now).
 func (l *Limiter) nowNano() int64 { return int64(l.o.Now().Sub(l.epoch)) }
 
-// decide is the whole decision for a hashed key.
+// decide is the whole decision for a hashed key, reported to the Observer.
 func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
+	res, err := l.decision(ctx, ps, h, cost)
+	if l.o.Observer.OnDecision != nil && !errors.Is(err, ErrInvalidCost) {
+		l.observe(ctx, ps, cost, &res)
+	}
+	return res, err
+}
+
+// decision makes decide's decision.
+func (l *Limiter) decision(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
 	if cost < 0 {
 		return Result{}, ErrInvalidCost
 	}

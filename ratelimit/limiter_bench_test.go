@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/redisware/redisware/middleware"
@@ -39,7 +40,10 @@ func BenchmarkAllow(b *testing.B) {
 	}
 }
 
-// BenchmarkHandler measures the middleware around a no-op handler.
+// BenchmarkHandler measures the middleware around a no-op handler, with
+// no Observer and with one whose hooks count (what an Observer costs the
+// limiter itself; the otel module's benchmarks add what OpenTelemetry
+// costs).
 func BenchmarkHandler(b *testing.B) {
 	cases := []struct {
 		name   string
@@ -50,6 +54,18 @@ func BenchmarkHandler(b *testing.B) {
 		{"allowed", Options{}, []Limit{PerSecond(1_000_000), PerHour(1_000_000_000)}, 200},
 		{"denied-redis", Options{CacheSize: -1}, []Limit{PerHour(1)}, 429},
 		{"denied-cache", Options{}, []Limit{PerHour(1)}, 429},
+	}
+	var n atomic.Int64
+	counting := Observer{
+		OnDecision:  func(context.Context, Decision) { n.Add(1) },
+		OnRedisCall: func(context.Context, middleware.RedisCall) { n.Add(1) },
+		OnBreaker:   func(middleware.BreakerEvent) { n.Add(1) },
+	}
+	for _, c := range cases {
+		observed := c
+		observed.name += "/observed"
+		observed.o.Observer = counting
+		cases = append(cases, observed)
 	}
 	for _, bc := range cases {
 		b.Run(bc.name, func(b *testing.B) {

@@ -100,6 +100,10 @@ type Options struct {
 	// but the first of consecutive failures), so an outage does not flood
 	// the log.
 	OnError func(ctx context.Context, err error)
+	// Observer receives the limiter's decisions, Redis calls and breaker
+	// changes, for metrics and traces. The zero value observes nothing
+	// and costs nothing.
+	Observer Observer
 
 	// The fields below concern Handler only.
 

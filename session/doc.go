@@ -118,6 +118,15 @@
 // not a session (another type, missing metadata) is a miss plus a log
 // line.
 //
+// # Observing
+//
+// Options.Observer hears each request's load (new, found, not-found,
+// corrupt, failed) and save (stored, gone, dropped, failed; whether it
+// created, logged in or destroyed), each Redis call and each change of the
+// circuit breaker, for metrics and traces; the otel module turns them into
+// OpenTelemetry. Unset, it costs nothing. It never sees an ID, a user or a
+// value.
+//
 // # Redis keys
 //
 // With the default Options.Prefix "session:":

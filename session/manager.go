@@ -15,6 +15,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
+	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
 )
 
@@ -56,6 +57,7 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 		return nil, fmt.Errorf("session: Options.Breaker: %w", err)
 	}
 	guard := bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	observe.Guard(&guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	m := &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb), seen: newSeenHints(seenHintsSize)}
 	m.touchAfter = o.IdleTimeout / 4
 	m.idleArg, m.lifetimeArg, m.touchArg = msd(o.IdleTimeout), msd(o.Lifetime), msd(m.touchAfter)
@@ -79,32 +81,33 @@ func fromMS(s string) (time.Time, bool) {
 	return time.UnixMilli(n), true
 }
 
-// call makes one Redis call, fn(ctx, arg), through the breaker and bounded
-// by Options.Timeout whatever the client (see bounded.Call: fn returns its
-// results, and takes what it needs from arg so that it allocates nothing).
-func call[A, T any](ctx context.Context, m *Manager, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	return bounded.Guarded(ctx, &m.guard, fn, arg)
+// call makes one Redis call, fn(ctx, arg), reported as op to the
+// Observer, through the breaker and bounded by Options.Timeout whatever
+// the client (see bounded.Call: fn returns its results, and takes what it
+// needs from arg so that it allocates nothing).
+func call[A, T any](ctx context.Context, m *Manager, op string, fn func(context.Context, A) (T, error), arg A) (T, error) {
+	return bounded.Guarded(ctx, &m.guard, op, fn, arg)
 }
 
 // do is call for a function that returns only an error.
-func do[A any](ctx context.Context, m *Manager, fn func(context.Context, A) error, arg A) error {
-	return bounded.GuardedDo(ctx, &m.guard, fn, arg)
+func do[A any](ctx context.Context, m *Manager, op string, fn func(context.Context, A) error, arg A) error {
+	return bounded.GuardedDo(ctx, &m.guard, op, fn, arg)
 }
 
-// load returns the request's session: a new empty one when the request has
-// no valid cookie (no Redis call) or its ID is unknown or expired (strict:
-// an unknown ID is never adopted), the stored one otherwise (one round
-// trip). It fails only when Redis does.
+// load returns the request's session and what it found: a new empty one
+// when the request has no valid cookie (no Redis call) or its ID is
+// unknown or expired (strict: an unknown ID is never adopted), the stored
+// one otherwise (one round trip). It fails only when Redis does.
 //
 // The round trip is one HGETALL when this process saw the session's idle
 // expiry moved less than a quarter of IdleTimeout ago (see seenHints), and
 // the load script otherwise, which moves it when that much time has passed.
 // Both check the idle and absolute deadlines by the application's clock.
-func (m *Manager) load(r *http.Request) (*Session, error) {
+func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 	s := newSession(m)
 	id, ok := m.codec.fromRequest(r)
 	if !ok {
-		return s, nil
+		return s, LoadNew, nil
 	}
 	s.hadCookie = true
 	now := m.o.Now()
@@ -112,7 +115,7 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	if seen, ok := m.seen.get(id); ok && now.Sub(seen) < m.touchAfter {
 		plain = true
 	}
-	rep, err := call(r.Context(), m, func(ctx context.Context, a loadArgs) (loadReply, error) {
+	rep, err := call(r.Context(), m, "load", func(ctx context.Context, a loadArgs) (loadReply, error) {
 		m := a.m
 		if a.plain {
 			h, err := m.rdb.HGetAll(ctx, m.key(a.id)).Result()
@@ -128,13 +131,13 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
-			return s, nil
+			return s, LoadCorrupt, nil
 		}
-		return nil, fmt.Errorf("session: load: %w", err)
+		return nil, LoadFailed, fmt.Errorf("session: load: %w", err)
 	}
 	if len(rep.h) == 0 && len(rep.m) == 0 {
 		m.seen.remove(id)
-		return s, nil
+		return s, LoadNotFound, nil
 	}
 	var filled bool
 	if rep.m != nil {
@@ -145,20 +148,20 @@ func (m *Manager) load(r *http.Request) (*Session, error) {
 	if !filled {
 		m.seen.remove(id)
 		m.o.Logger.WarnContext(r.Context(), "session: corrupt session hash; starting a new session")
-		return newSession(m).withCookie(), nil
+		return newSession(m).withCookie(), LoadCorrupt, nil
 	}
 	if !now.Before(s.created.Add(m.o.Lifetime)) || !now.Before(s.seen.Add(m.o.IdleTimeout)) {
 		// Expired by our clock (the script says so for the other path):
 		// Redis drops the key at its PEXPIREAT by its own clock.
 		m.seen.remove(id)
-		return newSession(m).withCookie(), nil
+		return newSession(m).withCookie(), LoadNotFound, nil
 	}
 	if !plain && now.Sub(s.seen) >= m.touchAfter {
 		// The script moved the idle expiry just now.
 		s.seen = time.UnixMilli(now.UnixMilli())
 	}
 	m.seen.put(id, s.seen)
-	return s, nil
+	return s, LoadFound, nil
 }
 
 // loadArgs are what load's Redis call needs.
@@ -230,7 +233,7 @@ func (s *Session) fillField(f, v string, okC, okS *bool) {
 // nil; after an error they must not be read, as a call given up at the
 // timeout may still be writing them.
 func (m *Manager) exec(ctx context.Context, ops []script.Op) error {
-	return do(ctx, m, func(ctx context.Context, a execArgs) error {
+	return do(ctx, m, "save", func(ctx context.Context, a execArgs) error {
 		return a.m.scripts.Exec(ctx, a.ops)
 	}, execArgs{m, ops})
 }
@@ -255,6 +258,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		create = false
 	}
 	del := s.deleteID != "" && (create || s.destroyed)
+	ev := SaveEvent{Created: create, Login: create && s.login, Destroyed: del && s.destroyed}
 
 	now := m.o.Now()
 	// At most: index, save, delete the old ID, unindex it. Allocated only
@@ -295,13 +299,17 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	}
 	if len(ops) > 0 {
 		if err := m.exec(ctx, ops); err != nil {
-			return fmt.Errorf("session: save: %w", err)
+			err = fmt.Errorf("session: save: %w", err)
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		}
 	}
 	if save >= 0 {
 		res, err := ops[save].Cmd.(*redis.Cmd).Slice()
 		if err != nil || len(res) == 0 {
-			return fmt.Errorf("session: save: unexpected reply %v: %v", res, err)
+			err = fmt.Errorf("session: save: unexpected reply %v: %v", res, err)
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		}
 		code, _ := res[0].(int64)
 		switch code {
@@ -322,14 +330,19 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			// write.
 			s.id, s.stored, s.user = "", false, ""
 			s.values = map[string]string{}
+			ev.Outcome = SaveGone
 		case saveNotInt:
 			var f string
 			if len(res) > 1 {
 				f, _ = res[1].(string)
 			}
-			return fmt.Errorf("session: save: Incr of %q: the stored value is not an integer, or the sum overflows", strings.TrimPrefix(f, valuePrefix))
+			err := fmt.Errorf("session: save: Incr of %q: the stored value is not an integer, or the sum overflows", strings.TrimPrefix(f, valuePrefix))
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		default:
-			return fmt.Errorf("session: save: unexpected reply %v", res)
+			err := fmt.Errorf("session: save: unexpected reply %v", res)
+			m.saved(ctx, ev, SaveFailed, err)
+			return err
 		}
 	}
 	if create {
@@ -344,6 +357,12 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	s.dirty, s.removed, s.incr, s.clear = nil, nil, nil, false
 	if open {
 		s.login = false
+	}
+	switch {
+	case late != nil:
+		m.saved(ctx, ev, SaveDropped, late)
+	case len(ops) > 0:
+		m.saved(ctx, ev, ev.Outcome, nil) // SaveStored, or SaveGone
 	}
 	return late
 }
@@ -452,7 +471,7 @@ func noCacheCookie(h http.Header) {
 // time a server runs it, and costs one extra round trip on a server that
 // lost it (a flushed cache, a Cluster shard that has not seen it yet).
 func (m *Manager) Preload(ctx context.Context) error {
-	err := do(ctx, m, func(ctx context.Context, r *script.Runner) error {
+	err := do(ctx, m, "preload", func(ctx context.Context, r *script.Runner) error {
 		return r.Load(ctx, loadScript, saveScript, indexScript, incrScript)
 	}, m.scripts)
 	if err != nil {

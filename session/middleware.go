@@ -27,7 +27,10 @@ import (
 // away before its session was loaded is answered nothing.
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s, err := m.load(r)
+		s, outcome, err := m.load(r)
+		if m.o.Observer.OnLoad != nil {
+			m.o.Observer.OnLoad(r.Context(), LoadEvent{Outcome: outcome, Err: err})
+		}
 		if err != nil {
 			if bounded.Gone(r.Context()) {
 				// The client hung up: nobody to answer, no news of Redis.

@@ -119,6 +119,10 @@ type Options struct {
 	// expires sessions at once. The cookie's signed timestamp is checked
 	// with time.Now by securecookie, not with Now.
 	Now func() time.Time
+	// Observer receives the Manager's loads, saves, Redis calls and
+	// breaker changes, for metrics and traces. The zero value observes
+	// nothing and costs nothing.
+	Observer Observer
 }
 
 // ErrHeadersWritten is wrapped by errors that happen after the response's

@@ -29,14 +29,14 @@ type Info struct {
 // user's index on the way. It costs two round trips, three when it prunes.
 func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 	uk := m.userKey(userID)
-	ids, err := call(ctx, m, smembers, keysArgs{m: m, key: uk})
+	ids, err := call(ctx, m, "list", smembers, keysArgs{m: m, key: uk})
 	if err != nil {
 		return nil, fmt.Errorf("session: sessions: %w", err)
 	}
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	cmds, err := call(ctx, m, func(ctx context.Context, a keysArgs) ([]*redis.SliceCmd, error) {
+	cmds, err := call(ctx, m, "list", func(ctx context.Context, a keysArgs) ([]*redis.SliceCmd, error) {
 		cmds := make([]*redis.SliceCmd, len(a.ids))
 		_, err := a.m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range a.ids {
@@ -65,7 +65,7 @@ func (m *Manager) Sessions(ctx context.Context, userID string) ([]Info, error) {
 		out = append(out, Info{ID: id, Created: created, LastSeen: seen})
 	}
 	if len(stale) > 0 {
-		err := do(ctx, m, func(ctx context.Context, a keysArgs) error {
+		err := do(ctx, m, "prune", func(ctx context.Context, a keysArgs) error {
 			return a.m.rdb.SRem(ctx, a.key, a.members...).Err()
 		}, keysArgs{m: m, key: uk, members: stale})
 		if err != nil {
@@ -104,14 +104,14 @@ func str(v []any, i int) string {
 // what a login after "log out everywhere" should do.
 func (m *Manager) DestroyUser(ctx context.Context, userID string) (int, error) {
 	uk := m.userKey(userID)
-	ids, err := call(ctx, m, smembers, keysArgs{m: m, key: uk})
+	ids, err := call(ctx, m, "destroy-user", smembers, keysArgs{m: m, key: uk})
 	if err != nil {
 		return 0, fmt.Errorf("session: destroy user: %w", err)
 	}
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	dels, err := call(ctx, m, func(ctx context.Context, a keysArgs) ([]*redis.IntCmd, error) {
+	dels, err := call(ctx, m, "destroy-user", func(ctx context.Context, a keysArgs) ([]*redis.IntCmd, error) {
 		// One DEL per key: on Redis Cluster the keys live in other slots.
 		// SREM of what was read, not DEL of the set, so a concurrent
 		// Login's new ID stays indexed.

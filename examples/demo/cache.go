@@ -16,11 +16,12 @@ import (
 func (d *demo) mountCache(mux *http.ServeMux) error {
 	rdb := d.rdb
 	c, err := cachehandler.New(rdb, cachehandler.Options{
-		Prefix: "demo:cache:",
+		Prefix: d.prefix + "demo:cache:",
 		// The page fetches with cache: "no-store", so the browser's own
 		// cache stays out of the way; browsers then send no-cache, which
 		// would make every load a refill.
 		IgnoreClientNoCache: true,
+		Observer:            d.tel.Cachehandler(),
 	})
 	if err != nil {
 		return err

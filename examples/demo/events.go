@@ -46,7 +46,7 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 	rdb := d.rdb
 	// The feed keeps its last 100 events for a day: a page that reloads
 	// shows the latest 20, and one whose connection drops resumes.
-	feedOptions := pubsub.StreamOptions{Prefix: "demo:stream:", MaxLen: 100}
+	feedOptions := pubsub.StreamOptions{Prefix: d.prefix + "demo:stream:", MaxLen: 100}
 	feed, err := pubsub.NewStream[eventsMessage](rdb, eventsStream, feedOptions)
 	if err != nil {
 		return err
@@ -84,10 +84,11 @@ func (d *demo) mountEvents(mux *http.ServeMux) error {
 	})
 
 	items, err := aside.New(rdb, aside.Options{
-		Prefix:      "demo:aside:",
+		Prefix:      d.prefix + "demo:aside:",
 		NotFoundTTL: 30 * time.Second,
 		LocalSize:   100,
 		LocalTTL:    10 * time.Second,
+		Observer:    d.tel.Aside(),
 	})
 	if err != nil {
 		return err

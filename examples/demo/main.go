@@ -22,6 +22,7 @@ import (
 
 	"github.com/redisware/redisware/examples/internal/devredis"
 	"github.com/redisware/redisware/middleware"
+	rwotel "github.com/redisware/redisware/otel"
 	"github.com/redisware/redisware/pubsub"
 )
 
@@ -102,10 +103,13 @@ func browseURL(addr string, ln net.Addr) string {
 }
 
 // demo is what the routes share: the client, the context that ends the
-// event streams, and what to close at shutdown.
+// event streams, the Telemetry behind /metrics, and what to close at
+// shutdown.
 type demo struct {
 	rdb     redis.UniversalClient
+	prefix  string // before every key the demo writes: "" but in tests
 	streams context.Context
+	tel     *rwotel.Telemetry
 	closers []io.Closer
 	feed    *pubsub.Stream[eventsMessage] // the live feed, set by mountEvents
 }
@@ -113,6 +117,7 @@ type demo struct {
 // mountAll registers each package's demo routes.
 func (d *demo) mountAll(mux *http.ServeMux) error {
 	for _, mount := range []func(*http.ServeMux) error{
+		d.mountMetrics, // first: the others observe into its Telemetry
 		d.mountWeb,
 		d.mountRatelimit,
 		d.mountSession,

@@ -15,6 +15,8 @@ import (
 func (d *demo) mountRatelimit(mux *http.ServeMux) error {
 	rdb := d.rdb
 	lim, err := ratelimit.New(rdb, ratelimit.Options{
+		Prefix:        d.prefix + ratelimit.DefaultPrefix,
+		Observer:      d.tel.Ratelimit(),
 		LegacyHeaders: true,
 		LimitedHandler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")

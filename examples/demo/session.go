@@ -33,7 +33,8 @@ func (d *demo) mountSession(mux *http.ServeMux) error {
 	m, err := session.New(rdb, session.Options{
 		Keys:     [][]byte{hashKey, blockKey},
 		Insecure: true, // the demo serves plain http; production keeps Secure
-		Prefix:   "demo:session:",
+		Prefix:   d.prefix + "demo:session:",
+		Observer: d.tel.Session(),
 	})
 	if err != nil {
 		return err

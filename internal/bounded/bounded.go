@@ -123,34 +123,56 @@ type Guard struct {
 	Breaker *breaker.Breaker
 	Timeout time.Duration
 	Direct  bool // the client honours deadlines (see HonoursDeadlines)
+	// OnCall, if not nil, is told of each call made through the guard
+	// (not of those the open breaker refused): its operation, how long it
+	// took and its error, nil for redis.Nil (a miss is an answer). Nil
+	// means calls are not timed.
+	OnCall func(ctx context.Context, op string, d time.Duration, err error)
 }
 
 // Guarded is Call through g: while g's breaker is open it returns
 // breaker.ErrOpen without calling fn; otherwise it records the outcome
-// and returns fn's error as the breaker marks it (see breaker.Quiet).
+// and returns fn's error as the breaker marks it (see breaker.Quiet), and
+// reports the call as op to g.OnCall.
 //
 // A call that fails after ctx was cancelled (the client went away) is
 // recorded as cancelled, whatever the error: the client leaving says
 // nothing about Redis, and a client must not be able to open the breaker
 // for everyone by hanging up. Its error then wraps context.Canceled (see
 // Gone).
-func Guarded[A, T any](ctx context.Context, g *Guard, fn func(context.Context, A) (T, error), arg A) (T, error) {
+func Guarded[A, T any](ctx context.Context, g *Guard, op string, fn func(context.Context, A) (T, error), arg A) (T, error) {
 	p := g.Breaker.Allow()
 	if p == breaker.Refuse {
 		var zero T
 		return zero, breaker.ErrOpen
 	}
+	var start time.Time
+	if g.OnCall != nil {
+		start = time.Now()
+	}
 	v, err := Call(ctx, g.Timeout, g.Direct, fn, arg)
-	return v, g.Breaker.Done(p, gone(ctx, err))
+	err = g.Breaker.Done(p, gone(ctx, err))
+	if g.OnCall != nil {
+		g.report(ctx, op, start, err)
+	}
+	return v, err
 }
 
 // GuardedDo is Guarded for a function that returns only an error.
-func GuardedDo[A any](ctx context.Context, g *Guard, fn func(context.Context, A) error, arg A) error {
+func GuardedDo[A any](ctx context.Context, g *Guard, op string, fn func(context.Context, A) error, arg A) error {
 	p := g.Breaker.Allow()
 	if p == breaker.Refuse {
 		return breaker.ErrOpen
 	}
-	return g.Breaker.Done(p, gone(ctx, Do(ctx, g.Timeout, g.Direct, fn, arg)))
+	var start time.Time
+	if g.OnCall != nil {
+		start = time.Now()
+	}
+	err := g.Breaker.Done(p, gone(ctx, Do(ctx, g.Timeout, g.Direct, fn, arg)))
+	if g.OnCall != nil {
+		g.report(ctx, op, start, err)
+	}
+	return err
 }
 
 // gone returns err, made to wrap context.Canceled when ctx was cancelled.
@@ -167,4 +189,11 @@ func gone(ctx context.Context, err error) error {
 // at most.
 func Gone(ctx context.Context) bool {
 	return errors.Is(ctx.Err(), context.Canceled)
+}
+
+func (g *Guard) report(ctx context.Context, op string, start time.Time, err error) {
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	g.OnCall(ctx, op, time.Since(start), err)
 }

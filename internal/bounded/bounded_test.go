@@ -3,6 +3,7 @@ package bounded
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -197,28 +198,43 @@ func TestUntil(t *testing.T) {
 }
 
 // TestGuarded: a guard's breaker opens on failures, refuses calls without
-// making them while open, and closes on the next success.
+// making them while open, and closes on the next success; OnCall hears of
+// every call made, by operation, with redis.Nil reported as no error.
 func TestGuarded(t *testing.T) {
 	now := time.Unix(1000, 0)
 	g := &Guard{Breaker: &breaker.Breaker{Threshold: 2, Now: func() time.Time { return now }}, Timeout: time.Second, Direct: true}
+	var seen []string
+	g.OnCall = func(_ context.Context, op string, d time.Duration, err error) {
+		if d < 0 {
+			t.Errorf("%s: negative duration %v", op, d)
+		}
+		seen = append(seen, fmt.Sprintf("%s:%v", op, err))
+	}
 	down := io.ErrUnexpectedEOF
 	calls := 0
 	call := func(_ context.Context, err error) (int, error) { calls++; return calls, err }
 	do := func(_ context.Context, err error) error { calls++; return err }
-	if v, err := Guarded(context.Background(), g, call, nil); v != 1 || err != nil {
+	if v, err := Guarded(context.Background(), g, "get", call, nil); v != 1 || err != nil {
 		t.Fatalf("Guarded = %d, %v", v, err)
 	}
-	_ = GuardedDo(context.Background(), g, do, error(down))
-	_, _ = Guarded(context.Background(), g, call, error(down))
-	if _, err := Guarded(context.Background(), g, call, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
-		t.Fatalf("open breaker: err %v after %d calls, want ErrOpen after 3", err, calls)
+	if _, err := Guarded(context.Background(), g, "miss", call, error(redis.Nil)); err != redis.Nil {
+		t.Fatalf("Guarded returned %v, want redis.Nil itself", err)
 	}
-	if err := GuardedDo(context.Background(), g, do, nil); !errors.Is(err, breaker.ErrOpen) || calls != 3 {
+	_ = GuardedDo(context.Background(), g, "set", do, error(down))
+	_, _ = Guarded(context.Background(), g, "get", call, error(down))
+	if _, err := Guarded(context.Background(), g, "get", call, nil); !errors.Is(err, breaker.ErrOpen) || calls != 4 {
+		t.Fatalf("open breaker: err %v after %d calls, want ErrOpen after 4", err, calls)
+	}
+	if err := GuardedDo(context.Background(), g, "set", do, nil); !errors.Is(err, breaker.ErrOpen) || calls != 4 {
 		t.Fatalf("open breaker (Do): err %v after %d calls", err, calls)
 	}
 	now = now.Add(time.Second) // the cool-down passes: one probe, which succeeds
-	if err := GuardedDo(context.Background(), g, do, nil); err != nil || g.Breaker.Open() {
+	if err := GuardedDo(context.Background(), g, "set", do, nil); err != nil || g.Breaker.Open() {
 		t.Fatalf("probe: %v, open %v", err, g.Breaker.Open())
+	}
+	want := []string{"get:<nil>", "miss:<nil>", "set:" + down.Error(), "get:" + down.Error(), "set:<nil>"}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("OnCall saw %q, want %q", seen, want)
 	}
 }
 
@@ -232,11 +248,11 @@ func TestGuardedClientGone(t *testing.T) {
 	for _, direct := range []bool{true, false} {
 		g.Direct = direct
 		for range 3 {
-			_, err := Guarded(ctx, g, func(context.Context, int) (int, error) { return 0, io.ErrUnexpectedEOF }, 0)
+			_, err := Guarded(ctx, g, "op", func(context.Context, int) (int, error) { return 0, io.ErrUnexpectedEOF }, 0)
 			if !errors.Is(err, context.Canceled) || !errors.Is(err, io.ErrUnexpectedEOF) && direct {
 				t.Fatalf("direct %v: %v, want it to wrap context.Canceled and the cause", direct, err)
 			}
-			if err := GuardedDo(ctx, g, func(context.Context, int) error { return io.ErrUnexpectedEOF }, 0); !errors.Is(err, context.Canceled) {
+			if err := GuardedDo(ctx, g, "op", func(context.Context, int) error { return io.ErrUnexpectedEOF }, 0); !errors.Is(err, context.Canceled) {
 				t.Fatalf("direct %v: GuardedDo: %v", direct, err)
 			}
 		}
@@ -253,7 +269,7 @@ func TestGuardedClientGone(t *testing.T) {
 		t.Fatal("a context past its deadline is not a client that went away")
 	}
 	// Without the cancellation the same failure opens it at once.
-	if _, err := Guarded(context.Background(), g, func(context.Context, int) (int, error) { return 0, io.ErrUnexpectedEOF }, 0); breaker.Quiet(err) || !g.Breaker.Open() {
+	if _, err := Guarded(context.Background(), g, "op", func(context.Context, int) (int, error) { return 0, io.ErrUnexpectedEOF }, 0); breaker.Quiet(err) || !g.Breaker.Open() {
 		t.Fatalf("a failure: %v (quiet %v), open %v", err, breaker.Quiet(err), g.Breaker.Open())
 	}
 }
@@ -278,5 +294,21 @@ func TestDirectAllocs(t *testing.T) {
 	})
 	if call != timeoutOnly || do != timeoutOnly {
 		t.Fatalf("allocations: Call %v, Do %v; context.WithTimeout alone %v", call, do, timeoutOnly)
+	}
+	// Through a guard, with OnCall unset and set: the timing costs nothing.
+	for _, g := range []*Guard{
+		{Breaker: &breaker.Breaker{}, Timeout: time.Second, Direct: true},
+		{Breaker: &breaker.Breaker{}, Timeout: time.Second, Direct: true, OnCall: func(context.Context, string, time.Duration, error) {}},
+	} {
+		guarded := testing.AllocsPerRun(100, func() {
+			_, _ = Guarded(ctx, g, "op", func(_ context.Context, a arg) (int, error) { return a.n + len(a.s), nil }, arg{"k", 1})
+		})
+		guardedDo := testing.AllocsPerRun(100, func() {
+			_ = GuardedDo(ctx, g, "op", func(_ context.Context, a arg) error { return nil }, arg{"k", 1})
+		})
+		if guarded != timeoutOnly || guardedDo != timeoutOnly {
+			t.Fatalf("allocations (OnCall set: %v): Guarded %v, GuardedDo %v; context.WithTimeout alone %v",
+				g.OnCall != nil, guarded, guardedDo, timeoutOnly)
+		}
 	}
 }

@@ -24,7 +24,7 @@ import (
 // (on REDIS_URL when it is set, the embedded store otherwise) and clicks
 // through the page in headless Chromium as a visitor would: log in, reload,
 // hit the rate limit, load the slow page twice, use cache-aside, publish
-// and receive a live event, log out. A failed step saves a screenshot and
+// and receive a live event, read the metrics, log out. A failed step saves a screenshot and
 // names its path.
 func TestDemoInChromium(t *testing.T) {
 	demo := startDemo(t)
@@ -118,6 +118,14 @@ func TestDemoInChromium(t *testing.T) {
 	b.do("click Publish", chromedp.Click(chromedp.ID("publish-btn")))
 	b.waitJS("the message on the feed", fmt.Sprintf(`document.getElementById("feed").textContent.includes(%s)`, strconv.Quote(msg)))
 
+	// Metrics: /metrics shows the library's counts of what was clicked.
+	b.do("click GET /metrics", chromedp.Click(chromedp.ID("metrics-btn")))
+	b.waitJS("metrics shown", `document.getElementById("metrics-status").textContent.includes("redisware lines")`)
+	if m := b.text("metrics-exchange"); !strings.Contains(m, `redisware_ratelimit_decisions_total{`) ||
+		!strings.Contains(m, `outcome="hit"`) || !strings.Contains(m, `redisware_session_loads_total{`) {
+		b.fail("metrics", fmt.Errorf("the metrics panel shows no rate limit decisions, cache hit or session loads:\n%s", m))
+	}
+
 	// Log out: the user is gone and the session with it.
 	b.do("click Log out", chromedp.Click(chromedp.ID("logout-btn")))
 	b.waitText("session-user", "not logged in")
@@ -156,8 +164,8 @@ func startDemo(t *testing.T) *demoProcess {
 		t.Fatalf("%s is not the redisware repository (go.mod: %v)", root, err)
 	}
 	bin := filepath.Join(t.TempDir(), "demo")
-	build := exec.Command("go", "build", "-race", "-o", bin, "./examples/demo") // a data race fails the exit check
-	build.Dir = root
+	build := exec.Command("go", "build", "-race", "-o", bin, ".") // a data race fails the exit check
+	build.Dir = filepath.Join(root, "examples", "demo")           // a module of its own
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the demo: %v\n%s", err, out)
 	}
