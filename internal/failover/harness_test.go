@@ -538,8 +538,16 @@ func run(t *testing.T, sc scenario) losses {
 			t.Fatalf("limiter after the failover: %v", err)
 		}
 		used := int64(limit.Burst() - res.Limits[0].Remaining)
-		if used > w.redisAllowed+w.failOpen {
+		// A decision whose reply was lost when a node died after running
+		// it is retried by go-redis (MaxRetries) on the new primary, which
+		// runs it again: that request costs two units. Requests are
+		// sequential per worker, so at most one straddles each of the (at
+		// most two) disruptions of a run: the limiter errs toward denying,
+		// never toward allowing more than its limit.
+		if extra := used - (w.redisAllowed + w.failOpen); extra > 2 {
 			t.Errorf("worker %d: Redis counts %d units after %d requests", w.id, used, w.redisAllowed+w.failOpen)
+		} else if extra > 0 {
+			t.Logf("worker %d: %d unit(s) counted twice (a decision retried after its reply was lost)", w.id, extra)
 		}
 		allowed += w.redisAllowed
 		counted += used
