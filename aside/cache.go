@@ -73,10 +73,10 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
-		MaxCooldown: o.Breaker.MaxCooldown, Name: "aside", Logger: o.Logger})
+	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "aside", Breaker: o.Breaker, Timeout: o.Timeout,
+		Logger: o.Logger, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
 	if err != nil {
-		return nil, fmt.Errorf("aside: Options.Breaker: %w", err)
+		return nil, err
 	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
@@ -86,12 +86,11 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		log:        o.Logger,
 		cluster:    isCluster(rdb),
 		id:         hex.EncodeToString(id),
-		guard:      bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
+		guard:      guard,
 		scripts:    script.NewRunner(rdb),
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}
-	observe.Guard(&a.guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	if o.LocalSize > 0 {
 		if a.local, err = newTier(o.LocalSize, o.LocalTTL); err != nil {
 			return nil, fmt.Errorf("aside: local tier: %w", err)

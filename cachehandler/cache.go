@@ -2,7 +2,6 @@ package cachehandler
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -57,15 +56,15 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := breaker.New(breaker.Options{Threshold: opt.Breaker.Threshold, MinCooldown: opt.Breaker.MinCooldown,
-		MaxCooldown: opt.Breaker.MaxCooldown, Name: "cachehandler", Logger: opt.Logger})
+	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "cachehandler", Breaker: opt.Breaker, Timeout: opt.Timeout,
+		Logger: opt.Logger, OnCall: opt.Observer.OnRedisCall, OnBreaker: opt.Observer.OnBreaker})
 	if err != nil {
-		return nil, fmt.Errorf("cachehandler: Options.Breaker: %w", err)
+		return nil, err
 	}
 	c := &Cache{
 		rdb:        rdb,
 		opt:        opt,
-		guard:      bounded.Guard{Breaker: b, Timeout: opt.Timeout, Direct: bounded.HonoursDeadlines(rdb)},
+		guard:      guard,
 		scripts:    script.NewRunner(rdb),
 		hints:      map[string][]string{},
 		pending:    map[string]*pendingFill{},
@@ -73,7 +72,6 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		storing:    map[string]map[*storing]struct{}{},
 	}
 	c.fills.c = c
-	observe.Guard(&c.guard, opt.Observer.OnRedisCall, opt.Observer.OnBreaker)
 	return c, nil
 }
 

@@ -60,14 +60,13 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
-		MaxCooldown: o.Breaker.MaxCooldown, Name: "ratelimit", Logger: o.Logger, Now: o.Now})
+	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "ratelimit", Breaker: o.Breaker, Timeout: o.Timeout,
+		Logger: o.Logger, Now: o.Now, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
 	if err != nil {
-		return nil, fmt.Errorf("ratelimit: Options.Breaker: %w", err)
+		return nil, err
 	}
 	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), flight: make(map[string][]*waiter), scripts: script.NewRunner(rdb)}
-	l.guard = bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
-	observe.Guard(&l.guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
+	l.guard = guard
 	size := o.CacheSize
 	if size > 0 {
 		if l.denies, err = newTATLRU(size); err != nil {

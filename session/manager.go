@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/bounded"
-	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/internal/observe"
 	"github.com/redisware/redisware/internal/script"
@@ -51,13 +50,11 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
-		MaxCooldown: o.Breaker.MaxCooldown, Name: "session", Logger: o.Logger})
+	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "session", Breaker: o.Breaker, Timeout: o.Timeout,
+		Logger: o.Logger, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
 	if err != nil {
-		return nil, fmt.Errorf("session: Options.Breaker: %w", err)
+		return nil, err
 	}
-	guard := bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
-	observe.Guard(&guard, o.Observer.OnRedisCall, o.Observer.OnBreaker)
 	m := &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb), seen: newSeenHints(seenHintsSize)}
 	m.touchAfter = o.IdleTimeout / 4
 	m.idleArg, m.lifetimeArg, m.touchArg = msd(o.IdleTimeout), msd(o.Lifetime), msd(m.touchAfter)

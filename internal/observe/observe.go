@@ -5,8 +5,11 @@ package observe
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/middleware"
@@ -36,4 +39,29 @@ func kind(k breaker.EventKind) middleware.BreakerEventKind {
 		return middleware.BreakerStillOpen
 	}
 	return middleware.BreakerClosed
+}
+
+// GuardOptions are what NewGuard builds a package's guard from.
+type GuardOptions struct {
+	Name      string                    // the package, in log lines and errors
+	Breaker   middleware.BreakerOptions // the package's Options.Breaker
+	Timeout   time.Duration             // the package's Options.Timeout
+	Logger    *slog.Logger
+	Now       func() time.Time // the breaker's clock; nil means time.Now
+	OnCall    func(context.Context, middleware.RedisCall)
+	OnBreaker func(middleware.BreakerEvent)
+}
+
+// NewGuard returns the guard every package's Redis calls go through: a
+// breaker built from o.Breaker, o.Timeout, and o's observer hooks (see
+// Guard). The error names "<Name>: Options.Breaker".
+func NewGuard(rdb redis.UniversalClient, o GuardOptions) (bounded.Guard, error) {
+	b, err := breaker.New(breaker.Options{Threshold: o.Breaker.Threshold, MinCooldown: o.Breaker.MinCooldown,
+		MaxCooldown: o.Breaker.MaxCooldown, Name: o.Name, Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return bounded.Guard{}, fmt.Errorf("%s: Options.Breaker: %w", o.Name, err)
+	}
+	g := bounded.Guard{Breaker: b, Timeout: o.Timeout, Direct: bounded.HonoursDeadlines(rdb)}
+	Guard(&g, o.OnCall, o.OnBreaker)
+	return g, nil
 }
