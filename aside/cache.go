@@ -14,6 +14,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/observe"
+	"github.com/redisware/redisware/internal/pipe"
 	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
@@ -37,6 +38,7 @@ type Cache struct {
 	id      string
 	// guard: the breaker and Options.Timeout around every call.
 	guard   bounded.Guard
+	send    pipe.Sender // one command at a time, autopipelined
 	scripts *script.Runner
 
 	fills singleflight.Group
@@ -80,14 +82,19 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
+	send, err := pipe.New(rdb, o.NoAutoPipeline)
+	if err != nil {
+		return nil, fmt.Errorf("aside: %w", err)
+	}
 	a := &Cache{
 		rdb:        rdb,
+		send:       send,
 		o:          o,
 		log:        o.Logger,
 		cluster:    isCluster(rdb),
 		id:         hex.EncodeToString(id),
 		guard:      guard,
-		scripts:    script.NewRunner(rdb),
+		scripts:    script.NewRunner(send),
 		refreshing: map[string]struct{}{},
 		ready:      make(chan struct{}),
 	}

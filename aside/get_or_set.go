@@ -297,7 +297,7 @@ func (a *Cache) read(ctx context.Context, full string) (raw []byte, pttl time.Du
 	r, err := call(ctx, a, "get", func(ctx context.Context, x callArgs) (readResult, error) {
 		a, full := x.a, x.full
 		if a.o.EarlyRefresh == 0 && a.local == nil {
-			raw, err := a.rdb.Get(ctx, full).Bytes()
+			raw, err := a.send.Get(ctx, full)
 			return readResult{raw: raw}, err
 		}
 		var get *redis.StringCmd

@@ -639,6 +639,11 @@ func TestCloseReleasesSubscription(t *testing.T) {
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
+	// The client's autopipeliner starts with the first Cache on it and
+	// belongs to the client, not to the Cache: start it before counting.
+	if _, err := New(rdb, Options{Prefix: b.Prefix}); err != nil {
+		t.Fatal(err)
+	}
 	baseline := runtime.NumGoroutine()
 	a, err := New(rdb, Options{Prefix: b.Prefix, LocalSize: 10, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -2,6 +2,7 @@ package cachehandler
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/observe"
+	"github.com/redisware/redisware/internal/pipe"
 	"github.com/redisware/redisware/internal/script"
 	"golang.org/x/sync/singleflight"
 )
@@ -25,6 +27,7 @@ type Cache struct {
 	sf  singleflight.Group
 	// guard: the breaker and Options.Timeout around every request's call.
 	guard   bounded.Guard
+	send    pipe.Sender // one command at a time, autopipelined
 	scripts *script.Runner
 
 	fills fillNotices
@@ -61,11 +64,16 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
+	send, err := pipe.New(rdb, opt.NoAutoPipeline)
+	if err != nil {
+		return nil, fmt.Errorf("cachehandler: %w", err)
+	}
 	c := &Cache{
 		rdb:        rdb,
+		send:       send,
 		opt:        opt,
 		guard:      guard,
-		scripts:    script.NewRunner(rdb),
+		scripts:    script.NewRunner(send),
 		hints:      map[string][]string{},
 		pending:    map[string]*pendingFill{},
 		refreshing: map[string]bool{},

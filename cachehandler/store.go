@@ -197,7 +197,7 @@ func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, 
 		out, err := redisCall(context.WithoutCancel(ctx), c, "lookup", func(ctx context.Context, a keysArgs) ([][]byte, error) {
 			out := make([][]byte, len(a.keys))
 			if len(a.keys) == 1 {
-				b, err := a.c.rdb.Get(ctx, a.keys[0]).Bytes()
+				b, err := a.c.send.Get(ctx, a.keys[0])
 				if errors.Is(err, redis.Nil) {
 					return out, nil
 				}

@@ -148,7 +148,12 @@ func TestTimeout(t *testing.T) {
 
 // hangingServer accepts connections and never answers, like a Redis that
 // is stuck; it closes them when the test ends.
-func hangingServer(t *testing.T) string {
+//
+// It returns the address and a function that closes the server and its
+// connections (also run when the test ends). Call it before closing a
+// client with a call stuck on it: the client's autopipeliner waits for its
+// batch on Close, and with hour-long timeouts would wait its backstop out.
+func hangingServer(t *testing.T) (string, func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -167,15 +172,16 @@ func hangingServer(t *testing.T) string {
 			mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		_ = ln.Close()
 		mu.Lock()
 		defer mu.Unlock()
 		for _, c := range conns {
 			_ = c.Close()
 		}
-	})
-	return ln.Addr().String()
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 // TestTimeoutStuckRedis: Options.Timeout bounds a decision even when Redis
@@ -185,14 +191,16 @@ func hangingServer(t *testing.T) string {
 func TestTimeoutStuckRedis(t *testing.T) {
 	for _, honours := range []bool{false, true} {
 		t.Run(fmt.Sprintf("ContextTimeoutEnabled=%v", honours), func(t *testing.T) {
+			addr, stop := hangingServer(t)
 			c := redis.NewClient(&redis.Options{
-				Addr:                  hangingServer(t),
+				Addr:                  addr,
+				MaxRetries:            -1, // Close need not wait for retries against the stopped server
 				DialTimeout:           time.Hour,
 				ReadTimeout:           time.Hour,
 				WriteTimeout:          time.Hour,
 				ContextTimeoutEnabled: honours,
 			})
-			t.Cleanup(func() { _ = c.Close() })
+			t.Cleanup(func() { stop(); _ = c.Close() })
 			l, err := New(c, Options{Timeout: 20 * time.Millisecond, Failure: FailClosed, OnError: func(context.Context, error) {}})
 			if err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/redisware/redisware/internal/breaker"
 	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/internal/observe"
+	"github.com/redisware/redisware/internal/pipe"
 	"github.com/redisware/redisware/internal/script"
 )
 
@@ -25,6 +26,7 @@ type Limiter struct {
 	rdb     redis.UniversalClient
 	o       Options
 	guard   bounded.Guard  // breaker and Options.Timeout around every decision
+	sender  pipe.Sender    // one command at a time, autopipelined
 	scripts *script.Runner // runs gcraScript on rdb
 	denies  *tatLRU        // nil when disabled
 	local   *tatLRU        // in-process limiter for FailLocal
@@ -65,7 +67,11 @@ func New(rdb redis.UniversalClient, o Options) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), flight: make(map[string][]*waiter), scripts: script.NewRunner(rdb)}
+	l := &Limiter{rdb: rdb, o: o, epoch: o.Now(), sets: make(map[string]*policySet), flight: make(map[string][]*waiter)}
+	if l.sender, err = pipe.New(rdb, o.NoAutoPipeline); err != nil {
+		return nil, fmt.Errorf("ratelimit: %w", err)
+	}
+	l.scripts = script.NewRunner(l.sender)
 	l.guard = guard
 	size := o.CacheSize
 	if size > 0 {

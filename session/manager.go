@@ -15,6 +15,7 @@ import (
 	"github.com/redisware/redisware/internal/bounded"
 	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/internal/observe"
+	"github.com/redisware/redisware/internal/pipe"
 	"github.com/redisware/redisware/internal/script"
 )
 
@@ -25,6 +26,7 @@ type Manager struct {
 	o       Options
 	codec   *codec
 	guard   bounded.Guard  // breaker and Options.Timeout around every call
+	send    pipe.Sender    // one command at a time, autopipelined
 	scripts *script.Runner // runs the Lua scripts on rdb
 	seen    *seenHints     // when sessions' idle expiry was last moved, as last seen here
 
@@ -55,7 +57,11 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{rdb: rdb, o: o, codec: c, guard: guard, scripts: script.NewRunner(rdb), seen: newSeenHints(seenHintsSize)}
+	send, err := pipe.New(rdb, o.NoAutoPipeline)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	m := &Manager{rdb: rdb, o: o, codec: c, guard: guard, send: send, scripts: script.NewRunner(send), seen: newSeenHints(seenHintsSize)}
 	m.touchAfter = o.IdleTimeout / 4
 	m.idleArg, m.lifetimeArg, m.touchArg = msd(o.IdleTimeout), msd(o.Lifetime), msd(m.touchAfter)
 	return m, nil
@@ -115,7 +121,7 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 	rep, err := call(r.Context(), m, "load", func(ctx context.Context, a loadArgs) (loadReply, error) {
 		m := a.m
 		if a.plain {
-			h, err := m.rdb.HGetAll(ctx, m.key(a.id)).Result()
+			h, err := m.send.HGetAll(ctx, m.key(a.id))
 			return loadReply{m: h}, err
 		}
 		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},

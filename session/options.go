@@ -87,6 +87,17 @@ type Options struct {
 	// ContextTimeoutEnabled stops its network I/O at the deadline itself,
 	// which spares the Manager a goroutine per call.
 	Timeout time.Duration
+
+	// NoAutoPipeline sends each Redis command on its own instead of through
+	// the client's autopipeliner. By default (false), when the client is a
+	// *redis.Client or *redis.ClusterClient, the commands this package sends
+	// one at a time on a request's path go through the client's deferred
+	// autopipeliner (AsyncAutoPipeline, shared with the application and
+	// closed with the client): concurrent requests' commands then share one
+	// write and one read, which is what makes the package fast under load.
+	// Order, read-your-writes, Timeout and the scripts' atomicity hold
+	// either way; see the README's "Autopipelining".
+	NoAutoPipeline bool
 	// Breaker configures the circuit breaker in front of Redis: after
 	// Breaker.Threshold consecutive failed calls, requests fail closed at
 	// once, without calling Redis, until a probe finds it back (see

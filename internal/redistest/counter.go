@@ -11,10 +11,12 @@ import (
 )
 
 // Counter counts round trips a client makes to Redis: one per command sent
-// alone, one per pipeline, one per MULTI/EXEC transaction. A script run with
+// alone, one per pipeline (a pipeline of one command counts as that
+// command, as an autopipeliner sends a lone command so), one per MULTI/EXEC transaction. A script run with
 // EVALSHA that falls back to EVAL counts two, as it costs two.
 type Counter struct {
-	n atomic.Int64
+	n    atomic.Int64
+	sent atomic.Int64 // commands, however batched
 
 	mu   sync.Mutex
 	cmds []string
@@ -31,9 +33,15 @@ func Count(c redis.UniversalClient) *Counter {
 // N returns the number of round trips since the last Reset.
 func (k *Counter) N() int64 { return k.n.Load() }
 
+// Sent returns the number of commands sent since the last Reset, each
+// command of a pipeline counted: what concurrent requests cost, whether or
+// not an autopipeliner gathered them into fewer round trips.
+func (k *Counter) Sent() int64 { return k.sent.Load() }
+
 // Reset sets the count to zero and forgets the recorded commands.
 func (k *Counter) Reset() {
 	k.n.Store(0)
+	k.sent.Store(0)
 	k.mu.Lock()
 	k.cmds = nil
 	k.mu.Unlock()
@@ -86,6 +94,7 @@ func (k *Counter) DialHook(next redis.DialHook) redis.DialHook {
 func (k *Counter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if !handshake(cmd) {
+			k.sent.Add(1)
 			k.record(cmd.Name())
 		}
 		return next(ctx, cmd)
@@ -100,6 +109,13 @@ func (k *Counter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 			setup = setup && handshake(c)
 		}
 		if setup {
+			return next(ctx, cmds)
+		}
+		k.sent.Add(int64(len(cmds)))
+		if len(cmds) == 1 {
+			// A pipeline of one command (an autopipeliner's batch that
+			// gathered one) is that command's round trip.
+			k.record(cmds[0].Name())
 			return next(ctx, cmds)
 		}
 		name := "pipeline["

@@ -60,12 +60,18 @@ func (p *Proxy) Down() {
 // Stall makes every connection open at this moment swallow what is sent
 // in either direction without closing it: a half-open connection.
 // Connections opened later work normally.
+//
+// When the test ends, the proxy goes Down before anything the test made
+// earlier is cleaned up: a client closed while a call of its hangs on a
+// stalled connection (an autopipeliner's batch, say) would otherwise wait
+// out its own timeouts, and one that redials would be stalled again.
 func (p *Proxy) Stall() {
 	p.mu.Lock()
 	for c := range p.stalled {
 		p.stalled[c] = true
 	}
 	p.mu.Unlock()
+	p.t.Cleanup(p.Down)
 }
 
 // Hang stalls every open connection, as Stall does, and every connection

@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redisware/redisware/internal/pipe"
 )
 
 // Runner runs scripts on one client and remembers which of them the
@@ -31,11 +32,16 @@ import (
 // extra round trip once. A Runner is safe for concurrent use.
 type Runner struct {
 	rdb    redis.UniversalClient
+	one    sender   // Run's script calls: through the autopipeliner, if any
 	cached sync.Map // *redis.Script → struct{}: known to be in the cache
 }
 
-// NewRunner returns a Runner of rdb that knows of no script cached.
-func NewRunner(rdb redis.UniversalClient) *Runner { return &Runner{rdb: rdb} }
+// NewRunner returns a Runner that sends Run's script calls through s (see
+// package pipe) and everything else to s.Client(), and knows of no script
+// cached.
+func NewRunner(s pipe.Sender) *Runner {
+	return &Runner{rdb: s.Client(), one: sender{s}}
+}
 
 func (r *Runner) isCached(s *redis.Script) bool {
 	_, ok := r.cached.Load(s)
@@ -57,13 +63,66 @@ func (r *Runner) noteReply(s *redis.Script, err error) {
 // shard) and script cache.
 func (r *Runner) Run(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
 	if !r.isCached(s) {
-		cmd := s.Eval(ctx, r.rdb, keys, args...)
+		cmd := s.Eval(ctx, r.one, keys, args...)
 		r.noteReply(s, cmd.Err())
 		return cmd
 	}
-	cmd := s.EvalSha(ctx, r.rdb, keys, args...)
+	cmd := s.EvalSha(ctx, r.one, keys, args...)
 	if isNoScript(cmd.Err()) {
-		cmd = s.Eval(ctx, r.rdb, keys, args...)
+		cmd = s.Eval(ctx, r.one, keys, args...)
+	}
+	return cmd
+}
+
+// sender is the redis.Scripter that Run's script calls go through: each
+// call is one command sent by a pipe.Sender.
+type sender struct{ s pipe.Sender }
+
+func (c sender) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return c.eval(ctx, "eval", src, keys, args)
+}
+
+func (c sender) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return c.eval(ctx, "evalsha", sha, keys, args)
+}
+
+func (c sender) EvalRO(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return c.eval(ctx, "eval_ro", src, keys, args)
+}
+
+func (c sender) EvalShaRO(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return c.eval(ctx, "evalsha_ro", sha, keys, args)
+}
+
+func (c sender) ScriptExists(ctx context.Context, hashes ...string) *redis.BoolSliceCmd {
+	return c.s.Client().ScriptExists(ctx, hashes...)
+}
+
+func (c sender) ScriptLoad(ctx context.Context, src string) *redis.StringCmd {
+	return c.s.Client().ScriptLoad(ctx, src)
+}
+
+// eval builds the command as go-redis does (name, script or digest, key
+// count, keys, args; the first key at 3 for Cluster routing) and sends it.
+// The library's scripts take scalar arguments only, so unlike go-redis it
+// does not flatten a lone slice argument. A call given up at ctx's end
+// gets a command of its own holding the error: the one sent may still be
+// queued, and reading it would wait for its reply.
+func (c sender) eval(ctx context.Context, name, payload string, keys []string, args []any) *redis.Cmd {
+	argv := make([]any, 3+len(keys), 3+len(keys)+len(args))
+	argv[0], argv[1], argv[2] = name, payload, len(keys)
+	for i, k := range keys {
+		argv[3+i] = k
+	}
+	argv = append(argv, args...)
+	cmd := redis.NewCmd(ctx, argv...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3)
+	}
+	if err := c.s.Process(ctx, cmd); err != nil && err == ctx.Err() {
+		gave := redis.NewCmd(ctx, argv...)
+		gave.SetErr(err)
+		return gave
 	}
 	return cmd
 }

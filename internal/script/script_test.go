@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/redisware/redisware/internal/pipe"
 	"github.com/redisware/redisware/internal/redistest"
 	"github.com/redisware/redisware/internal/script"
 )
@@ -79,7 +80,7 @@ func TestExecResendsOnlyMissedScripts(t *testing.T) {
 	ctx := t.Context()
 	b := redistest.Start(t)
 	c := b.Client()
-	r := script.NewRunner(c)
+	r := script.NewRunner(mustSender(t, c))
 	warm := incrScript()
 	if err := r.Load(ctx, warm); err != nil {
 		t.Fatal(err)
@@ -159,7 +160,7 @@ func TestRun(t *testing.T) {
 	ctx := t.Context()
 	b := redistest.Start(t)
 	c := b.Client()
-	r := script.NewRunner(c)
+	r := script.NewRunner(mustSender(t, c))
 	n := redistest.Count(c)
 	run := func(s *redis.Script, key string) string {
 		t.Helper()
@@ -187,7 +188,7 @@ func TestRun(t *testing.T) {
 	// with EVAL too (its server might be another).
 	c2 := b.Client()
 	n2 := redistest.Count(c2)
-	if v, err := script.NewRunner(c2).Run(ctx, fresh, []string{b.Prefix + "fresh3"}).Int64(); err != nil || v != 1 {
+	if v, err := script.NewRunner(mustSender(t, c2)).Run(ctx, fresh, []string{b.Prefix + "fresh3"}).Int64(); err != nil || v != 1 {
 		t.Fatalf("fresh3: %d, %v", v, err)
 	}
 	if got := strings.Join(n2.Commands(), " "); got != "eval" {
@@ -199,7 +200,7 @@ func TestRun(t *testing.T) {
 func TestExecSingleScript(t *testing.T) {
 	b := redistest.Start(t)
 	c := b.Client()
-	r := script.NewRunner(c)
+	r := script.NewRunner(mustSender(t, c))
 	n := redistest.Count(c)
 	ops := []script.Op{scriptOp(coldScript(r), b.Prefix+"k")}
 	if err := r.Exec(t.Context(), ops); err != nil {
@@ -218,7 +219,7 @@ func TestExecErrors(t *testing.T) {
 	ctx := t.Context()
 	b := redistest.Start(t)
 	c := b.Client()
-	r := script.NewRunner(c)
+	r := script.NewRunner(mustSender(t, c))
 	p := b.Prefix
 	getOp := script.Op{Plain: func(ctx context.Context, p2 redis.Pipeliner) redis.Cmder { return p2.Get(ctx, p+"missing") }}
 	nilScript := redis.NewScript("-- returns nil\nreturn false")
@@ -271,7 +272,7 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("keys reached %d masters, want several", len(masters))
 	}
 	n := redistest.Count(rdb)
-	r := script.NewRunner(rdb)
+	r := script.NewRunner(mustSender(t, rdb))
 
 	loaded := incrScript()
 	if err := r.Load(ctx, loaded); err != nil {
@@ -310,4 +311,15 @@ func TestCluster(t *testing.T) {
 	}
 	checkReplies(t, ops)
 	checkCounts(t, rdb, all...)
+}
+
+// mustSender is the Sender the packages build by default: through the
+// client's autopipeliner where it has one.
+func mustSender(t *testing.T, c redis.UniversalClient) pipe.Sender {
+	t.Helper()
+	s, err := pipe.New(c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
