@@ -49,7 +49,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqTime := c.opt.Now()
 	rcc := c.requestDirectives(r)
-	k := c.keysFor(normalURL(&u))
+	k := c.keysForURL(&u)
 	lk, err := c.lookup(r, k, "hit")
 	if err != nil {
 		c.fail(r, err)

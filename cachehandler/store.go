@@ -274,7 +274,7 @@ func (c *Cache) tryLock(ctx context.Context, k keySet) (token, gen string, won b
 			return lockResult{}, fmt.Errorf("lock script returned generation %T", v[1])
 		}
 		return lockResult{gen: g, won: n == 1}, nil
-	}, lockArgs{c, k.lock, k.genKey(), token})
+	}, lockArgs{c, k.lockKey(), k.genKey(), token})
 	if err != nil {
 		return "", "", false, fmt.Errorf("cachehandler: lock: %w", err)
 	}
@@ -296,7 +296,7 @@ func (c *Cache) release(ctx context.Context, k keySet, token string) error {
 	if token == "" {
 		return nil
 	}
-	ops := []script.Op{{Script: releaseScript, Keys: []string{k.lock}, Args: []any{token, c.fillChannel(), k.fill}}}
+	ops := []script.Op{{Script: releaseScript, Keys: []string{k.lockKey()}, Args: []any{token, c.fillChannel(), k.fill}}}
 	if err := redisDo(context.WithoutCancel(ctx), c, "release", execOps, opsArgs{c, ops}); err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
 	}
@@ -321,7 +321,7 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k keySet, e *cacheEn
 	}
 	ops := make([]script.Op, 0, 1+len(tags))
 	ops = append(ops, script.Op{Script: storeScript,
-		Keys: []string{k.base, entryKey, k.variants, k.lock, k.genKey()},
+		Keys: []string{k.base, entryKey, k.variantsKey(), k.lockKey(), k.genKey()},
 		Args: []any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
 	for _, t := range tags {
 		ops = append(ops, script.Op{Script: tagScript, Keys: []string{c.tagKey(t)}, Args: []any{ms, k.base, tagGrace.Milliseconds()}})
@@ -352,7 +352,7 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []keySet) error {
 	hashes := make([]string, len(ks))
 	ttl := c.genTTL().Milliseconds()
 	for i, k := range ks {
-		ops[i] = script.Op{Script: purgeScript, Keys: []string{k.base, k.variants, k.genKey()}, Args: []any{ttl}}
+		ops[i] = script.Op{Script: purgeScript, Keys: []string{k.base, k.variantsKey(), k.genKey()}, Args: []any{ttl}}
 		hashes[i] = k.hash
 	}
 	if err := c.scripts.Exec(ctx, ops); err != nil {
