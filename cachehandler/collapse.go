@@ -72,7 +72,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *route, f *forwa
 	if err != nil {
 		c.fail(r, err)
 		if now := c.opt.Now(); c.sieOK(f.stale, now) {
-			c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, ttlParam(f.stale.ttl(now)), "detail=redis-error"))
+			c.serveEntry(w, r, f.stale, now, "fwd="+f.fwd, ttlNow, "detail=redis-error")
 			c.served(r, ServeStale, "redis-error", int64(len(f.stale.body)))
 			return
 		}
@@ -214,7 +214,7 @@ func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwar
 	if kind, _ := c.verdict(e, rcc, now); kind != useFresh && kind != useStale {
 		return false, ""
 	}
-	c.serveEntry(w, r, e, now, c.status("fwd="+f.fwd, "collapsed", ttlParam(e.ttl(now))))
+	c.serveEntry(w, r, e, now, "fwd="+f.fwd, "collapsed", ttlNow)
 	c.served(r, ServeCollapsed, "", int64(len(e.body)))
 	return true, ""
 }

@@ -42,6 +42,9 @@ type cacheEntry struct {
 	flags  byte
 	header http.Header
 	body   []byte
+	// values is how many values header holds, when entryDecode counted
+	// them (0: not counted).
+	values int
 
 	// requestTime and responseTime are RFC 9111 §4.2.3's request_time and
 	// response_time; initialAge is its corrected_initial_age.
@@ -208,6 +211,7 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 		return nil, entryErrCorrupt
 	}
 	e.body = r.b
+	e.values = int(values)
 	text := string(section[:len(section)-len(r.b)])
 	all := make([]string, values)
 	e.header = make(http.Header, n)

@@ -44,6 +44,14 @@ func TestEntryRoundTrip(t *testing.T) {
 			if len(got.body) == 0 && len(tt.e.body) == 0 {
 				got.body = tt.e.body
 			}
+			values := 0
+			for _, v := range tt.e.header {
+				values += len(v)
+			}
+			if got.values != values {
+				t.Fatalf("%d values counted, want %d", got.values, values)
+			}
+			got.values = 0
 			if !reflect.DeepEqual(got, tt.e) {
 				t.Fatalf("decoded\n%+v\nwant\n%+v", got, tt.e)
 			}

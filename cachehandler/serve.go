@@ -76,7 +76,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kind, fwd := c.verdict(e, rcc, reqTime)
 		switch kind {
 		case useFresh, useStale:
-			c.serveEntry(w, r, e, reqTime, c.status("hit", ttlParam(e.ttl(reqTime))))
+			c.serveEntry(w, r, e, reqTime, "hit", ttlNow)
 			if kind == useFresh {
 				c.served(r, ServeHit, "", int64(len(e.body)))
 			} else {
@@ -84,7 +84,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		case useSWR:
-			c.serveEntry(w, r, e, reqTime, c.status("hit", ttlParam(e.ttl(reqTime)), "detail=stale-while-revalidate"))
+			c.serveEntry(w, r, e, reqTime, "hit", ttlNow, "detail=stale-while-revalidate")
 			c.served(r, ServeStale, "stale-while-revalidate", int64(len(e.body)))
 			c.refresh(r, rt, k, e)
 			return
