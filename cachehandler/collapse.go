@@ -209,7 +209,11 @@ func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwar
 		if rcc.maxAge == 0 {
 			rcc.maxAge = -1
 		}
-		e.flags &^= entryFlagNoCache
+		if e.flags&entryFlagNoCache != 0 {
+			own := *e // e is shared with concurrent lookups
+			own.flags &^= entryFlagNoCache
+			e = &own
+		}
 	}
 	if kind, _ := c.verdict(e, rcc, now); kind != useFresh && kind != useStale {
 		return false, ""

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -167,10 +166,10 @@ func redisDo[A any](ctx context.Context, c *Cache, op string, fn func(context.Co
 	return bounded.GuardedDo(ctx, &c.guard, op, fn, arg)
 }
 
-// keysArgs are what a Redis call about some keys needs.
-type keysArgs struct {
+// fetchArgs are what a lookup's Redis call needs: one key, or two.
+type fetchArgs struct {
 	c    *Cache
-	keys []string
+	keys [2]string // keys[1] is "" when there is one key
 }
 
 // lockArgs are what a Redis call about a fill lock needs.
@@ -187,61 +186,91 @@ type opsArgs struct {
 
 func execOps(ctx context.Context, a opsArgs) error { return a.c.scripts.Exec(ctx, a.ops) }
 
-// fetch GETs keys in one round trip; missing keys come back nil. Concurrent
-// fetches of the same keys in this process share one round trip.
+// fetched is what one fetch read: the values of its keys, each decoded
+// once for all the requests that share the read. It is read only: a
+// request that would change an entry changes a copy.
+type fetched [2]fetchedValue
+
+// fetchedValue is the value of one key.
+type fetchedValue struct {
+	raw   []byte      // nil when the key is missing
+	entry *cacheEntry // raw decoded, when it is an entry
+	names []string    // raw decoded, when it is a variant index
+	err   error       // why raw is neither: corrupt or foreign data
+}
+
+func decodeValue(b []byte) fetchedValue {
+	v := fetchedValue{raw: b}
+	switch {
+	case b == nil:
+	case entryKind(b) == entryKindEntry:
+		v.entry, v.err = entryDecode(b)
+	case entryKind(b) == entryKindVariant:
+		v.names, v.err = entryDecodeVariants(b)
+	default:
+		v.err = entryErrCorrupt
+	}
+	return v
+}
+
+// fetch GETs keys (keys[1] may be "") in one round trip and decodes what
+// it finds. Concurrent fetches of the same keys in this process share one
+// round trip and its decoded values.
 //
 // ns names the sharing group: "" shares nothing; requests only share a
 // round trip with requests of the same ns.
-func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, error) {
-	do := func() ([][]byte, error) {
-		out, err := redisCall(context.WithoutCancel(ctx), c, "lookup", func(ctx context.Context, a keysArgs) ([][]byte, error) {
-			out := make([][]byte, len(a.keys))
-			if len(a.keys) == 1 {
-				b, err := a.c.rdb.Get(ctx, a.keys[0]).Bytes()
-				if errors.Is(err, redis.Nil) {
-					return out, nil
-				}
-				out[0] = b
-				return out, err
-			}
-			cmds := make([]*redis.StringCmd, len(a.keys))
-			_, err := a.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i, k := range a.keys {
-					cmds[i] = p.Get(ctx, k)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return nil, err
-			}
-			for i, cmd := range cmds {
-				b, err := cmd.Bytes()
-				if err != nil && !errors.Is(err, redis.Nil) {
-					return nil, err
-				}
-				out[i] = b
-			}
-			return out, nil
-		}, keysArgs{c, keys})
-		if err != nil {
-			return nil, fmt.Errorf("cachehandler: lookup: %w", err)
-		}
-		return out, nil
-	}
+func (c *Cache) fetch(ctx context.Context, keys [2]string, ns string) (*fetched, error) {
 	if ns == "" {
-		return do()
+		return c.fetchOnce(ctx, keys)
 	}
-	v, err, _ := c.sf.Do(ns+" "+strings.Join(keys, " "), func() (any, error) {
-		v, err := do()
+	v, err, _ := c.sf.Do(ns+" "+keys[0]+" "+keys[1], func() (any, error) {
+		v, err := c.fetchOnce(ctx, keys)
 		if err != nil {
-			err = &sharedFailure{error: err}
+			return nil, &sharedFailure{error: err}
 		}
-		return v, err
+		return v, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.([][]byte), nil
+	return v.(*fetched), nil
+}
+
+// fetchOnce is fetch without sharing.
+func (c *Cache) fetchOnce(ctx context.Context, keys [2]string) (*fetched, error) {
+	raw, err := redisCall(context.WithoutCancel(ctx), c, "lookup", func(ctx context.Context, a fetchArgs) ([2][]byte, error) {
+		var out [2][]byte
+		if a.keys[1] == "" {
+			b, err := a.c.rdb.Get(ctx, a.keys[0]).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return out, nil
+			}
+			out[0] = b
+			return out, err
+		}
+		var cmds [2]*redis.StringCmd
+		_, err := a.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range a.keys {
+				cmds[i] = p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return out, err
+		}
+		for i, cmd := range cmds {
+			b, err := cmd.Bytes()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return out, err
+			}
+			out[i] = b
+		}
+		return out, nil
+	}, fetchArgs{c, keys})
+	if err != nil {
+		return nil, fmt.Errorf("cachehandler: lookup: %w", err)
+	}
+	return &fetched{decodeValue(raw[0]), decodeValue(raw[1])}, nil
 }
 
 // sharedFailure is the error of a lookup that concurrent requests shared:
