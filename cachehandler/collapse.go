@@ -52,7 +52,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *route, f *forwa
 		case awaitGone:
 			return
 		case awaitFilled:
-			if c.afterFill(w, r, rt, f, "after", func() {}) {
+			if c.afterFill(w, r, rt, f, shareAfterFill, func() {}) {
 				return
 			}
 		}
@@ -113,7 +113,7 @@ func (c *Cache) awaitFill(w http.ResponseWriter, r *http.Request, rt *route, f *
 		}
 		// The fill may have ended before the subscription was confirmed,
 		// or while it was down.
-		if c.afterFill(w, r, rt, f, "", end) {
+		if c.afterFill(w, r, rt, f, shareNone, end) {
 			return true
 		}
 		if deadline.IsZero() {
@@ -126,7 +126,7 @@ func (c *Cache) awaitFill(w http.ResponseWriter, r *http.Request, rt *route, f *
 			return false
 		}
 		if !fw.again {
-			return c.afterFill(w, r, rt, f, "", end)
+			return c.afterFill(w, r, rt, f, shareNone, end)
 		}
 	}
 }
@@ -167,8 +167,8 @@ func (c *Cache) await(r *http.Request, ch <-chan struct{}, d time.Duration) int 
 // joining the fill of r's own variant (after end lets this process's
 // waiters for the URL go), so a cold URL asked for in several variants
 // costs one handler run per variant, not one per request.
-func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *route, f *forwarding, ns string, end func()) bool {
-	served, vkey := c.serveCollapsed(w, r, f, ns)
+func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *route, f *forwarding, share lookupShare, end func()) bool {
+	served, vkey := c.serveCollapsed(w, r, f, share)
 	if served {
 		return true
 	}
@@ -186,8 +186,8 @@ func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *route, f *
 // there is one r may use, and reports whether it did; when r's variant is
 // missing it returns the variant's key. The fill answered any request to
 // revalidate.
-func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwarding, ns string) (served bool, vkey string) {
-	lk, err := c.lookup(r, f.k, ns)
+func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwarding, share lookupShare) (served bool, vkey string) {
+	lk, err := c.lookup(r, f.k, share)
 	if err != nil {
 		c.fail(r, err)
 		return false, ""

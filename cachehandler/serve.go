@@ -50,7 +50,7 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqTime := c.opt.Now()
 	rcc := c.requestDirectives(r)
 	k := c.keysForURL(&u)
-	lk, err := c.lookup(r, k, "hit")
+	lk, err := c.lookup(r, k, shareHits)
 	if err != nil {
 		c.fail(r, err)
 		if bounded.Gone(r.Context()) {
@@ -65,15 +65,13 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k = k.forVariant(lk.vkey)
-	// A Range request the entry cannot answer goes to the handler as it
-	// is, and its response, whole or partial, is not stored (see doc.go).
-	f := &forwarding{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet && !wantsRange(r), reqTime: reqTime}
-	e := lk.entry
+	e, fwd := lk.entry, lk.fwd
 	if e != nil && r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0 {
-		e, f.fwd = nil, "request"
+		e, fwd = nil, "request"
 	}
+	var stale *cacheEntry
 	if e != nil {
-		kind, fwd := c.verdict(e, rcc, reqTime)
+		kind, why := c.verdict(e, rcc, reqTime)
 		switch kind {
 		case useFresh, useStale:
 			c.serveEntry(w, r, e, reqTime, "hit", ttlNow)
@@ -89,8 +87,11 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			c.refresh(r, rt, k, e)
 			return
 		}
-		f.fwd, f.stale = fwd, e
+		fwd, stale = why, e
 	}
+	// A Range request the entry cannot answer goes to the handler as it
+	// is, and its response, whole or partial, is not stored (see doc.go).
+	f := &forwarding{k: k, stale: stale, fwd: fwd, store: !rcc.noStore && r.Method == http.MethodGet && !wantsRange(r), reqTime: reqTime}
 	if rcc.onlyIfCached {
 		c.served(r, ServeMiss, "only-if-cached", 0)
 		c.gatewayTimeout(w)
@@ -129,14 +130,14 @@ type lookupResult struct {
 // lookup reads the entry r selects: one round trip when the URL has no
 // Vary or this process already knows its Vary names, two otherwise.
 // Corrupt or foreign data is a miss (and an OnError call).
-func (c *Cache) lookup(r *http.Request, k keySet, ns string) (lookupResult, error) {
+func (c *Cache) lookup(r *http.Request, k keySet, share lookupShare) (lookupResult, error) {
 	ctx := r.Context()
 	hint := c.hint(k.hash)
 	ks := [2]string{k.base}
 	if hint != nil {
 		ks[1] = k.variantKey(hint, r)
 	}
-	got, err := c.fetch(ctx, ks, ns)
+	got, err := c.fetch(ctx, ks, share)
 	if err != nil {
 		return lookupResult{}, err
 	}
@@ -162,7 +163,7 @@ func (c *Cache) lookup(r *http.Request, k keySet, ns string) (lookupResult, erro
 	if !slices.Equal(names, hint) {
 		c.setHint(k.hash, names)
 		vk = k.variantKey(names, r)
-		vv, err := c.fetch(ctx, [2]string{vk}, ns)
+		vv, err := c.fetch(ctx, [2]string{vk}, share)
 		if err != nil {
 			return lookupResult{}, err
 		}

@@ -186,6 +186,17 @@ type opsArgs struct {
 
 func execOps(ctx context.Context, a opsArgs) error { return a.c.scripts.Exec(ctx, a.ops) }
 
+// lookupShare names the requests that share a lookup: requests share a
+// round trip only with requests of the same kind.
+type lookupShare uint8
+
+const (
+	shareNone      lookupShare = iota // shares nothing
+	shareHits                         // requests looking for a stored response
+	shareAfterFill                    // requests looking for what a fill in this process stored
+	lookupShares
+)
+
 // fetched is what one fetch read: the values of its keys, each decoded
 // once for all the requests that share the read. It is read only: a
 // request that would change an entry changes a copy.
@@ -217,13 +228,18 @@ func decodeValue(b []byte) fetchedValue {
 // it finds. Concurrent fetches of the same keys in this process share one
 // round trip and its decoded values.
 //
-// ns names the sharing group: "" shares nothing; requests only share a
-// round trip with requests of the same ns.
-func (c *Cache) fetch(ctx context.Context, keys [2]string, ns string) (*fetched, error) {
-	if ns == "" {
+// share says which requests share it; shareNone shares nothing.
+func (c *Cache) fetch(ctx context.Context, keys [2]string, share lookupShare) (*fetched, error) {
+	if share == shareNone {
 		return c.fetchOnce(ctx, keys)
 	}
-	v, err, _ := c.sf.Do(ns+" "+keys[0]+" "+keys[1], func() (any, error) {
+	// One key and a pair never spell the same string: past the prefix and
+	// the {hash}, a pair goes on with a space, a key with ":" or nothing.
+	sfKey := keys[0]
+	if keys[1] != "" {
+		sfKey = keys[0] + " " + keys[1]
+	}
+	v, err, _ := c.sf[share].Do(sfKey, func() (any, error) {
 		v, err := c.fetchOnce(ctx, keys)
 		if err != nil {
 			return nil, &sharedFailure{error: err}
