@@ -168,15 +168,24 @@ func entryKind(b []byte) byte {
 // entryDecode parses an entry. It never panics and bounds its allocations by
 // len(b); the body aliases b.
 func entryDecode(b []byte) (*cacheEntry, error) {
+	e := new(cacheEntry)
+	if err := entryDecodeInto(e, b); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// entryDecodeInto is entryDecode into e, which it overwrites.
+func entryDecodeInto(e *cacheEntry, b []byte) error {
 	if entryKind(b) != entryKindEntry || len(b) < len(entryMagic)+3 {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	r := entryReader{b: b[len(entryMagic)+2:]}
-	e := &cacheEntry{flags: r.b[0]}
+	*e = cacheEntry{flags: r.b[0]}
 	r.b = r.b[1:]
 	status := r.uvarint()
 	if status < 100 || status > 999 {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	e.status = int(status)
 	e.requestTime = time.Unix(0, r.varint())
@@ -188,7 +197,7 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 	n := r.uvarint()
 	// Each header takes at least two bytes, which bounds the map size.
 	if r.err || n > uint64(len(r.b))/2 {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	// Pass 1 validates the header section and measures it, so pass 2 can
 	// take every name and value from one string and every value slice from
@@ -208,7 +217,7 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 		}
 	}
 	if r.err {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	e.body = r.b
 	e.values = int(values)
@@ -226,7 +235,7 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 		}
 		e.header[k] = vs
 	}
-	return e, nil
+	return nil
 }
 
 // skip passes over one length-prefixed string.

@@ -141,7 +141,7 @@ func (c *Cache) lookup(r *http.Request, k keySet, share lookupShare) (lookupResu
 	if err != nil {
 		return lookupResult{}, err
 	}
-	base := &got[0]
+	base := &got.v[0]
 	if base.raw == nil {
 		return lookupResult{fwd: "uri-miss"}, nil
 	}
@@ -159,7 +159,7 @@ func (c *Cache) lookup(r *http.Request, k keySet, share lookupShare) (lookupResu
 		return corrupt(k.base, base.err, "uri-miss")
 	}
 	names := base.names
-	v, vk := &got[1], ks[1]
+	v, vk := &got.v[1], ks[1]
 	if !slices.Equal(names, hint) {
 		c.setHint(k.hash, names)
 		vk = k.variantKey(names, r)
@@ -167,7 +167,7 @@ func (c *Cache) lookup(r *http.Request, k keySet, share lookupShare) (lookupResu
 		if err != nil {
 			return lookupResult{}, err
 		}
-		v = &vv[0]
+		v = &vv.v[0]
 	}
 	if v.raw == nil {
 		return lookupResult{fwd: "vary-miss", vkey: vk}, nil

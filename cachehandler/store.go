@@ -200,7 +200,12 @@ const (
 // fetched is what one fetch read: the values of its keys, each decoded
 // once for all the requests that share the read. It is read only: a
 // request that would change an entry changes a copy.
-type fetched [2]fetchedValue
+type fetched struct {
+	v [2]fetchedValue
+	// entries hold the decoded entries v points to: one allocation for
+	// the whole read.
+	entries [2]cacheEntry
+}
 
 // fetchedValue is the value of one key.
 type fetchedValue struct {
@@ -210,12 +215,15 @@ type fetchedValue struct {
 	err   error       // why raw is neither: corrupt or foreign data
 }
 
-func decodeValue(b []byte) fetchedValue {
+// decodeValue decodes b, an entry into e.
+func decodeValue(b []byte, e *cacheEntry) fetchedValue {
 	v := fetchedValue{raw: b}
 	switch {
 	case b == nil:
 	case entryKind(b) == entryKindEntry:
-		v.entry, v.err = entryDecode(b)
+		if v.err = entryDecodeInto(e, b); v.err == nil {
+			v.entry = e
+		}
 	case entryKind(b) == entryKindVariant:
 		v.names, v.err = entryDecodeVariants(b)
 	default:
@@ -286,7 +294,11 @@ func (c *Cache) fetchOnce(ctx context.Context, keys [2]string) (*fetched, error)
 	if err != nil {
 		return nil, fmt.Errorf("cachehandler: lookup: %w", err)
 	}
-	return &fetched{decodeValue(raw[0]), decodeValue(raw[1])}, nil
+	f := new(fetched)
+	for i, b := range raw {
+		f.v[i] = decodeValue(b, &f.entries[i])
+	}
+	return f, nil
 }
 
 // sharedFailure is the error of a lookup that concurrent requests shared:
