@@ -109,6 +109,19 @@ func entryEncode(dst []byte, e *cacheEntry) []byte {
 	return append(dst, e.body...)
 }
 
+// entryEncodedSize is an upper bound of the length of e's encoding, so
+// that entryEncode writes into one buffer.
+func entryEncodedSize(e *cacheEntry) int {
+	n := len(entryMagic) + 3 + binary.MaxVarintLen64*7 + len(e.body)
+	for k, vs := range e.header {
+		n += binary.MaxVarintLen64*2 + len(k)
+		for _, v := range vs {
+			n += binary.MaxVarintLen64 + len(v)
+		}
+	}
+	return n
+}
+
 func entryAppendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)

@@ -119,3 +119,16 @@ func FuzzEntryDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestEntryEncodedSizeBounds(t *testing.T) {
+	for _, e := range []*cacheEntry{
+		entryTestSample(),
+		{status: 204, header: http.Header{}},
+		{status: 200, header: http.Header{"A": {string(make([]byte, 300))}}, body: make([]byte, 1<<16),
+			requestTime: time.Unix(1<<40, 0), responseTime: time.Unix(1<<40, 0), fresh: 1 << 62, sie: 1 << 62},
+	} {
+		if n, max := len(entryEncode(nil, e)), entryEncodedSize(e); n > max {
+			t.Errorf("status %d: encoded in %d bytes, bound %d", e.status, n, max)
+		}
+	}
+}

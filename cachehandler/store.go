@@ -379,7 +379,7 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k keySet, e *cacheEn
 	ops := make([]script.Op, 0, 1+len(tags))
 	ops = append(ops, script.Op{Script: storeScript,
 		Keys: []string{k.base, entryKey, k.variantsKey(), k.lockKey(), k.genKey()},
-		Args: []any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
+		Args: []any{entryEncode(make([]byte, 0, entryEncodedSize(e)), e), ms, index, token, c.fillChannel(), k.fill, gen}})
 	for _, t := range tags {
 		ops = append(ops, script.Op{Script: tagScript, Keys: []string{c.tagKey(t)}, Args: []any{ms, k.base, tagGrace.Milliseconds()}})
 	}
