@@ -24,7 +24,9 @@ import (
 type Cache struct {
 	rdb redis.UniversalClient
 	opt Options
-	sf  singleflight.Group
+	// sf has a group per lookupShare: requests share a lookup only with
+	// requests of the same kind.
+	sf [lookupShares]singleflight.Group
 	// guard: the breaker and Options.Timeout around every request's call.
 	guard   bounded.Guard
 	send    pipe.Sender // one command at a time, autopipelined

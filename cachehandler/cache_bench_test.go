@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -50,6 +51,34 @@ func BenchmarkCache(b *testing.B) {
 					}
 				}
 			})
+		}
+		if o.suffix == "" {
+			// 32 clients on one URL, as in the load test: concurrent hits
+			// share one Redis read, so what each costs is mostly the
+			// cache's own work.
+			for _, size := range []int{1 << 10, 32 << 10} {
+				b.Run("hit/"+strconv.Itoa(size>>10)+"KiB/parallel", func(b *testing.B) {
+					body := strings.Repeat("x", size)
+					h := c.Middleware(testStatic(200, body, "Cache-Control", "max-age=3600", "Content-Type", "text/plain"))
+					url := "http://example.com/bench/hit-parallel/" + strconv.Itoa(size)
+					testDo(h, "GET", url)
+					b.ReportAllocs()
+					b.SetBytes(int64(size))
+					b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						r := httptest.NewRequest("GET", url, nil)
+						for pb.Next() {
+							w := httptest.NewRecorder()
+							h.ServeHTTP(w, r)
+							if w.Code != http.StatusOK || w.Body.Len() != size {
+								b.Errorf("%d, %d bytes", w.Code, w.Body.Len())
+								return
+							}
+						}
+					})
+				})
+			}
 		}
 		i := 0 // outside the closure: b.Run may call it again, and a reused URL would hit
 		b.Run("miss/1KiB"+o.suffix, func(b *testing.B) {

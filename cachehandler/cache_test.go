@@ -1151,7 +1151,7 @@ func TestSetsDropExpiredMembers(t *testing.T) {
 		advance(3 * time.Minute)
 	}
 	testDo(h, "GET", hot, "Accept", "short/last")
-	if n := card(c.keysFor(hot).variants); n != 2 {
+	if n := card(c.keysFor(hot).variantsKey()); n != 2 {
 		t.Errorf("variants set of the hot URL holds %d members, want 2 (long, short/last)", n)
 	}
 	advance(3 * time.Minute) // only the long variant of the hot URL is left

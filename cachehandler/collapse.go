@@ -52,7 +52,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *route, f *forwa
 		case awaitGone:
 			return
 		case awaitFilled:
-			if c.afterFill(w, r, rt, f, "after", func() {}) {
+			if c.afterFill(w, r, rt, f, shareAfterFill, func() {}) {
 				return
 			}
 		}
@@ -72,7 +72,7 @@ func (c *Cache) fill(w http.ResponseWriter, r *http.Request, rt *route, f *forwa
 	if err != nil {
 		c.fail(r, err)
 		if now := c.opt.Now(); c.sieOK(f.stale, now) {
-			c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, ttlParam(f.stale.ttl(now)), "detail=redis-error"))
+			c.serveEntry(w, r, f.stale, now, "fwd="+f.fwd, ttlNow, "detail=redis-error")
 			c.served(r, ServeStale, "redis-error", int64(len(f.stale.body)))
 			return
 		}
@@ -113,7 +113,7 @@ func (c *Cache) awaitFill(w http.ResponseWriter, r *http.Request, rt *route, f *
 		}
 		// The fill may have ended before the subscription was confirmed,
 		// or while it was down.
-		if c.afterFill(w, r, rt, f, "", end) {
+		if c.afterFill(w, r, rt, f, shareNone, end) {
 			return true
 		}
 		if deadline.IsZero() {
@@ -126,7 +126,7 @@ func (c *Cache) awaitFill(w http.ResponseWriter, r *http.Request, rt *route, f *
 			return false
 		}
 		if !fw.again {
-			return c.afterFill(w, r, rt, f, "", end)
+			return c.afterFill(w, r, rt, f, shareNone, end)
 		}
 	}
 }
@@ -167,8 +167,8 @@ func (c *Cache) await(r *http.Request, ch <-chan struct{}, d time.Duration) int 
 // joining the fill of r's own variant (after end lets this process's
 // waiters for the URL go), so a cold URL asked for in several variants
 // costs one handler run per variant, not one per request.
-func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *route, f *forwarding, ns string, end func()) bool {
-	served, vkey := c.serveCollapsed(w, r, f, ns)
+func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *route, f *forwarding, share lookupShare, end func()) bool {
+	served, vkey := c.serveCollapsed(w, r, f, share)
 	if served {
 		return true
 	}
@@ -186,8 +186,8 @@ func (c *Cache) afterFill(w http.ResponseWriter, r *http.Request, rt *route, f *
 // there is one r may use, and reports whether it did; when r's variant is
 // missing it returns the variant's key. The fill answered any request to
 // revalidate.
-func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwarding, ns string) (served bool, vkey string) {
-	lk, err := c.lookup(r, f.k, ns)
+func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwarding, share lookupShare) (served bool, vkey string) {
+	lk, err := c.lookup(r, f.k, share)
 	if err != nil {
 		c.fail(r, err)
 		return false, ""
@@ -209,12 +209,16 @@ func (c *Cache) serveCollapsed(w http.ResponseWriter, r *http.Request, f *forwar
 		if rcc.maxAge == 0 {
 			rcc.maxAge = -1
 		}
-		e.flags &^= entryFlagNoCache
+		if e.flags&entryFlagNoCache != 0 {
+			own := *e // e is shared with concurrent lookups
+			own.flags &^= entryFlagNoCache
+			e = &own
+		}
 	}
 	if kind, _ := c.verdict(e, rcc, now); kind != useFresh && kind != useStale {
 		return false, ""
 	}
-	c.serveEntry(w, r, e, now, c.status("fwd="+f.fwd, "collapsed", ttlParam(e.ttl(now))))
+	c.serveEntry(w, r, e, now, "fwd="+f.fwd, "collapsed", ttlNow)
 	c.served(r, ServeCollapsed, "", int64(len(e.body)))
 	return true, ""
 }

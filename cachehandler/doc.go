@@ -146,8 +146,9 @@
 // # Stampedes and hot keys
 //
 // Concurrent lookups of one URL in one process share one Redis read
-// (singleflight). On a miss the first request of each process takes the lead
-// and the others wait for it in memory; the leaders race for the fill lock
+// (singleflight), and the entry it read is decoded once for all of them. On
+// a miss the first request of each process takes the lead and the others
+// wait for it in memory; the leaders race for the fill lock
 // (SET NX PX, in a script that also reads the URL's purge generation) of the
 // URL or, once its Vary names are known, of their variant, so clients asking
 // for different variants do not queue. The winner runs the handler and

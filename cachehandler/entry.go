@@ -42,6 +42,9 @@ type cacheEntry struct {
 	flags  byte
 	header http.Header
 	body   []byte
+	// values is how many values header holds, when entryDecode counted
+	// them (0: not counted).
+	values int
 
 	// requestTime and responseTime are RFC 9111 §4.2.3's request_time and
 	// response_time; initialAge is its corrected_initial_age.
@@ -106,6 +109,19 @@ func entryEncode(dst []byte, e *cacheEntry) []byte {
 	return append(dst, e.body...)
 }
 
+// entryEncodedSize is an upper bound of the length of e's encoding, so
+// that entryEncode writes into one buffer.
+func entryEncodedSize(e *cacheEntry) int {
+	n := len(entryMagic) + 3 + binary.MaxVarintLen64*7 + len(e.body)
+	for k, vs := range e.header {
+		n += binary.MaxVarintLen64*2 + len(k)
+		for _, v := range vs {
+			n += binary.MaxVarintLen64 + len(v)
+		}
+	}
+	return n
+}
+
 func entryAppendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
@@ -165,15 +181,24 @@ func entryKind(b []byte) byte {
 // entryDecode parses an entry. It never panics and bounds its allocations by
 // len(b); the body aliases b.
 func entryDecode(b []byte) (*cacheEntry, error) {
+	e := new(cacheEntry)
+	if err := entryDecodeInto(e, b); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// entryDecodeInto is entryDecode into e, which it overwrites.
+func entryDecodeInto(e *cacheEntry, b []byte) error {
 	if entryKind(b) != entryKindEntry || len(b) < len(entryMagic)+3 {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	r := entryReader{b: b[len(entryMagic)+2:]}
-	e := &cacheEntry{flags: r.b[0]}
+	*e = cacheEntry{flags: r.b[0]}
 	r.b = r.b[1:]
 	status := r.uvarint()
 	if status < 100 || status > 999 {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	e.status = int(status)
 	e.requestTime = time.Unix(0, r.varint())
@@ -185,7 +210,7 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 	n := r.uvarint()
 	// Each header takes at least two bytes, which bounds the map size.
 	if r.err || n > uint64(len(r.b))/2 {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	// Pass 1 validates the header section and measures it, so pass 2 can
 	// take every name and value from one string and every value slice from
@@ -205,9 +230,10 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 		}
 	}
 	if r.err {
-		return nil, entryErrCorrupt
+		return entryErrCorrupt
 	}
 	e.body = r.b
+	e.values = int(values)
 	text := string(section[:len(section)-len(r.b)])
 	all := make([]string, values)
 	e.header = make(http.Header, n)
@@ -222,7 +248,7 @@ func entryDecode(b []byte) (*cacheEntry, error) {
 		}
 		e.header[k] = vs
 	}
-	return e, nil
+	return nil
 }
 
 // skip passes over one length-prefixed string.

@@ -44,6 +44,14 @@ func TestEntryRoundTrip(t *testing.T) {
 			if len(got.body) == 0 && len(tt.e.body) == 0 {
 				got.body = tt.e.body
 			}
+			values := 0
+			for _, v := range tt.e.header {
+				values += len(v)
+			}
+			if got.values != values {
+				t.Fatalf("%d values counted, want %d", got.values, values)
+			}
+			got.values = 0
 			if !reflect.DeepEqual(got, tt.e) {
 				t.Fatalf("decoded\n%+v\nwant\n%+v", got, tt.e)
 			}
@@ -110,4 +118,17 @@ func FuzzEntryDecode(f *testing.F) {
 			t.Fatal("re-encoded entry differs")
 		}
 	})
+}
+
+func TestEntryEncodedSizeBounds(t *testing.T) {
+	for _, e := range []*cacheEntry{
+		entryTestSample(),
+		{status: 204, header: http.Header{}},
+		{status: 200, header: http.Header{"A": {string(make([]byte, 300))}}, body: make([]byte, 1<<16),
+			requestTime: time.Unix(1<<40, 0), responseTime: time.Unix(1<<40, 0), fresh: 1 << 62, sie: 1 << 62},
+	} {
+		if n, max := len(entryEncode(nil, e)), entryEncodedSize(e); n > max {
+			t.Errorf("status %d: encoded in %d bytes, bound %d", e.status, n, max)
+		}
+	}
 }

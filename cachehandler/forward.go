@@ -167,8 +167,7 @@ func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *excha
 		if x.unreachable.Load() {
 			detail = "detail=origin-unreachable"
 		}
-		c.serveEntry(w, r, f.stale, now, c.status("fwd="+f.fwd, "fwd-status="+strconv.Itoa(x.gate.status),
-			ttlParam(f.stale.ttl(now)), detail))
+		c.serveEntry(w, r, f.stale, now, "fwd="+f.fwd, "fwd-status="+strconv.Itoa(x.gate.status), ttlNow, detail)
 		if !f.bg {
 			c.served(r, ServeStale, strings.TrimPrefix(detail, "detail="), int64(len(f.stale.body)))
 		}
@@ -214,7 +213,7 @@ func (c *Cache) answerFromStale(w http.ResponseWriter, r *http.Request, x *excha
 		}
 	}
 	c.stored(r, ev)
-	c.serveEntry(w, r, e, now, c.status(params...))
+	c.serveEntry(w, r, e, now, params...)
 	if !f.bg {
 		c.served(r, ServeRevalidated, "", int64(len(e.body)))
 	}

@@ -30,26 +30,29 @@ func requestURL(r *http.Request) *url.URL {
 // query with its parameters sorted by name. A query that does not parse is
 // kept as sent, so two different malformed queries never share a key.
 func normalURL(u *url.URL) string {
+	return string(appendNormalURL(nil, u))
+}
+
+// appendNormalURL appends normalURL(u) to dst.
+func appendNormalURL(dst []byte, u *url.URL) []byte {
 	scheme, host := schemeHost(u)
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
-	var b strings.Builder
-	b.Grow(len(scheme) + len(host) + len(path) + len(u.RawQuery) + 5)
-	b.WriteString(scheme)
-	b.WriteString("://")
-	b.WriteString(host)
-	b.WriteString(path)
+	dst = append(dst, scheme...)
+	dst = append(dst, "://"...)
+	dst = append(dst, host...)
+	dst = append(dst, path...)
 	if u.RawQuery != "" {
-		b.WriteByte('?')
+		dst = append(dst, '?')
 		if q, err := url.ParseQuery(u.RawQuery); err == nil {
-			b.WriteString(q.Encode())
+			dst = append(dst, q.Encode()...)
 		} else {
-			b.WriteString(u.RawQuery)
+			dst = append(dst, u.RawQuery...)
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // schemeHost returns u's scheme and host as keys name them: lower case,
@@ -72,19 +75,53 @@ func sameOrigin(a, b *url.URL) bool {
 }
 
 // keySet are the Redis keys of one URL. They all share the {hash tag}, so
-// a single script may touch all of them on Redis Cluster.
+// a single script may touch all of them on Redis Cluster. Only base is
+// built for every request; the keys a hit does not read are built when
+// asked for.
 type keySet struct {
-	hash     string // keys.Hash of the normalised URL
-	base     string // <prefix>{<hash>}: the entry, or the variant index
-	variants string // <prefix>{<hash>}:variants: set of variant entry keys
-	lock     string // <prefix>{<hash>}:lock[:<vhash>]: the filler's token
-	fill     string // <hash>[:<vhash>]: names one fill (pending map, announcements)
+	hash string // keys.Hash of the normalised URL (a substring of base)
+	base string // <prefix>{<hash>}: the entry, or the variant index
+	vid  string // the variant's id (see forVariant), "" for the URL itself
+	fill string // <hash>[:<vid>]: names one fill (pending map, announcements)
 }
 
-func (c *Cache) keysFor(normalURL string) keySet {
-	h := keys.Hash(normalURL)
-	base := c.opt.Prefix + "{" + h + "}"
-	return keySet{hash: h, base: base, variants: base + ":variants", lock: base + ":lock", fill: h}
+// keysFor returns the keys of the URL whose normalised form is normalURL.
+func (c *Cache) keysFor(normalURL string) keySet { return c.keysOf([]byte(normalURL)) }
+
+// keysForURL returns the keys of u (see normalURL), normalising it in a
+// buffer of its own.
+func (c *Cache) keysForURL(u *url.URL) keySet {
+	var buf [256]byte
+	return c.keysOf(appendNormalURL(buf[:0], u))
+}
+
+// keysOf builds a keySet in one allocation: hash and fill are slices of
+// base.
+func (c *Cache) keysOf(normalURL []byte) keySet {
+	var hb [32]byte
+	h := keys.AppendHash(hb[:0], normalURL)
+	var b strings.Builder
+	b.Grow(len(c.opt.Prefix) + len(h) + 2)
+	b.WriteString(c.opt.Prefix)
+	b.WriteByte('{')
+	b.Write(h)
+	b.WriteByte('}')
+	base := b.String()
+	hash := base[len(c.opt.Prefix)+1 : len(base)-1]
+	return keySet{hash: hash, base: base, fill: hash}
+}
+
+// variantsKey is the key of the set of the URL's variant entry keys,
+// <prefix>{<hash>}:variants.
+func (k keySet) variantsKey() string { return k.base + ":variants" }
+
+// lockKey is the key of the filler's token, <prefix>{<hash>}:lock, or
+// <prefix>{<hash>}:lock:<vid> for a variant.
+func (k keySet) lockKey() string {
+	if k.vid == "" {
+		return k.base + ":lock"
+	}
+	return k.base + ":lock:" + k.vid
 }
 
 // genKey is the key of the URL's purge generation,
@@ -96,8 +133,11 @@ func (k keySet) genKey() string { return k.base + ":gen" }
 // stored at vkey, so fills of different variants of a URL do not wait for
 // each other. Without a known variant ("") k is returned as is.
 func (k keySet) forVariant(vkey string) keySet {
-	if id, ok := strings.CutPrefix(vkey, k.base+":v:"); ok && id != "" {
-		k.lock = k.base + ":lock:" + id
+	if vkey == "" || !strings.HasPrefix(vkey, k.base) {
+		return k
+	}
+	if id, ok := strings.CutPrefix(vkey[len(k.base):], ":v:"); ok && id != "" {
+		k.vid = id
 		k.fill = k.hash + ":" + id
 	}
 	return k

@@ -6,7 +6,10 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
+
+	"github.com/redisware/redisware/internal/keys"
 )
 
 func TestHTTPNormalURL(t *testing.T) {
@@ -47,6 +50,38 @@ func TestHTTPVaryNames(t *testing.T) {
 		names, star := varyNames(tt.h)
 		if star != tt.star || !reflect.DeepEqual(names, tt.names) {
 			t.Errorf("%v: %v %v", tt.h, names, star)
+		}
+	}
+}
+
+func TestKeySet(t *testing.T) {
+	c := &Cache{opt: Options{Prefix: "p:"}}
+	for _, raw := range []string{"http://Example.com/a?b=2&a=1", "http://example.com/" + strings.Repeat("long/", 100) + "?q=1"} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := normalURL(u)
+		h := keys.Hash(n)
+		k := c.keysForURL(u)
+		if k != c.keysFor(n) {
+			t.Errorf("%s: keysForURL %+v, keysFor %+v", raw, k, c.keysFor(n))
+		}
+		base := "p:{" + h + "}"
+		if k.hash != h || k.base != base || k.fill != h || k.vid != "" {
+			t.Errorf("%s: %+v", raw, k)
+		}
+		if k.lockKey() != base+":lock" || k.variantsKey() != base+":variants" || k.genKey() != base+":gen" {
+			t.Errorf("%s: lock %q, variants %q, gen %q", raw, k.lockKey(), k.variantsKey(), k.genKey())
+		}
+		v := k.forVariant(base + ":v:abc")
+		if v.vid != "abc" || v.fill != h+":abc" || v.lockKey() != base+":lock:abc" || v.base != base || v.hash != h {
+			t.Errorf("%s: variant %+v, lock %q", raw, v, v.lockKey())
+		}
+		for _, other := range []string{"", "p:{" + keys.Hash("x") + "}:v:abc", base + ":v:", base + ":x:abc"} {
+			if got := k.forVariant(other); got != k {
+				t.Errorf("forVariant(%q) = %+v, want the URL's keys", other, got)
+			}
 		}
 	}
 }

@@ -7,21 +7,46 @@ import (
 	"time"
 )
 
-// serveEntry answers r from e: the stored header, Age, Cache-Status, and a
+// serveEntry answers r from e: the stored header, Age, Cache-Status (this
+// cache's name and params, where ttlNow stands for e's ttl at now), and a
 // 304 when r's conditions match the entry, or a 206 or 416 when r asks a
 // stored 200 for a range (see rangeOf).
-func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time, status string) {
+//
+// e may be shared with concurrent requests and is only read. The values
+// of the response's fields are copies, one array for all of them, so that
+// whatever changes them on the way out (a middleware, say) cannot reach
+// the entry; and Age, Cache-Status and Content-Length are sliced out of one
+// string.
+func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry, now time.Time, params ...string) {
 	h := w.Header()
+	n := e.values
+	if n == 0 {
+		for _, v := range e.header {
+			n += len(v)
+		}
+	}
+	vals := make([]string, 0, n+3)
 	for k, v := range e.header {
 		if k != "Cache-Tag" {
-			h[k] = v
+			i := len(vals)
+			vals = append(vals, v...)
+			h[k] = vals[i:len(vals):len(vals)]
 		}
 	}
 	// RFC 9111 §1.2.2: delta-seconds past 2^31 are sent as 2^31.
-	h.Set("Age", strconv.FormatInt(min(int64(e.age(now)/time.Second), ccMaxDelta), 10))
-	h.Set("Cache-Status", status)
+	var buf [128]byte
+	b := strconv.AppendInt(buf[:0], min(int64(e.age(now)/time.Second), ccMaxDelta), 10)
+	ageEnd := len(b)
+	b = c.appendStatus(b, e.ttl(now), params)
+	statusEnd := len(b)
+	b = strconv.AppendInt(b, int64(len(e.body)), 10)
+	text := string(b)
+	i := len(vals)
+	vals = append(vals, text[:ageEnd], text[ageEnd:statusEnd], text[statusEnd:])
+	h["Age"] = vals[i : i+1 : i+1]
+	h["Cache-Status"] = vals[i+1 : i+2 : i+2]
 	if e.status == http.StatusOK && notModified(r, e.header, now) {
-		h.Del("Content-Length")
+		delete(h, "Content-Length")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -32,7 +57,7 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *cacheEntry
 		}
 	}
 	if bodyAllowed(e.status) {
-		h.Set("Content-Length", strconv.Itoa(len(e.body)))
+		h["Content-Length"] = vals[i+2 : i+3 : i+3]
 	}
 	w.WriteHeader(e.status)
 	if r.Method != http.MethodHead && bodyAllowed(e.status) {
@@ -44,17 +69,40 @@ func bodyAllowed(status int) bool {
 	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
 }
 
+// ttlNow, as a param of serveEntry's Cache-Status, stands for the ttl of
+// the entry served: "ttl=<seconds left>".
+const ttlNow = "ttl"
+
 // status formats a Cache-Status member of this cache: the name, then params.
 func (c *Cache) status(params ...string) string {
-	return c.opt.Name + "; " + strings.Join(params, "; ")
+	var buf [128]byte
+	return string(c.appendStatus(buf[:0], 0, params))
 }
 
-func ttlParam(d time.Duration) string {
+// appendStatus appends a Cache-Status member of this cache to b: the
+// name, then params, with ttlNow written as the ttl param of ttl.
+func (c *Cache) appendStatus(b []byte, ttl time.Duration, params []string) []byte {
+	b = append(b, c.opt.Name...)
+	for _, p := range params {
+		b = append(b, "; "...)
+		if p == ttlNow {
+			b = appendTTLParam(b, ttl)
+		} else {
+			b = append(b, p...)
+		}
+	}
+	return b
+}
+
+// appendTTLParam appends the ttl param of a freshness left of d: whole
+// seconds, rounded down (a response 0.5 s stale has ttl=-1).
+func appendTTLParam(b []byte, d time.Duration) []byte {
 	s := d / time.Second
 	if d < 0 && d%time.Second != 0 {
-		s-- // floor: a response 0.5 s stale has ttl=-1
+		s--
 	}
-	return "ttl=" + strconv.FormatInt(int64(s), 10)
+	b = append(b, "ttl="...)
+	return strconv.AppendInt(b, int64(s), 10)
 }
 
 // notModified evaluates If-None-Match (weak comparison) or, without it,

@@ -49,8 +49,8 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	reqTime := c.opt.Now()
 	rcc := c.requestDirectives(r)
-	k := c.keysFor(normalURL(&u))
-	lk, err := c.lookup(r, k, "hit")
+	k := c.keysForURL(&u)
+	lk, err := c.lookup(r, k, shareHits)
 	if err != nil {
 		c.fail(r, err)
 		if bounded.Gone(r.Context()) {
@@ -65,18 +65,16 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k = k.forVariant(lk.vkey)
-	// A Range request the entry cannot answer goes to the handler as it
-	// is, and its response, whole or partial, is not stored (see doc.go).
-	f := &forwarding{k: k, fwd: lk.fwd, store: !rcc.noStore && r.Method == http.MethodGet && !wantsRange(r), reqTime: reqTime}
-	e := lk.entry
+	e, fwd := lk.entry, lk.fwd
 	if e != nil && r.Header.Get("Authorization") != "" && e.flags&entryFlagAuthOK == 0 {
-		e, f.fwd = nil, "request"
+		e, fwd = nil, "request"
 	}
+	var stale *cacheEntry
 	if e != nil {
-		kind, fwd := c.verdict(e, rcc, reqTime)
+		kind, why := c.verdict(e, rcc, reqTime)
 		switch kind {
 		case useFresh, useStale:
-			c.serveEntry(w, r, e, reqTime, c.status("hit", ttlParam(e.ttl(reqTime))))
+			c.serveEntry(w, r, e, reqTime, "hit", ttlNow)
 			if kind == useFresh {
 				c.served(r, ServeHit, "", int64(len(e.body)))
 			} else {
@@ -84,13 +82,16 @@ func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			return
 		case useSWR:
-			c.serveEntry(w, r, e, reqTime, c.status("hit", ttlParam(e.ttl(reqTime)), "detail=stale-while-revalidate"))
+			c.serveEntry(w, r, e, reqTime, "hit", ttlNow, "detail=stale-while-revalidate")
 			c.served(r, ServeStale, "stale-while-revalidate", int64(len(e.body)))
 			c.refresh(r, rt, k, e)
 			return
 		}
-		f.fwd, f.stale = fwd, e
+		fwd, stale = why, e
 	}
+	// A Range request the entry cannot answer goes to the handler as it
+	// is, and its response, whole or partial, is not stored (see doc.go).
+	f := &forwarding{k: k, stale: stale, fwd: fwd, store: !rcc.noStore && r.Method == http.MethodGet && !wantsRange(r), reqTime: reqTime}
 	if rcc.onlyIfCached {
 		c.served(r, ServeMiss, "only-if-cached", 0)
 		c.gatewayTimeout(w)
@@ -121,72 +122,66 @@ func (c *Cache) gatewayTimeout(w http.ResponseWriter) {
 
 // lookupResult is what Redis holds for a request.
 type lookupResult struct {
-	entry *cacheEntry
-	fwd   string // the Cache-Status fwd if the entry is not used
-	vkey  string // the variant's key, when the URL's variant index was read
+	entry *cacheEntry // shared with concurrent lookups: read only
+	fwd   string      // the Cache-Status fwd if the entry is not used
+	vkey  string      // the variant's key, when the URL's variant index was read
 }
 
 // lookup reads the entry r selects: one round trip when the URL has no
 // Vary or this process already knows its Vary names, two otherwise.
 // Corrupt or foreign data is a miss (and an OnError call).
-func (c *Cache) lookup(r *http.Request, k keySet, ns string) (lookupResult, error) {
+func (c *Cache) lookup(r *http.Request, k keySet, share lookupShare) (lookupResult, error) {
 	ctx := r.Context()
 	hint := c.hint(k.hash)
-	ks := []string{k.base}
+	ks := [2]string{k.base}
 	if hint != nil {
-		ks = append(ks, k.variantKey(hint, r))
+		ks[1] = k.variantKey(hint, r)
 	}
-	vals, err := c.fetch(ctx, ks, ns)
+	got, err := c.fetch(ctx, ks, share)
 	if err != nil {
 		return lookupResult{}, err
 	}
-	base := vals[0]
-	if base == nil {
+	base := &got.v[0]
+	if base.raw == nil {
 		return lookupResult{fwd: "uri-miss"}, nil
 	}
 	corrupt := func(key string, err error, fwd string) (lookupResult, error) {
 		c.fail(r, fmt.Errorf("cachehandler: %s: %w", key, err))
 		return lookupResult{fwd: fwd}, nil
 	}
-	switch entryKind(base) {
-	case entryKindEntry:
+	switch {
+	case base.entry != nil:
 		if hint != nil {
 			c.dropHint(k.hash)
 		}
-		e, err := entryDecode(base)
-		if err != nil {
-			return corrupt(k.base, err, "uri-miss")
-		}
-		return lookupResult{entry: e, fwd: "stale"}, nil
-	case entryKindVariant:
-		names, err := entryDecodeVariants(base)
-		if err != nil {
-			return corrupt(k.base, err, "uri-miss")
-		}
-		var v []byte
-		vk := k.variantKey(names, r)
-		if slices.Equal(names, hint) {
-			v = vals[1]
-		} else {
-			c.setHint(k.hash, names)
-			vv, err := c.fetch(ctx, []string{vk}, ns)
-			if err != nil {
-				return lookupResult{}, err
-			}
-			v = vv[0]
-		}
-		if v == nil {
-			return lookupResult{fwd: "vary-miss", vkey: vk}, nil
-		}
-		e, err := entryDecode(v)
-		if err != nil {
-			lk, err := corrupt(vk, err, "vary-miss")
-			lk.vkey = vk
-			return lk, err
-		}
-		return lookupResult{entry: e, fwd: "stale", vkey: vk}, nil
+		return lookupResult{entry: base.entry, fwd: "stale"}, nil
+	case base.names == nil:
+		return corrupt(k.base, base.err, "uri-miss")
 	}
-	return corrupt(k.base, entryErrCorrupt, "uri-miss")
+	names := base.names
+	v, vk := &got.v[1], ks[1]
+	if !slices.Equal(names, hint) {
+		c.setHint(k.hash, names)
+		vk = k.variantKey(names, r)
+		vv, err := c.fetch(ctx, [2]string{vk}, share)
+		if err != nil {
+			return lookupResult{}, err
+		}
+		v = &vv.v[0]
+	}
+	if v.raw == nil {
+		return lookupResult{fwd: "vary-miss", vkey: vk}, nil
+	}
+	if v.entry == nil {
+		err := v.err
+		if err == nil {
+			err = entryErrCorrupt // a variant index where an entry belongs
+		}
+		lk, err := corrupt(vk, err, "vary-miss")
+		lk.vkey = vk
+		return lk, err
+	}
+	return lookupResult{entry: v.entry, fwd: "stale", vkey: vk}, nil
 }
 
 // pass runs next for a method the cache neither stores nor invalidates,

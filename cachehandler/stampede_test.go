@@ -272,7 +272,7 @@ func TestCollapsedOlderEntryHonoursNoCache(t *testing.T) {
 	clock.Add(time.Second)
 	// Another instance holds the fill lock and never announces.
 	ctx := context.Background()
-	if err := b.Client().Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
+	if err := b.Client().Set(ctx, c.keysFor(url).lockKey(), "other", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	w := testDo(h, "GET", url, "Cache-Control", "no-cache")
@@ -343,7 +343,7 @@ func TestCloseReleasesSubscription(t *testing.T) {
 	origin := testStatic(200, "x", "Cache-Control", "max-age=60")
 	const url = "http://example.com/close"
 	ctx := context.Background()
-	if err := rdb.Set(ctx, c.keysFor(url).lock, "other", time.Minute).Err(); err != nil {
+	if err := rdb.Set(ctx, c.keysFor(url).lockKey(), "other", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	waiting := whenWaiting(1, c)

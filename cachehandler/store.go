@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -167,10 +166,10 @@ func redisDo[A any](ctx context.Context, c *Cache, op string, fn func(context.Co
 	return bounded.GuardedDo(ctx, &c.guard, op, fn, arg)
 }
 
-// keysArgs are what a Redis call about some keys needs.
-type keysArgs struct {
+// fetchArgs are what a lookup's Redis call needs: one key, or two.
+type fetchArgs struct {
 	c    *Cache
-	keys []string
+	keys [2]string // keys[1] is "" when there is one key
 }
 
 // lockArgs are what a Redis call about a fill lock needs.
@@ -187,61 +186,119 @@ type opsArgs struct {
 
 func execOps(ctx context.Context, a opsArgs) error { return a.c.scripts.Exec(ctx, a.ops) }
 
-// fetch GETs keys in one round trip; missing keys come back nil. Concurrent
-// fetches of the same keys in this process share one round trip.
+// lookupShare names the requests that share a lookup: requests share a
+// round trip only with requests of the same kind.
+type lookupShare uint8
+
+const (
+	shareNone      lookupShare = iota // shares nothing
+	shareHits                         // requests looking for a stored response
+	shareAfterFill                    // requests looking for what a fill in this process stored
+	lookupShares
+)
+
+// fetched is what one fetch read: the values of its keys, each decoded
+// once for all the requests that share the read. It is read only: a
+// request that would change an entry changes a copy.
+type fetched struct {
+	v [2]fetchedValue
+	// entries hold the decoded entries v points to: one allocation for
+	// the whole read.
+	entries [2]cacheEntry
+}
+
+// fetchedValue is the value of one key.
+type fetchedValue struct {
+	raw   []byte      // nil when the key is missing
+	entry *cacheEntry // raw decoded, when it is an entry
+	names []string    // raw decoded, when it is a variant index
+	err   error       // why raw is neither: corrupt or foreign data
+}
+
+// decodeValue decodes b, an entry into e.
+func decodeValue(b []byte, e *cacheEntry) fetchedValue {
+	v := fetchedValue{raw: b}
+	switch {
+	case b == nil:
+	case entryKind(b) == entryKindEntry:
+		if v.err = entryDecodeInto(e, b); v.err == nil {
+			v.entry = e
+		}
+	case entryKind(b) == entryKindVariant:
+		v.names, v.err = entryDecodeVariants(b)
+	default:
+		v.err = entryErrCorrupt
+	}
+	return v
+}
+
+// fetch GETs keys (keys[1] may be "") in one round trip and decodes what
+// it finds. Concurrent fetches of the same keys in this process share one
+// round trip and its decoded values.
 //
-// ns names the sharing group: "" shares nothing; requests only share a
-// round trip with requests of the same ns.
-func (c *Cache) fetch(ctx context.Context, keys []string, ns string) ([][]byte, error) {
-	do := func() ([][]byte, error) {
-		out, err := redisCall(context.WithoutCancel(ctx), c, "lookup", func(ctx context.Context, a keysArgs) ([][]byte, error) {
-			out := make([][]byte, len(a.keys))
-			if len(a.keys) == 1 {
-				b, err := a.c.send.Get(ctx, a.keys[0])
-				if errors.Is(err, redis.Nil) {
-					return out, nil
-				}
-				out[0] = b
-				return out, err
-			}
-			cmds := make([]*redis.StringCmd, len(a.keys))
-			_, err := a.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i, k := range a.keys {
-					cmds[i] = p.Get(ctx, k)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return nil, err
-			}
-			for i, cmd := range cmds {
-				b, err := cmd.Bytes()
-				if err != nil && !errors.Is(err, redis.Nil) {
-					return nil, err
-				}
-				out[i] = b
-			}
-			return out, nil
-		}, keysArgs{c, keys})
-		if err != nil {
-			return nil, fmt.Errorf("cachehandler: lookup: %w", err)
-		}
-		return out, nil
+// share says which requests share it; shareNone shares nothing.
+func (c *Cache) fetch(ctx context.Context, keys [2]string, share lookupShare) (*fetched, error) {
+	if share == shareNone {
+		return c.fetchOnce(ctx, keys)
 	}
-	if ns == "" {
-		return do()
+	// One key and a pair never spell the same string: past the prefix and
+	// the {hash}, a pair goes on with a space, a key with ":" or nothing.
+	sfKey := keys[0]
+	if keys[1] != "" {
+		sfKey = keys[0] + " " + keys[1]
 	}
-	v, err, _ := c.sf.Do(ns+" "+strings.Join(keys, " "), func() (any, error) {
-		v, err := do()
+	v, err, _ := c.sf[share].Do(sfKey, func() (any, error) {
+		v, err := c.fetchOnce(ctx, keys)
 		if err != nil {
-			err = &sharedFailure{error: err}
+			return nil, &sharedFailure{error: err}
 		}
-		return v, err
+		return v, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.([][]byte), nil
+	return v.(*fetched), nil
+}
+
+// fetchOnce is fetch without sharing.
+func (c *Cache) fetchOnce(ctx context.Context, keys [2]string) (*fetched, error) {
+	raw, err := redisCall(context.WithoutCancel(ctx), c, "lookup", func(ctx context.Context, a fetchArgs) ([2][]byte, error) {
+		var out [2][]byte
+		if a.keys[1] == "" {
+			b, err := a.c.send.Get(ctx, a.keys[0])
+			if errors.Is(err, redis.Nil) {
+				return out, nil
+			}
+			out[0] = b
+			return out, err
+		}
+		var cmds [2]*redis.StringCmd
+		_, err := a.c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range a.keys {
+				cmds[i] = p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return out, err
+		}
+		for i, cmd := range cmds {
+			b, err := cmd.Bytes()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return out, err
+			}
+			out[i] = b
+		}
+		return out, nil
+	}, fetchArgs{c, keys})
+	if err != nil {
+		return nil, fmt.Errorf("cachehandler: lookup: %w", err)
+	}
+	f := new(fetched)
+	for i, b := range raw {
+		f.v[i] = decodeValue(b, &f.entries[i])
+	}
+	return f, nil
 }
 
 // sharedFailure is the error of a lookup that concurrent requests shared:
@@ -274,7 +331,7 @@ func (c *Cache) tryLock(ctx context.Context, k keySet) (token, gen string, won b
 			return lockResult{}, fmt.Errorf("lock script returned generation %T", v[1])
 		}
 		return lockResult{gen: g, won: n == 1}, nil
-	}, lockArgs{c, k.lock, k.genKey(), token})
+	}, lockArgs{c, k.lockKey(), k.genKey(), token})
 	if err != nil {
 		return "", "", false, fmt.Errorf("cachehandler: lock: %w", err)
 	}
@@ -296,7 +353,7 @@ func (c *Cache) release(ctx context.Context, k keySet, token string) error {
 	if token == "" {
 		return nil
 	}
-	ops := []script.Op{{Script: releaseScript, Keys: []string{k.lock}, Args: []any{token, c.fillChannel(), k.fill}}}
+	ops := []script.Op{{Script: releaseScript, Keys: []string{k.lockKey()}, Args: []any{token, c.fillChannel(), k.fill}}}
 	if err := redisDo(context.WithoutCancel(ctx), c, "release", execOps, opsArgs{c, ops}); err != nil {
 		return fmt.Errorf("cachehandler: release lock: %w", err)
 	}
@@ -321,8 +378,8 @@ func (c *Cache) store(ctx context.Context, r *http.Request, k keySet, e *cacheEn
 	}
 	ops := make([]script.Op, 0, 1+len(tags))
 	ops = append(ops, script.Op{Script: storeScript,
-		Keys: []string{k.base, entryKey, k.variants, k.lock, k.genKey()},
-		Args: []any{entryEncode(nil, e), ms, index, token, c.fillChannel(), k.fill, gen}})
+		Keys: []string{k.base, entryKey, k.variantsKey(), k.lockKey(), k.genKey()},
+		Args: []any{entryEncode(make([]byte, 0, entryEncodedSize(e)), e), ms, index, token, c.fillChannel(), k.fill, gen}})
 	for _, t := range tags {
 		ops = append(ops, script.Op{Script: tagScript, Keys: []string{c.tagKey(t)}, Args: []any{ms, k.base, tagGrace.Milliseconds()}})
 	}
@@ -352,7 +409,7 @@ func (c *Cache) purgeKeys(ctx context.Context, ks []keySet) error {
 	hashes := make([]string, len(ks))
 	ttl := c.genTTL().Milliseconds()
 	for i, k := range ks {
-		ops[i] = script.Op{Script: purgeScript, Keys: []string{k.base, k.variants, k.genKey()}, Args: []any{ttl}}
+		ops[i] = script.Op{Script: purgeScript, Keys: []string{k.base, k.variantsKey(), k.genKey()}, Args: []any{ttl}}
 		hashes[i] = k.hash
 	}
 	if err := c.scripts.Exec(ctx, ops); err != nil {

@@ -14,6 +14,13 @@ func Hash(s string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// AppendHash appends Hash(string(b)) to dst, for callers that build the
+// input and the key in buffers of their own.
+func AppendHash(dst, b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return hex.AppendEncode(dst, sum[:16])
+}
+
 // MaxSafe is the longest input Safe keeps readable.
 const MaxSafe = 64
 

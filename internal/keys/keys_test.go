@@ -36,6 +36,14 @@ func TestSafe(t *testing.T) {
 	}
 }
 
+func TestAppendHash(t *testing.T) {
+	for _, s := range []string{"", "x", "http://example.com/a?b=c", strings.Repeat("z", 300)} {
+		if got := string(AppendHash([]byte("p:"), []byte(s))); got != "p:"+Hash(s) {
+			t.Errorf("AppendHash(%q) = %q, want %q", s, got, "p:"+Hash(s))
+		}
+	}
+}
+
 func FuzzSafe(f *testing.F) {
 	for _, s := range []string{"", "user-42", "a:b", "{x}", strings.Repeat("z", 100)} {
 		f.Add(s)
