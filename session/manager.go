@@ -28,8 +28,9 @@ type Manager struct {
 	scripts *script.Runner // runs the Lua scripts on rdb
 	seen    *seenHints     // when sessions' idle expiry was last moved, as last seen here
 
-	// Script arguments that never change, formatted once.
-	idleArg, lifetimeArg, touchArg string
+	// Script arguments that never change, formatted (and put in an
+	// interface, which allocates) once.
+	idleArg, lifetimeArg, touchArg any
 	touchAfter                     time.Duration
 }
 
@@ -68,7 +69,8 @@ func (m *Manager) key(id string) string { return m.o.Prefix + id }
 // userKey is the Redis set of a user's session IDs.
 func (m *Manager) userKey(uid string) string { return m.o.Prefix + "user:" + keys.Safe(uid) }
 
-func ms(t time.Time) string      { return strconv.FormatInt(t.UnixMilli(), 10) }
+// ms is t as a script argument: Unix ms, which go-redis sends in decimal.
+func ms(t time.Time) int64       { return t.UnixMilli() }
 func msd(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 func fromMS(s string) (time.Time, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -369,7 +371,8 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 // update writes only what this request changed. It returns the keys of the
 // increments in the order the script answers their sums.
 func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (script.Op, []string) {
-	mode, clear := "u", "0"
+	// Constants in interfaces, which allocates nothing (a variable would).
+	var mode, clear any = "u", "0"
 	if create {
 		mode = "c"
 	} else if s.clear {
@@ -412,7 +415,7 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 			}
 		}
 		for _, k := range incrKeys {
-			args = append(args, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
+			args = append(args, valuePrefix+k, s.incr[k]) // sent in decimal
 		}
 	}
 	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}, incrKeys

@@ -222,7 +222,7 @@ func (s *Session) IncrNow(ctx context.Context, key string, delta int64) (int64, 
 	m := s.m
 	res, err := call(ctx, m, "incr", func(ctx context.Context, a incrArgs) ([]any, error) {
 		return a.m.scripts.Run(ctx, incrScript, []string{a.m.key(a.id)},
-			ms(a.now), msd(a.m.o.IdleTimeout), msd(a.m.o.Lifetime), valuePrefix+a.key, a.delta, newNonce()).Slice()
+			ms(a.now), a.m.idleArg, a.m.lifetimeArg, valuePrefix+a.key, a.delta, newNonce()).Slice()
 	}, incrArgs{m, id, key, pending + delta, m.o.Now()})
 	s.mu.Lock()
 	defer s.mu.Unlock()
