@@ -114,19 +114,20 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 	if seen, ok := m.seen.get(id); ok && now.Sub(seen) < m.touchAfter {
 		plain = true
 	}
+	key := m.key(id)
 	rep, err := call(r.Context(), m, "load", func(ctx context.Context, a loadArgs) (loadReply, error) {
 		m := a.m
 		if a.plain {
-			h, err := m.rdb.HGetAll(ctx, m.key(a.id)).Result()
+			h, err := m.rdb.HGetAll(ctx, a.key).Result()
 			return loadReply{m: h}, err
 		}
-		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
+		h, err := m.scripts.Run(ctx, loadScript, []string{a.key},
 			ms(a.now), m.idleArg, m.lifetimeArg, m.touchArg).StringSlice()
 		if errors.Is(err, redis.Nil) {
 			return loadReply{}, nil
 		}
 		return loadReply{h: h}, err
-	}, loadArgs{m, id, now, plain})
+	}, loadArgs{m, key, now, plain})
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
@@ -159,6 +160,7 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 		// The script moved the idle expiry just now.
 		s.seen = time.UnixMilli(now.UnixMilli())
 	}
+	s.key = key
 	m.seen.put(id, s.seen)
 	return s, LoadFound, nil
 }
@@ -166,7 +168,7 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 // loadArgs are what load's Redis call needs.
 type loadArgs struct {
 	m     *Manager
-	id    string
+	key   string
 	now   time.Time
 	plain bool // HGETALL rather than the load script
 }
@@ -267,8 +269,10 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		ops = make([]script.Op, 0, 4)
 	}
 	save := -1 // index of the save in ops
+	// The keys of the increments; the usual few fit on the stack.
+	var incrBuf [4]string
 	var incrKeys []string
-	var id, cookie string
+	var id, key, cookie string
 	if create {
 		id = newID()
 		raw, _ := rawID(id)
@@ -280,12 +284,13 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			ops = append(ops, script.Op{Script: indexScript, Keys: []string{m.userKey(s.user)}, Args: []any{id, msd(m.o.Lifetime)}})
 		}
 		save = len(ops)
-		op, _ := m.saveOp(id, now, s, true)
+		key = m.key(id)
+		op, _ := m.saveOp(key, now, s, true, nil)
 		ops = append(ops, op)
 	} else if update {
 		save = len(ops)
 		var op script.Op
-		op, incrKeys = m.saveOp(s.id, now, s, false)
+		op, incrKeys = m.saveOp(s.key, now, s, false, incrBuf[:0])
 		ops = append(ops, op)
 	}
 	if del {
@@ -327,7 +332,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			// delete, logging the visitor out. A cookie naming a gone
 			// session is harmless (strict mode) and replaced on the next
 			// write.
-			s.id, s.stored, s.user = "", false, ""
+			s.id, s.key, s.stored, s.user = "", "", false, ""
 			s.values = map[string]string{}
 			ev.Outcome = SaveGone
 		case saveNotInt:
@@ -345,7 +350,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		}
 	}
 	if create {
-		s.id, s.stored, s.created, s.seen = id, true, now, now
+		s.id, s.key, s.stored, s.created, s.seen = id, key, true, now, now
 		m.setCookie(h, cookie, m.o.Lifetime)
 	} else if s.destroyed && open && s.hadCookie {
 		m.expireCookie(h)
@@ -366,11 +371,12 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	return late
 }
 
-// saveOp builds the saveScript call for s. A create writes every value (no
-// other request knows the new ID, so there is nothing to merge with); an
-// update writes only what this request changed. It returns the keys of the
-// increments in the order the script answers their sums.
-func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (script.Op, []string) {
+// saveOp builds the saveScript call for s, stored under key. A create
+// writes every value (no other request knows the new ID, so there is
+// nothing to merge with); an update writes only what this request changed.
+// It returns the keys of the increments in the order the script answers
+// their sums, in incrKeys' room (incrKeys must be empty).
+func (m *Manager) saveOp(key string, now time.Time, s *Session, create bool, incrKeys []string) (script.Op, []string) {
 	// Constants in interfaces, which allocates nothing (a variable would).
 	var mode, clear any = "u", "0"
 	if create {
@@ -391,7 +397,6 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 	args := make([]any, 0, 11+2*nset+ndel+2*nincr)
 	args = append(args, ms(now), m.idleArg, m.lifetimeArg, mode, user, clear,
 		nset, ndel, nincr, newNonce(), m.touchArg)
-	var incrKeys []string
 	if create {
 		for k, v := range s.values {
 			args = append(args, valuePrefix+k, v)
@@ -404,7 +409,6 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 			args = append(args, valuePrefix+k)
 		}
 		if nincr > 0 {
-			incrKeys = make([]string, 0, nincr)
 			for k := range s.incr {
 				incrKeys = append(incrKeys, k)
 			}
@@ -418,7 +422,7 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 			args = append(args, valuePrefix+k, s.incr[k]) // sent in decimal
 		}
 	}
-	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}, incrKeys
+	return script.Op{Script: saveScript, Keys: []string{key}, Args: args}, incrKeys
 }
 
 func (m *Manager) cookie(value string, maxAge int) *http.Cookie {

@@ -26,6 +26,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	id      string            // "" until the session is stored
+	key     string            // id's Redis key, "" with id
 	stored  bool              // id exists in Redis
 	values  map[string]string // key → JSON, this request's view
 	dirty   map[string]struct{}
@@ -357,7 +358,7 @@ func (s *Session) retire() {
 	if s.stored {
 		s.deleteID, s.deleteUser = s.id, s.user
 	}
-	s.id, s.stored = "", false
+	s.id, s.key, s.stored = "", "", false
 	s.created, s.seen = time.Time{}, time.Time{}
 }
 
