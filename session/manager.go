@@ -248,6 +248,9 @@ type execArgs struct {
 // commit saves s. With open, the response headers are still unsent: h gets
 // the cookie, if one is needed. Without, a change that needs a new cookie (a
 // new session, a Login) is dropped and reported with ErrHeadersWritten.
+// ctx is the request's: its values reach Redis calls and the Observer, its
+// cancellation does not, as a client that hangs up must not lose a change
+// its request made.
 func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -260,8 +263,15 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	}
 	del := s.deleteID != "" && (create || s.destroyed)
 	ev := SaveEvent{Created: create, Login: create && s.login, Destroyed: del && s.destroyed}
+	if create || update || del || late != nil {
+		// Only then is ctx used: most requests change nothing.
+		ctx = context.WithoutCancel(ctx)
+	}
 
-	now := m.o.Now()
+	var now time.Time
+	if create || update {
+		now = m.o.Now()
+	}
 	// At most: index, save, delete the old ID, unindex it. Allocated only
 	// when there is something to send: most requests change nothing.
 	var ops []script.Op
