@@ -309,8 +309,16 @@ func Get[T any](s *Session, key string) (v T, ok bool, err error) {
 	if !ok {
 		return v, false, nil
 	}
+	if decodeFast(raw, &v) {
+		return v, true, nil
+	}
+	return decodeJSON[T]("get", key, raw)
+}
+
+// decodeJSON decodes raw, the value under key, into a T for op.
+func decodeJSON[T any](op, key, raw string) (v T, ok bool, err error) {
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		return v, true, fmt.Errorf("session: get %q: %w", key, err)
+		return v, true, fmt.Errorf("session: %s %q: %w", op, key, err)
 	}
 	return v, true, nil
 }
@@ -327,10 +335,10 @@ func Pop[T any](s *Session, key string) (v T, ok bool, err error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		return v, true, fmt.Errorf("session: pop %q: %w", key, err)
+	if decodeFast(raw, &v) {
+		return v, true, nil
 	}
-	return v, true, nil
+	return decodeJSON[T]("pop", key, raw)
 }
 
 // ErrUserID is returned by Login for an empty or over-long user ID.
