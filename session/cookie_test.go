@@ -127,6 +127,9 @@ func FuzzDecodeCookie(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		id, err := c.decode(value)
 		if err != nil {
+			if _, cached := c.cache.get(value); cached {
+				t.Fatalf("value %q cached but rejected", value)
+			}
 			return
 		}
 		if value != valid {
@@ -134,6 +137,10 @@ func FuzzDecodeCookie(f *testing.F) {
 		}
 		if _, err := rawID(id); err != nil {
 			t.Fatal(err)
+		}
+		// Again, from the cache: the same answer.
+		if again, err := c.decode(value); err != nil || again != id {
+			t.Fatalf("cached decode = %q, %v; want %q", again, err, id)
 		}
 	})
 }

@@ -27,7 +27,11 @@
 // the first pair signs, every pair verifies. A cookie that fails to verify
 // costs no Redis call and yields a new, empty session. An ID that verifies
 // but is not in Redis is never adopted: a new one is issued when the
-// session is first written.
+// session is first written. The Manager remembers up to 8,192 cookie values
+// that verified (an LRU, about 400 bytes each), so a returning visitor's
+// cookie is verified once per process, not per request; a remembered
+// cookie's signed timestamp is still checked on every request, so cookies
+// expire exactly as securecookie's MaxAge has it (Lifetime plus a minute).
 //
 // Cookie defaults: name "session", Path=/, HttpOnly, Secure, SameSite=Lax,
 // host-only, Max-Age = Lifetime. A "__Host-" name is supported (and

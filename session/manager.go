@@ -30,8 +30,9 @@ type Manager struct {
 	scripts *script.Runner // runs the Lua scripts on rdb
 	seen    *seenHints     // when sessions' idle expiry was last moved, as last seen here
 
-	// Script arguments that never change, formatted once.
-	idleArg, lifetimeArg, touchArg string
+	// Script arguments that never change, formatted (and put in an
+	// interface, which allocates) once.
+	idleArg, lifetimeArg, touchArg any
 	touchAfter                     time.Duration
 }
 
@@ -74,7 +75,8 @@ func (m *Manager) key(id string) string { return m.o.Prefix + id }
 // userKey is the Redis set of a user's session IDs.
 func (m *Manager) userKey(uid string) string { return m.o.Prefix + "user:" + keys.Safe(uid) }
 
-func ms(t time.Time) string      { return strconv.FormatInt(t.UnixMilli(), 10) }
+// ms is t as a script argument: Unix ms, which go-redis sends in decimal.
+func ms(t time.Time) int64       { return t.UnixMilli() }
 func msd(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 func fromMS(s string) (time.Time, bool) {
 	n, err := strconv.ParseInt(s, 10, 64)
@@ -118,19 +120,20 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 	if seen, ok := m.seen.get(id); ok && now.Sub(seen) < m.touchAfter {
 		plain = true
 	}
+	key := m.key(id)
 	rep, err := call(r.Context(), m, "load", func(ctx context.Context, a loadArgs) (loadReply, error) {
 		m := a.m
 		if a.plain {
-			h, err := m.send.HGetAll(ctx, m.key(a.id))
+			h, err := m.send.HGetAll(ctx, a.key)
 			return loadReply{m: h}, err
 		}
-		h, err := m.scripts.Run(ctx, loadScript, []string{m.key(a.id)},
+		h, err := m.scripts.Run(ctx, loadScript, []string{a.key},
 			ms(a.now), m.idleArg, m.lifetimeArg, m.touchArg).StringSlice()
 		if errors.Is(err, redis.Nil) {
 			return loadReply{}, nil
 		}
 		return loadReply{h: h}, err
-	}, loadArgs{m, id, now, plain})
+	}, loadArgs{m, key, now, plain})
 	if err != nil {
 		if wrongType(err) {
 			m.o.Logger.WarnContext(r.Context(), "session: foreign data under a session key; starting a new session", "err", err)
@@ -163,6 +166,7 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 		// The script moved the idle expiry just now.
 		s.seen = time.UnixMilli(now.UnixMilli())
 	}
+	s.key = key
 	m.seen.put(id, s.seen)
 	return s, LoadFound, nil
 }
@@ -170,7 +174,7 @@ func (m *Manager) load(r *http.Request) (*Session, LoadOutcome, error) {
 // loadArgs are what load's Redis call needs.
 type loadArgs struct {
 	m     *Manager
-	id    string
+	key   string
 	now   time.Time
 	plain bool // HGETALL rather than the load script
 }
@@ -250,6 +254,9 @@ type execArgs struct {
 // commit saves s. With open, the response headers are still unsent: h gets
 // the cookie, if one is needed. Without, a change that needs a new cookie (a
 // new session, a Login) is dropped and reported with ErrHeadersWritten.
+// ctx is the request's: its values reach Redis calls and the Observer, its
+// cancellation does not, as a client that hangs up must not lose a change
+// its request made.
 func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -262,8 +269,15 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	}
 	del := s.deleteID != "" && (create || s.destroyed)
 	ev := SaveEvent{Created: create, Login: create && s.login, Destroyed: del && s.destroyed}
+	if create || update || del || late != nil {
+		// Only then is ctx used: most requests change nothing.
+		ctx = context.WithoutCancel(ctx)
+	}
 
-	now := m.o.Now()
+	var now time.Time
+	if create || update {
+		now = m.o.Now()
+	}
 	// At most: index, save, delete the old ID, unindex it. Allocated only
 	// when there is something to send: most requests change nothing.
 	var ops []script.Op
@@ -271,8 +285,10 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		ops = make([]script.Op, 0, 4)
 	}
 	save := -1 // index of the save in ops
+	// The keys of the increments; the usual few fit on the stack.
+	var incrBuf [4]string
 	var incrKeys []string
-	var id, cookie string
+	var id, key, cookie string
 	if create {
 		id = newID()
 		raw, _ := rawID(id)
@@ -284,12 +300,13 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			ops = append(ops, script.Op{Script: indexScript, Keys: []string{m.userKey(s.user)}, Args: []any{id, msd(m.o.Lifetime)}})
 		}
 		save = len(ops)
-		op, _ := m.saveOp(id, now, s, true)
+		key = m.key(id)
+		op, _ := m.saveOp(key, now, s, true, nil)
 		ops = append(ops, op)
 	} else if update {
 		save = len(ops)
 		var op script.Op
-		op, incrKeys = m.saveOp(s.id, now, s, false)
+		op, incrKeys = m.saveOp(s.key, now, s, false, incrBuf[:0])
 		ops = append(ops, op)
 	}
 	if del {
@@ -331,7 +348,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 			// delete, logging the visitor out. A cookie naming a gone
 			// session is harmless (strict mode) and replaced on the next
 			// write.
-			s.id, s.stored, s.user = "", false, ""
+			s.id, s.key, s.stored, s.user = "", "", false, ""
 			s.values = map[string]string{}
 			ev.Outcome = SaveGone
 		case saveNotInt:
@@ -349,7 +366,7 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 		}
 	}
 	if create {
-		s.id, s.stored, s.created, s.seen = id, true, now, now
+		s.id, s.key, s.stored, s.created, s.seen = id, key, true, now, now
 		m.setCookie(h, cookie, m.o.Lifetime)
 	} else if s.destroyed && open && s.hadCookie {
 		m.expireCookie(h)
@@ -370,12 +387,14 @@ func (m *Manager) commit(ctx context.Context, s *Session, h http.Header, open bo
 	return late
 }
 
-// saveOp builds the saveScript call for s. A create writes every value (no
-// other request knows the new ID, so there is nothing to merge with); an
-// update writes only what this request changed. It returns the keys of the
-// increments in the order the script answers their sums.
-func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (script.Op, []string) {
-	mode, clear := "u", "0"
+// saveOp builds the saveScript call for s, stored under key. A create
+// writes every value (no other request knows the new ID, so there is
+// nothing to merge with); an update writes only what this request changed.
+// It returns the keys of the increments in the order the script answers
+// their sums, in incrKeys' room (incrKeys must be empty).
+func (m *Manager) saveOp(key string, now time.Time, s *Session, create bool, incrKeys []string) (script.Op, []string) {
+	// Constants in interfaces, which allocates nothing (a variable would).
+	var mode, clear any = "u", "0"
 	if create {
 		mode = "c"
 	} else if s.clear {
@@ -394,7 +413,6 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 	args := make([]any, 0, 11+2*nset+ndel+2*nincr)
 	args = append(args, ms(now), m.idleArg, m.lifetimeArg, mode, user, clear,
 		nset, ndel, nincr, newNonce(), m.touchArg)
-	var incrKeys []string
 	if create {
 		for k, v := range s.values {
 			args = append(args, valuePrefix+k, v)
@@ -407,7 +425,6 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 			args = append(args, valuePrefix+k)
 		}
 		if nincr > 0 {
-			incrKeys = make([]string, 0, nincr)
 			for k := range s.incr {
 				incrKeys = append(incrKeys, k)
 			}
@@ -418,10 +435,10 @@ func (m *Manager) saveOp(id string, now time.Time, s *Session, create bool) (scr
 			}
 		}
 		for _, k := range incrKeys {
-			args = append(args, valuePrefix+k, strconv.FormatInt(s.incr[k], 10))
+			args = append(args, valuePrefix+k, s.incr[k]) // sent in decimal
 		}
 	}
-	return script.Op{Script: saveScript, Keys: []string{m.key(id)}, Args: args}, incrKeys
+	return script.Op{Script: saveScript, Keys: []string{key}, Args: args}, incrKeys
 }
 
 func (m *Manager) cookie(value string, maxAge int) *http.Cookie {

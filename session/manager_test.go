@@ -451,13 +451,13 @@ func TestRetriedSaveAppliesOnce(t *testing.T) {
 	c := e.newSessionCookie("n", 1)
 	id := e.cookieID(c)
 	s := newSession(e.m)
-	s.id, s.stored = id, true
+	s.id, s.key, s.stored = id, e.m.key(id), true
 	s.values["n"] = "1"
 	if _, err := s.Incr("n", 5); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.Put("k", "v")
-	o, _ := e.m.saveOp(id, e.clock.Now(), s, false)
+	o, _ := e.m.saveOp(s.key, e.clock.Now(), s, false, nil)
 	for i := range 2 { // a resend after a lost reply carries the same arguments
 		ops := []script.Op{o}
 		if err := e.m.exec(t.Context(), ops); err != nil {
@@ -474,7 +474,7 @@ func TestRetriedSaveAppliesOnce(t *testing.T) {
 	fresh := newSession(e.m)
 	fresh.values["a"] = "1"
 	newKey := newID()
-	o, _ = e.m.saveOp(newKey, e.clock.Now(), fresh, true)
+	o, _ = e.m.saveOp(e.m.key(newKey), e.clock.Now(), fresh, true, nil)
 	for i := range 2 {
 		ops := []script.Op{o}
 		if err := e.m.exec(t.Context(), ops); err != nil {

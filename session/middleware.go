@@ -40,7 +40,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			m.o.ErrorHandler(w, r, err)
 			return
 		}
-		c := &committer{m: m, s: s, r: r, ctx: context.WithoutCancel(r.Context())}
+		c := &committer{m: m, s: s, r: r}
 		hw := httpwrap.New(w, httpwrap.Options{BeforeHeader: c.beforeHeader})
 		c.hj = hijacker{Writer: hw, c: c}
 		next.ServeHTTP(&c.hj, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
@@ -48,7 +48,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			// next wrote nothing; net/http sends the header after we return.
 			c.done = true
 			addVary(w.Header(), "Cookie")
-			if err := m.commit(c.ctx, s, w.Header(), true); err != nil {
+			if err := m.commit(r.Context(), s, w.Header(), true); err != nil {
 				clear(w.Header())
 				m.o.ErrorHandler(w, r, err)
 			}
@@ -57,7 +57,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		if c.failed {
 			return
 		}
-		if err := m.commit(c.ctx, s, nil, false); err != nil {
+		if err := m.commit(r.Context(), s, nil, false); err != nil {
 			if !errors.Is(err, ErrHeadersWritten) {
 				err = fmt.Errorf("%w: %w", ErrHeadersWritten, err)
 			}
@@ -68,11 +68,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 
 // committer saves a session right before the first byte of a response.
 type committer struct {
-	m   *Manager
-	s   *Session
-	r   *http.Request
-	ctx context.Context // the request's values, not its cancellation: a
-	// client that hangs up must not lose a change its request made
+	m *Manager
+	s *Session
+	r *http.Request // the request as the middleware got it
 
 	hj       hijacker
 	done     bool
@@ -106,7 +104,7 @@ func (c *committer) beforeHeader(w *httpwrap.Writer, _ int) {
 	c.done = true
 	h := w.Header()
 	addVary(h, "Cookie")
-	if err := c.m.commit(c.ctx, c.s, h, true); err != nil {
+	if err := c.m.commit(c.r.Context(), c.s, h, true); err != nil {
 		// Fail closed: the error handler answers in place of the handler,
 		// whose status line and body from here on go nowhere.
 		c.failed = true

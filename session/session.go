@@ -26,6 +26,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	id      string            // "" until the session is stored
+	key     string            // id's Redis key, "" with id
 	stored  bool              // id exists in Redis
 	values  map[string]string // key → JSON, this request's view
 	dirty   map[string]struct{}
@@ -222,7 +223,7 @@ func (s *Session) IncrNow(ctx context.Context, key string, delta int64) (int64, 
 	m := s.m
 	res, err := call(ctx, m, "incr", func(ctx context.Context, a incrArgs) ([]any, error) {
 		return a.m.scripts.Run(ctx, incrScript, []string{a.m.key(a.id)},
-			ms(a.now), msd(a.m.o.IdleTimeout), msd(a.m.o.Lifetime), valuePrefix+a.key, a.delta, newNonce()).Slice()
+			ms(a.now), a.m.idleArg, a.m.lifetimeArg, valuePrefix+a.key, a.delta, newNonce()).Slice()
 	}, incrArgs{m, id, key, pending + delta, m.o.Now()})
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -308,8 +309,16 @@ func Get[T any](s *Session, key string) (v T, ok bool, err error) {
 	if !ok {
 		return v, false, nil
 	}
+	if decodeFast(raw, &v) {
+		return v, true, nil
+	}
+	return decodeJSON[T]("get", key, raw)
+}
+
+// decodeJSON decodes raw, the value under key, into a T for op.
+func decodeJSON[T any](op, key, raw string) (v T, ok bool, err error) {
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		return v, true, fmt.Errorf("session: get %q: %w", key, err)
+		return v, true, fmt.Errorf("session: %s %q: %w", op, key, err)
 	}
 	return v, true, nil
 }
@@ -326,10 +335,10 @@ func Pop[T any](s *Session, key string) (v T, ok bool, err error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		return v, true, fmt.Errorf("session: pop %q: %w", key, err)
+	if decodeFast(raw, &v) {
+		return v, true, nil
 	}
-	return v, true, nil
+	return decodeJSON[T]("pop", key, raw)
 }
 
 // ErrUserID is returned by Login for an empty or over-long user ID.
@@ -357,7 +366,7 @@ func (s *Session) retire() {
 	if s.stored {
 		s.deleteID, s.deleteUser = s.id, s.user
 	}
-	s.id, s.stored = "", false
+	s.id, s.key, s.stored = "", "", false
 	s.created, s.seen = time.Time{}, time.Time{}
 }
 

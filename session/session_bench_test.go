@@ -62,15 +62,23 @@ func BenchmarkMiddleware(b *testing.B) {
 }
 
 // BenchmarkCookie measures verifying a cookie, the work a request without
-// a valid cookie costs (no Redis).
+// a valid cookie costs (no Redis): "valid" a cookie verified before (the
+// cache), "valid/uncached" the first sight of one.
 func BenchmarkCookie(b *testing.B) {
 	e := newEnv(b, Options{})
 	valid := e.newSessionCookie("n", 1).Value
-	for _, tc := range []struct{ name, value string }{{"valid", valid}, {"forged", valid[:40] + "AAAA" + valid[44:]}} {
+	for _, tc := range []struct {
+		name, value string
+		uncached    bool
+	}{{"valid", valid, false}, {"valid/uncached", valid, true}, {"forged", valid[:40] + "AAAA" + valid[44:], false}} {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				_, _ = e.m.codec.decode(tc.value)
+				if tc.uncached {
+					_, _ = e.m.codec.verify(tc.value)
+				} else {
+					_, _ = e.m.codec.decode(tc.value)
+				}
 			}
 		})
 	}
