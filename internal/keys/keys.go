@@ -14,6 +14,16 @@ func Hash(s string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// HashLen is the length of Hash's digest.
+const HashLen = 32
+
+// AppendHash appends Hash(s) to b, for a caller that builds a longer
+// string around the digest in one allocation.
+func AppendHash(b []byte, s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return hex.AppendEncode(b, sum[:16])
+}
+
 // MaxSafe is the longest input Safe keeps readable.
 const MaxSafe = 64
 

@@ -47,3 +47,15 @@ func FuzzSafe(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendHash(t *testing.T) {
+	for _, s := range []string{"", "user-42", "a:b", strings.Repeat("z", 100)} {
+		got := string(AppendHash([]byte("pre:"), s))
+		if want := "pre:" + Hash(s); got != want {
+			t.Fatalf("AppendHash(%q) = %q, want %q", s, got, want)
+		}
+		if len(Hash(s)) != HashLen {
+			t.Fatalf("len(Hash(%q)) = %d, want HashLen %d", s, len(Hash(s)), HashLen)
+		}
+	}
+}
