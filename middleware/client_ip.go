@@ -51,6 +51,11 @@ func ClientIPFromContext(ctx context.Context) (netip.Addr, bool) {
 // RemoteIP parses r.RemoteAddr ("host:port", or a bare host) into a
 // normalized address.
 func RemoteIP(r *http.Request) (netip.Addr, bool) {
+	// "host:port" first, as a server sets it: parseHop tries a bare host
+	// first, and its failure costs an allocated error on every request.
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return normalize(ap.Addr()), true
+	}
 	return parseHop(r.RemoteAddr)
 }
 

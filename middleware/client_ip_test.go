@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"testing"
+
+	"github.com/redisware/redisware/internal/redistest"
 )
 
 var testProxies = []netip.Prefix{
@@ -124,4 +126,30 @@ func FuzzClientIP(f *testing.F) {
 			t.Fatalf("untrusted peer %v chose address %v through headers", peer, got)
 		}
 	})
+}
+
+// FuzzRemoteIP: RemoteIP's shortcut for "host:port" finds what parseHop
+// finds for every string.
+func FuzzRemoteIP(f *testing.F) {
+	for _, s := range []string{"192.0.2.7:1000", "[2001:db8::1]:443", "[fe80::1%eth0]:80", "[::ffff:192.0.2.1]:1",
+		"192.0.2.7", "2001:db8::1", "::1:80", " 192.0.2.7:1", "192.0.2.7:99999", "[192.0.2.7]:1", "host:80", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := RemoteIP(&http.Request{RemoteAddr: s})
+		want, wantOK := parseHop(s)
+		if got != want || ok != wantOK {
+			t.Fatalf("RemoteIP(%q) = %v, %v; parseHop: %v, %v", s, got, ok, want, wantOK)
+		}
+	})
+}
+
+func TestRemoteIPAllocs(t *testing.T) {
+	if redistest.RaceEnabled {
+		t.Skip("allocation counts need a build without -race")
+	}
+	r := &http.Request{RemoteAddr: "192.0.2.7:1000"}
+	if n := testing.AllocsPerRun(100, func() { _, _ = RemoteIP(r) }); n != 0 {
+		t.Errorf("RemoteIP of host:port: %v allocations, want 0", n)
+	}
 }

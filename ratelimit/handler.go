@@ -11,7 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/redisware/redisware/internal/bounded"
-	"github.com/redisware/redisware/internal/keys"
 	"github.com/redisware/redisware/middleware"
 )
 
@@ -45,7 +44,6 @@ func (l *Limiter) NewHandler(keyFn middleware.KeyFunc, limits ...Limit) (func(ht
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit: Handler: %w", err)
 	}
-	policy := ps.policy
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if l.o.Skip != nil && l.o.Skip(r) {
@@ -60,26 +58,31 @@ func (l *Limiter) NewHandler(keyFn middleware.KeyFunc, limits ...Limit) (func(ht
 				next.ServeHTTP(w, r)
 				return
 			}
-			res, err := l.decide(r.Context(), ps, keys.Hash(key), l.cost(r))
+			ctx := r.Context()
+			d := &decided{Context: ctx}
+			d.res, err = l.decide(ctx, ps, decisionKey(key, ps), l.cost(r), d.buf[:])
+			res := &d.res
 			h := w.Header()
-			h["Ratelimit-Policy"] = []string{policy}
 			if err != nil && !errors.Is(err, ErrUnavailable) {
 				// Only ErrCostExceedsBurst gets here: the request can
 				// never pass, so there is no Retry-After to give. Debug,
 				// as for a key error: a cost taken from the request
 				// (its size, say) would let clients flood a Warn log.
-				l.o.Logger.DebugContext(r.Context(), "ratelimit: request denied", "err", err)
-				l.limited(w, r, &res)
+				l.o.Logger.DebugContext(ctx, "ratelimit: request denied", "err", err)
+				l.setHeaders(h, ps.policy, nil, l.o.LimitedHandler == nil)
+				l.limited(w, r, d)
 				return
 			}
-			if err != nil && bounded.Gone(r.Context()) {
+			if err != nil && bounded.Gone(ctx) {
 				return // Redis could not decide and the client left: nobody to answer
 			}
 			switch res.Source {
 			case FromFailOpen:
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, &res)))
+				l.setHeaders(h, ps.policy, nil, false)
+				next.ServeHTTP(w, r.WithContext(d))
 				return
 			case FromFailClosed:
+				l.setHeaders(h, ps.policy, nil, false)
 				if l.o.ErrorHandler != nil {
 					l.o.ErrorHandler(w, r, err)
 					return
@@ -87,16 +90,38 @@ func (l *Limiter) NewHandler(keyFn middleware.KeyFunc, limits ...Limit) (func(ht
 				http.Error(w, "rate limiter unavailable", http.StatusServiceUnavailable)
 				return
 			}
-			l.setHeaders(h, &res)
 			if !res.Allowed {
-				h.Set("Retry-After", strconv.FormatInt(ceilSeconds(res.RetryAfter), 10))
-				l.limited(w, r, &res)
+				l.setHeaders(h, ps.policy, res, l.o.LimitedHandler == nil)
+				l.limited(w, r, d)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, &res)))
+			l.setHeaders(h, ps.policy, res, false)
+			next.ServeHTTP(w, r.WithContext(d))
 		})
 	}, nil
 }
+
+// decided is a request's decision, with room for the Statuses of a route
+// of up to two limits, as the context that carries it to the handlers
+// behind the limiter (see ResultFromContext): one allocation where the
+// Result, its Limits and context.WithValue took three.
+type decided struct {
+	context.Context
+	res Result
+	buf [2]Status
+}
+
+// Value returns the decision for resultKey, and asks the parent context
+// for any other key.
+func (d *decided) Value(key any) any {
+	if _, ok := key.(resultKey); ok {
+		return &d.res
+	}
+	return d.Context.Value(key)
+}
+
+// String names the context as context.WithValue's would be named.
+func (d *decided) String() string { return fmt.Sprint(d.Context) + ".WithValue(ratelimit.Result)" }
 
 // LimitBy returns a middleware limiting requests by keyFn against limits,
 // with a Limiter of its own made with default Options. It is the short
@@ -129,51 +154,96 @@ func (l *Limiter) keyError(w http.ResponseWriter, r *http.Request, err error) bo
 	return true
 }
 
-func (l *Limiter) limited(w http.ResponseWriter, r *http.Request, res *Result) {
+// limitedBody is what http.Error writes for a denied request.
+var limitedBody = []byte("rate limit exceeded\n")
+
+// limited answers a denied request: by Options.LimitedHandler, or as
+// http.Error(w, "rate limit exceeded", 429) would, whose Content-Type and
+// X-Content-Type-Options setHeaders has set (plain).
+func (l *Limiter) limited(w http.ResponseWriter, r *http.Request, d *decided) {
 	if l.o.LimitedHandler != nil {
-		l.o.LimitedHandler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), resultKey{}, res)))
+		l.o.LimitedHandler.ServeHTTP(w, r.WithContext(d))
 		return
 	}
-	http.Error(w, "rate limit exceeded", http.StatusTooManyRequests)
+	delete(w.Header(), "Content-Length") // it might be for some other content
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(limitedBody)
 }
 
-// setHeaders writes RateLimit (and the legacy headers) for the tightest
-// limit of res.
-func (l *Limiter) setHeaders(h http.Header, res *Result) {
-	s, ok := res.Tightest()
-	if !ok {
-		return
-	}
-	// t is, in the draft's words, the time until additional quota is made
-	// available: for a denied request the Retry-After moment (the draft
-	// asks that Retry-After be no earlier than t), otherwise the next unit
-	// the rate pays back. A limit at its full burst gets no more, so its t
-	// is left out (t is optional).
-	next, hasNext := res.RetryAfter, true
-	if res.Allowed {
-		next, hasNext = s.nextUnit()
-	}
-	t := ceilSeconds(next)
-	buf := make([]byte, 0, 64)
-	buf = append(buf, '"')
-	buf = append(buf, s.Limit.name...)
-	buf = append(buf, `";r=`...)
-	buf = strconv.AppendInt(buf, int64(s.Remaining), 10)
-	if hasNext {
-		buf = append(buf, ";t="...)
-		buf = strconv.AppendInt(buf, t, 10)
-	}
-	h["Ratelimit"] = []string{string(buf)}
-	if l.o.LegacyHeaders {
-		// X-RateLimit-Reset keeps its customary meaning: when the limit
-		// is whole again, or when a denied request may retry.
-		reset := ceilSeconds(s.Reset)
-		if !res.Allowed {
-			reset = t
+// setHeaders sets RateLimit-Policy to policy and, for a decision res
+// (nil when there is none), RateLimit and the legacy headers for its
+// tightest limit, and Retry-After when it denies; plain adds the
+// Content-Type and X-Content-Type-Options of http.Error's answer. The
+// values are one []string, each header a one-element slice of it (full,
+// so that a later Add copies it), and the numbers parts of one string:
+// two allocations for all of them.
+func (l *Limiter) setHeaders(h http.Header, policy string, res *Result, plain bool) {
+	var buf [192]byte
+	b := buf[:0]
+	var names [5]string
+	var ends [5]int
+	k := 0
+	if res != nil {
+		if s, ok := res.Tightest(); ok {
+			// t is, in the draft's words, the time until additional quota
+			// is made available: for a denied request the Retry-After
+			// moment (the draft asks that Retry-After be no earlier than
+			// t), otherwise the next unit the rate pays back. A limit at
+			// its full burst gets no more, so its t is left out (t is
+			// optional).
+			next, hasNext := res.RetryAfter, true
+			if res.Allowed {
+				next, hasNext = s.nextUnit()
+			}
+			t := ceilSeconds(next)
+			b = append(b, '"')
+			b = append(b, s.Limit.name...)
+			b = append(b, `";r=`...)
+			b = strconv.AppendInt(b, int64(s.Remaining), 10)
+			if hasNext {
+				b = append(b, ";t="...)
+				b = strconv.AppendInt(b, t, 10)
+			}
+			names[k], ends[k], k = "Ratelimit", len(b), k+1
+			if l.o.LegacyHeaders {
+				// X-RateLimit-Reset keeps its customary meaning: when the
+				// limit is whole again, or when a denied request may retry.
+				reset := ceilSeconds(s.Reset)
+				if !res.Allowed {
+					reset = t
+				}
+				b = strconv.AppendInt(b, int64(s.Limit.count), 10)
+				names[k], ends[k], k = "X-Ratelimit-Limit", len(b), k+1
+				b = strconv.AppendInt(b, int64(s.Remaining), 10)
+				names[k], ends[k], k = "X-Ratelimit-Remaining", len(b), k+1
+				b = strconv.AppendInt(b, reset, 10)
+				names[k], ends[k], k = "X-Ratelimit-Reset", len(b), k+1
+			}
 		}
-		h["X-Ratelimit-Limit"] = []string{strconv.Itoa(s.Limit.count)}
-		h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(s.Remaining)}
-		h["X-Ratelimit-Reset"] = []string{strconv.FormatInt(reset, 10)}
+		if !res.Allowed {
+			b = strconv.AppendInt(b, ceilSeconds(res.RetryAfter), 10)
+			names[k], ends[k], k = "Retry-After", len(b), k+1
+		}
+	}
+	n := 1 + k
+	if plain {
+		n += 2
+	}
+	vals := make([]string, n)
+	set := func(i int, name, v string) {
+		vals[i] = v
+		h[name] = vals[i : i+1 : i+1]
+	}
+	set(0, "Ratelimit-Policy", policy)
+	all := string(b)
+	for i, start := 0, 0; i < k; i++ {
+		set(1+i, names[i], all[start:ends[i]])
+		start = ends[i]
+	}
+	if plain {
+		// As http.Error: there might be a content type already set.
+		set(n-2, "Content-Type", "text/plain; charset=utf-8")
+		set(n-1, "X-Content-Type-Options", "nosniff")
 	}
 }
 

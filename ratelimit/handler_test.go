@@ -304,3 +304,105 @@ func TestHandlerFlushesThrough(t *testing.T) {
 		t.Fatalf("%d, RateLimit %q", resp.StatusCode, resp.Header.Get("RateLimit"))
 	}
 }
+
+// TestHandlerDeniedAnswer: the default 429 is http.Error's answer (its
+// headers, body, and no stale Content-Length), whether Redis, the deny
+// cache or a cost no limit admits denied it.
+func TestHandlerDeniedAnswer(t *testing.T) {
+	want := httptest.NewRecorder()
+	http.Error(want, "rate limit exceeded", http.StatusTooManyRequests)
+	e := newEnv(t)
+	for i, tc := range []struct {
+		name   string
+		o      Options
+		cost   int
+		source Source // of the denial checked
+	}{
+		{"redis", Options{CacheSize: -1}, 1, FromRedis},
+		{"deny cache", Options{}, 1, FromCache},
+		{"cost", Options{}, 2, FromCost},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Cost = func(*http.Request) int { return tc.cost }
+			var last Source
+			tc.o.Observer.OnDecision = func(_ context.Context, d Decision) { last = d.Source }
+			l := e.limiter(t, tc.o)
+			// Before the limiter: a Content-Length the 429 must not keep.
+			h := setContentLength(l.Handler(middleware.KeyByIP, PerHour(1))(ok))
+			remote := "192.0.2.3" + strconv.Itoa(i) + ":1"
+			_ = serve(h, remote) // spends the burst (cost 1)
+			_ = serve(h, remote) // denied by Redis; the deny cache learns it
+			w := serve(h, remote)
+			if w.Code != 429 || w.Body.String() != want.Body.String() {
+				t.Fatalf("%d %q, want 429 %q", w.Code, w.Body.String(), want.Body.String())
+			}
+			for _, k := range []string{"Content-Type", "X-Content-Type-Options", "Content-Length"} {
+				if got, wv := w.Header().Values(k), want.Header().Values(k); strings.Join(got, "|") != strings.Join(wv, "|") {
+					t.Errorf("%s: %q, want %q as http.Error sets it", k, got, wv)
+				}
+			}
+			if w.Header().Get("RateLimit-Policy") == "" {
+				t.Error("no RateLimit-Policy")
+			}
+			if last != tc.source {
+				t.Errorf("denied by %v, want %v", last, tc.source)
+			}
+		})
+	}
+}
+
+func setContentLength(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "999")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestHandlerHeadersIndependent: the limiter's header values share one
+// backing array, yet a handler that adds to one header changes no other,
+// and the context that carries the Result still carries the request's
+// values and cancellation.
+func TestHandlerHeadersIndependent(t *testing.T) {
+	e := newEnv(t)
+	l := e.limiter(t, Options{LegacyHeaders: true})
+	type ctxKey struct{}
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Context().Value(ctxKey{}) != "v" {
+			t.Error("a value of the request's context is lost")
+		}
+		if _, ok := ResultFromContext(r.Context()); !ok {
+			t.Error("no Result in the context")
+		}
+		if r.Context().Done() == nil {
+			t.Error("the request's cancellation is lost")
+		}
+		for _, k := range []string{"Ratelimit-Policy", "Ratelimit", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
+			w.Header().Add(k, "added")
+		}
+	})
+	h := l.Handler(middleware.KeyByIP, PerHour(10), PerDay(100))(inner)
+	ctx, cancel := context.WithCancel(context.WithValue(t.Context(), ctxKey{}, "v"))
+	defer cancel()
+	r := httptest.NewRequestWithContext(ctx, "GET", "/", nil)
+	r.RemoteAddr = "192.0.2.40:1"
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	wantFirst := map[string]string{
+		"Ratelimit-Policy":      `"hour";q=10;w=3600, "day";q=100;w=86400`,
+		"X-Ratelimit-Limit":     "10",
+		"X-Ratelimit-Remaining": "9",
+	}
+	for _, k := range []string{"Ratelimit-Policy", "Ratelimit", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset"} {
+		v := w.Header()[k]
+		if len(v) != 2 || v[1] != "added" || v[0] == "added" || v[0] == "" {
+			t.Errorf("%s: %q, want the limiter's value and then \"added\"", k, v)
+			continue
+		}
+		if want, ok := wantFirst[k]; ok && v[0] != want {
+			t.Errorf("%s: %q, want %q", k, v[0], want)
+		}
+	}
+}

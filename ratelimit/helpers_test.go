@@ -65,6 +65,18 @@ func (e *env) limiterOn(t testing.TB, c redis.UniversalClient, o Options) *Limit
 	return l
 }
 
+// directClient returns a new client of the backend with
+// ContextTimeoutEnabled, so the limiter bounds its calls without a
+// goroutine (see internal/bounded), closed when the test ends.
+func (e *env) directClient(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	o := e.b.Options()
+	o.ContextTimeoutEnabled = true
+	c := redis.NewClient(o)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func mustAllow(t *testing.T, l *Limiter, key string, cost int, limits ...Limit) Result {
 	t.Helper()
 	res, err := l.AllowN(context.Background(), key, cost, limits...)

@@ -123,7 +123,19 @@ func (l *Limiter) AllowN(ctx context.Context, key string, cost int, limits ...Li
 	if err != nil {
 		return Result{}, err
 	}
-	return l.decide(ctx, ps, keys.Hash(key), cost)
+	return l.decide(ctx, ps, decisionKey(key, ps), cost, nil)
+}
+
+// decisionKey returns the decision key of a client key on ps, in one
+// allocation: keys.Hash(key), which goes into the Redis keys, followed by
+// ps.sig, so the deny cache and the calls in flight tell routes apart.
+func decisionKey(key string, ps *policySet) string {
+	var sb strings.Builder
+	sb.Grow(keys.HashLen + len(ps.sig))
+	var buf [keys.HashLen]byte
+	sb.Write(keys.AppendHashString(buf[:0], key))
+	sb.WriteString(ps.sig)
+	return sb.String()
 }
 
 // policySet is the precomputed form of a route's limits.
@@ -210,9 +222,10 @@ func (l *Limiter) policySetFor(limits []Limit) (*policySet, error) {
 // made (monotonic when Now is time.Now).
 func (l *Limiter) nowNano() int64 { return int64(l.o.Now().Sub(l.epoch)) }
 
-// decide is the whole decision for a hashed key, reported to the Observer.
-func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
-	res, err := l.decision(ctx, ps, h, cost)
+// decide is the whole decision for a decision key (see decisionKey),
+// reported to the Observer. The Result's Limits use buf when it has room.
+func (l *Limiter) decide(ctx context.Context, ps *policySet, ck string, cost int, buf []Status) (Result, error) {
+	res, err := l.decision(ctx, ps, ck, cost, buf)
 	if l.o.Observer.OnDecision != nil && !errors.Is(err, ErrInvalidCost) {
 		l.observe(ctx, ps, cost, &res)
 	}
@@ -220,18 +233,18 @@ func (l *Limiter) decide(ctx context.Context, ps *policySet, h string, cost int)
 }
 
 // decision makes decide's decision.
-func (l *Limiter) decision(ctx context.Context, ps *policySet, h string, cost int) (Result, error) {
+func (l *Limiter) decision(ctx context.Context, ps *policySet, ck string, cost int, buf []Status) (Result, error) {
 	if cost < 0 {
 		return Result{}, ErrInvalidCost
 	}
 	if cost > ps.minBurst {
 		return Result{Source: FromCost}, fmt.Errorf("%w: cost %d, smallest burst %d", ErrCostExceedsBurst, cost, ps.minBurst)
 	}
-	ck := h + ps.sig
+	h := ck[:keys.HashLen]
 	start := l.nowNano()
 	if l.denies != nil && cost > 0 {
 		if debts, ok := l.denies.get(ck); ok {
-			if res := localResult(ps, debts, start, cost, true); !res.Allowed {
+			if res := localResult(ps, debts, start, cost, true, buf); !res.Allowed {
 				res.Source = FromCache
 				return res, nil
 			}
@@ -244,7 +257,7 @@ func (l *Limiter) decision(ctx context.Context, ps *policySet, h string, cost in
 		}
 		return l.fail(ctx, ps, ck, cost, err)
 	}
-	res := Result{Allowed: d[0] == 1, Limits: make([]Status, len(ps.limits)), Source: FromRedis}
+	res := Result{Allowed: d[0] == 1, Limits: statuses(buf, len(ps.limits)), Source: FromRedis}
 	for i := range ps.limits {
 		res.Limits[i] = status(ps.limits[i], ps.u[i], d[i+1], cost, res.Allowed)
 		res.RetryAfter = max(res.RetryAfter, res.Limits[i].RetryAfter)
@@ -280,12 +293,39 @@ type evalArgs struct {
 // request of cost, or for every request of batch in order, and returns
 // the script's reply: 1+len(ps.limits) values per request.
 func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int, batch []*waiter) ([]int64, error) {
-	ks := make([]string, len(ps.limits))
+	// The keys are parts of one string, made in one allocation; ks and
+	// args live on the stack unless a batch is too long for argBuf.
+	n := len(ps.limits)
+	size := 0
+	for _, lim := range ps.limits {
+		size += len(l.o.Prefix) + len("{}:") + len(h) + len(lim.name) + len(keyVersion)
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	var ends [MaxLimits]int
 	for i, lim := range ps.limits {
-		ks[i] = l.o.Prefix + "{" + h + "}:" + lim.name + keyVersion // one allocation each
+		sb.WriteString(l.o.Prefix)
+		sb.WriteByte('{')
+		sb.WriteString(h)
+		sb.WriteString("}:")
+		sb.WriteString(lim.name)
+		sb.WriteString(keyVersion)
+		ends[i] = sb.Len()
+	}
+	all := sb.String()
+	var ksBuf [MaxLimits]string
+	ks := ksBuf[:n]
+	for i, start := 0, 0; i < n; i++ {
+		ks[i], start = all[start:ends[i]], ends[i]
 	}
 	m := max(len(batch), 1)
-	args := make([]any, 1+m+len(ps.args))
+	var argBuf [2 + 3*MaxLimits]any
+	var args []any
+	if k := 1 + m + len(ps.args); k <= len(argBuf) {
+		args = argBuf[:k]
+	} else {
+		args = make([]any, k)
+	}
 	args[0] = m
 	if batch == nil {
 		args[1] = cost
@@ -295,7 +335,7 @@ func (l *Limiter) run(ctx context.Context, ps *policySet, h string, cost int, ba
 	}
 	copy(args[1+m:], ps.args)
 
-	d, err := l.scripts.Run(ctx, gcraScript, ks, args...).Int64Slice()
+	d, err := l.scripts.Int64s(ctx, gcraScript, ks, args)
 	if err != nil {
 		return nil, err
 	}
@@ -351,19 +391,28 @@ func debtAt(u units, base, d, now int64, up bool) int64 {
 	return max(d-paid, 0)
 }
 
+// statuses returns n Statuses: buf's first n when it has room, else new.
+func statuses(buf []Status, n int) []Status {
+	if n <= len(buf) {
+		return buf[:n:n]
+	}
+	return make([]Status, n)
+}
+
 // localResult evaluates stored local debts (base, debt pairs per limit, as
-// debtAt takes them) at now for cost without changing them.
-func localResult(ps *policySet, debts []int64, now int64, cost int, up bool) Result {
+// debtAt takes them) at now for cost without changing them. Its Limits use
+// buf when it has room.
+func localResult(ps *policySet, debts []int64, now int64, cost int, up bool, buf []Status) Result {
 	allowed := true
-	var buf [MaxLimits]int64
-	cur := buf[:len(ps.limits)]
+	var debtBuf [MaxLimits]int64
+	cur := debtBuf[:len(ps.limits)]
 	for i, u := range ps.u {
 		cur[i] = min(debtAt(u, debts[2*i], debts[2*i+1], now, up), u.tol)
 		if cur[i]+int64(cost)*u.iv > u.tol {
 			allowed = false
 		}
 	}
-	res := Result{Allowed: allowed, Limits: make([]Status, len(ps.limits))}
+	res := Result{Allowed: allowed, Limits: statuses(buf, len(ps.limits))}
 	for i := range ps.limits {
 		res.Limits[i] = status(ps.limits[i], ps.u[i], cur[i], cost, allowed)
 		res.RetryAfter = max(res.RetryAfter, res.Limits[i].RetryAfter)
@@ -410,7 +459,7 @@ func (l *Limiter) decideLocal(ps *policySet, ck string, cost int) Result {
 			}
 			debts[2*i], debts[2*i+1] = base, d
 		}
-		res = localResult(ps, debts, now, cost, false)
+		res = localResult(ps, debts, now, cost, false, nil)
 		if !res.Allowed || cost == 0 {
 			return nil
 		}

@@ -40,7 +40,8 @@ func BenchmarkAllow(b *testing.B) {
 	}
 }
 
-// BenchmarkHandler measures the middleware around a no-op handler, with
+// BenchmarkHandler measures the middleware around a no-op handler (the
+// allowed case also through a client with ContextTimeoutEnabled), with
 // no Observer and with one whose hooks count (what an Observer costs the
 // limiter itself; the otel module's benchmarks add what OpenTelemetry
 // costs).
@@ -48,12 +49,14 @@ func BenchmarkHandler(b *testing.B) {
 	cases := []struct {
 		name   string
 		o      Options
+		direct bool // the client has ContextTimeoutEnabled
 		limits []Limit
 		code   int
 	}{
-		{"allowed", Options{}, []Limit{PerSecond(1_000_000), PerHour(1_000_000_000)}, 200},
-		{"denied-redis", Options{CacheSize: -1}, []Limit{PerHour(1)}, 429},
-		{"denied-cache", Options{}, []Limit{PerHour(1)}, 429},
+		{"allowed", Options{}, false, []Limit{PerSecond(1_000_000), PerHour(1_000_000_000)}, 200},
+		{"allowed-direct", Options{}, true, []Limit{PerSecond(1_000_000), PerHour(1_000_000_000)}, 200},
+		{"denied-redis", Options{CacheSize: -1}, false, []Limit{PerHour(1)}, 429},
+		{"denied-cache", Options{}, false, []Limit{PerHour(1)}, 429},
 	}
 	var n atomic.Int64
 	counting := Observer{
@@ -71,6 +74,9 @@ func BenchmarkHandler(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			e := newEnv(b)
 			l := e.limiter(b, bc.o)
+			if bc.direct {
+				l = e.limiterOn(b, e.directClient(b), bc.o)
+			}
 			h := l.Handler(middleware.KeyByIP, bc.limits...)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 			r := httptest.NewRequest("GET", "/", nil)
 			r.RemoteAddr = "192.0.2.7:1000"

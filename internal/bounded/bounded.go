@@ -53,7 +53,7 @@ func HonoursDeadlines(rdb redis.UniversalClient) bool {
 // direct ones too, where a function literal that captures nothing costs
 // none.
 func Call[A, T any](ctx context.Context, timeout time.Duration, direct bool, fn func(context.Context, A) (T, error), arg A) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	if direct {
 		return fn(ctx, arg)
@@ -70,7 +70,7 @@ func Call[A, T any](ctx context.Context, timeout time.Duration, direct bool, fn 
 func Do[A any](ctx context.Context, timeout time.Duration, direct bool, fn func(context.Context, A) error, arg A) error {
 	// Not a Call of an adapter: in generic code a function value of an
 	// instantiated generic function is a closure, one allocation per call.
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := withTimeout(ctx, timeout)
 	defer cancel()
 	if direct {
 		return fn(ctx, arg)
@@ -94,6 +94,20 @@ func Until[A any](ctx context.Context, direct bool, fn func(context.Context, A) 
 	_, err := await(ctx, ch)
 	return err
 }
+
+// withTimeout is context.WithTimeout, except that it returns ctx itself
+// when ctx already ends no later than timeout from now: a context of its
+// own would end no sooner (context.WithDeadline then adds only a cancel),
+// and its timer, cancel func and Done channel are allocations a call need
+// not make. A batch of a hot key is called so, with its own deadline.
+func withTimeout(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) <= timeout {
+		return ctx, noCancel
+	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+func noCancel() {}
 
 type reply[T any] struct {
 	v   T

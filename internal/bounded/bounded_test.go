@@ -312,3 +312,55 @@ func TestDirectAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestCallCallerDeadline: a caller's deadline sooner than the timeout is
+// the call's bound as it stands (no context of Call's own, no allocation
+// when direct); a later one is cut to the timeout.
+func TestCallCallerDeadline(t *testing.T) {
+	deadlineOf := func(ctx context.Context, _ int) (time.Time, error) {
+		d, ok := ctx.Deadline()
+		if !ok {
+			return time.Time{}, errors.New("no deadline")
+		}
+		return d, nil
+	}
+	for _, direct := range []bool{true, false} {
+		soon, cancel := context.WithTimeout(context.Background(), time.Minute)
+		want, _ := soon.Deadline()
+		if got, err := Call(soon, time.Hour, direct, deadlineOf, 0); err != nil || !got.Equal(want) {
+			t.Errorf("direct=%v, caller's deadline sooner: fn saw %v (%v), want the caller's %v", direct, got, err, want)
+		}
+		cancel()
+
+		late, cancel := context.WithTimeout(context.Background(), time.Hour)
+		callerDeadline, _ := late.Deadline()
+		if got, err := Call(late, time.Minute, direct, deadlineOf, 0); err != nil || !got.Before(callerDeadline) {
+			t.Errorf("direct=%v, caller's deadline later: fn saw %v (%v), want one before the caller's %v", direct, got, err, callerDeadline)
+		}
+		cancel()
+	}
+
+	// A function that ignores its context is abandoned at the caller's
+	// deadline.
+	soon, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	release := make(chan struct{})
+	defer close(release)
+	if _, err := Call(soon, time.Hour, false, func(_ context.Context, release chan struct{}) (int, error) {
+		<-release
+		return 7, nil
+	}, release); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("abandoned at the caller's deadline: err %v, want DeadlineExceeded", err)
+	}
+
+	if redistest.RaceEnabled {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if n := testing.AllocsPerRun(100, func() {
+		_, _ = Call(ctx, 2*time.Hour, true, func(_ context.Context, n int) (int, error) { return n + 1, nil }, 1)
+	}); n != 0 {
+		t.Errorf("direct call within the caller's deadline: %v allocations, want 0", n)
+	}
+}

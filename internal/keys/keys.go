@@ -21,6 +21,16 @@ func AppendHash(dst, b []byte) []byte {
 	return hex.AppendEncode(dst, sum[:16])
 }
 
+// HashLen is the length of Hash's digest.
+const HashLen = 32
+
+// AppendHashString appends Hash(s) to b, for a caller that builds a longer
+// string around the digest in one allocation.
+func AppendHashString(b []byte, s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return hex.AppendEncode(b, sum[:16])
+}
+
 // MaxSafe is the longest input Safe keeps readable.
 const MaxSafe = 64
 

@@ -55,3 +55,15 @@ func FuzzSafe(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendHashString(t *testing.T) {
+	for _, s := range []string{"", "user-42", "a:b", strings.Repeat("z", 100)} {
+		got := string(AppendHashString([]byte("pre:"), s))
+		if want := "pre:" + Hash(s); got != want {
+			t.Fatalf("AppendHashString(%q) = %q, want %q", s, got, want)
+		}
+		if len(Hash(s)) != HashLen {
+			t.Fatalf("len(Hash(%q)) = %d, want HashLen %d", s, len(Hash(s)), HashLen)
+		}
+	}
+}

@@ -32,8 +32,8 @@ import (
 // extra round trip once. A Runner is safe for concurrent use.
 type Runner struct {
 	rdb    redis.UniversalClient
-	one    sender   // Run's script calls: through the autopipeliner, if any
-	cached sync.Map // *redis.Script → struct{}: known to be in the cache
+	one    sender   // Run's and Int64s' script calls: through the autopipeliner, if any
+	cached sync.Map // *redis.Script → its digest as an any (boxed once, see Int64s): known to be in the cache
 }
 
 // NewRunner returns a Runner that sends Run's script calls through s (see
@@ -48,11 +48,14 @@ func (r *Runner) isCached(s *redis.Script) bool {
 	return ok
 }
 
+// markCached remembers s as cached.
+func (r *Runner) markCached(s *redis.Script) { r.cached.Store(s, any(s.Hash())) }
+
 // noteReply remembers s as cached when err says the server ran it.
 func (r *Runner) noteReply(s *redis.Script, err error) {
 	if err == nil || errors.Is(err, redis.Nil) {
 		if !r.isCached(s) {
-			r.cached.Store(s, struct{}{})
+			r.markCached(s)
 		}
 	}
 }
@@ -125,6 +128,44 @@ func (c sender) eval(ctx context.Context, name, payload string, keys []string, a
 		return gave
 	}
 	return cmd
+}
+
+// Int64s is Run for a script whose reply is an array of integers (a nil
+// element reads as 0): the EVALSHA reads its reply straight into an
+// []int64, where Run's reply boxes every element and Int64Slice copies
+// them again, and sends the digest boxed once per Runner. It allocates
+// neither keys nor args' backing arrays on the heap, so a caller may pass
+// arrays of its stack.
+func (r *Runner) Int64s(ctx context.Context, s *redis.Script, keys []string, args []any) ([]int64, error) {
+	sha, ok := r.cached.Load(s)
+	if !ok {
+		return r.evalInt64s(ctx, s, keys, args)
+	}
+	a := make([]any, 3+len(keys)+len(args))
+	a[0], a[1], a[2] = "evalsha", sha, len(keys)
+	for i, k := range keys {
+		a[3+i] = k
+	}
+	copy(a[3+len(keys):], args)
+	cmd := redis.NewIntSliceCmd(ctx, a...)
+	if len(keys) > 0 {
+		cmd.SetFirstKeyPos(3) // as go-redis' EvalSha: routed by KEYS[1] on a Cluster
+	}
+	if err := r.one.s.Process(ctx, cmd); err != nil {
+		if isNoScript(err) {
+			return r.evalInt64s(ctx, s, keys, args)
+		}
+		return nil, err // not cmd's: a call given up may still be writing it
+	}
+	return cmd.Val(), nil
+}
+
+// evalInt64s sends s whole (EVAL), on copies of keys and args (go-redis
+// keeps what it is given), and notes it cached when it ran.
+func (r *Runner) evalInt64s(ctx context.Context, s *redis.Script, keys []string, args []any) ([]int64, error) {
+	cmd := s.Eval(ctx, r.one, append([]string(nil), keys...), append([]any(nil), args...)...)
+	r.noteReply(s, cmd.Err())
+	return cmd.Int64Slice()
 }
 
 // Op is one operation of Exec: a script call (Script with Keys and Args)
@@ -223,7 +264,7 @@ func (r *Runner) Load(ctx context.Context, scripts ...*redis.Script) error {
 		if err := s.Load(ctx, r.rdb).Err(); err != nil {
 			return err
 		}
-		r.cached.Store(s, struct{}{})
+		r.markCached(s)
 	}
 	return nil
 }

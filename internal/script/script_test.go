@@ -323,3 +323,68 @@ func mustSender(t *testing.T, c redis.UniversalClient) pipe.Sender {
 	}
 	return s
 }
+
+// pairScript returns a script, new to every server, that increments
+// KEYS[1] and returns {its new value, ARGV[1] + 0}.
+func pairScript() *redis.Script {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return redis.NewScript("-- " + hex.EncodeToString(b) + "\nreturn {redis.call('INCR', KEYS[1]), tonumber(ARGV[1])}")
+}
+
+// TestInt64s: Int64s reads an array of integers with the round trips of
+// Run (EVAL first, EVALSHA after, EVALSHA then EVAL when the server lacks
+// the script), leaves its arguments as they were, and reports errors.
+func TestInt64s(t *testing.T) {
+	ctx := t.Context()
+	b := redistest.Start(t)
+	c := b.Client()
+	r := script.NewRunner(mustSender(t, c))
+	n := redistest.Count(c)
+	run := func(s *redis.Script, key string, want int64) string {
+		t.Helper()
+		n.Reset()
+		keys, args := []string{b.Prefix + key}, []any{int64(1) << 40}
+		got, err := r.Int64s(ctx, s, keys, args)
+		if err != nil || len(got) != 2 || got[0] != want || got[1] != 1<<40 {
+			t.Fatalf("%s: %v, %v; want [%d %d]", key, got, err, want, int64(1)<<40)
+		}
+		if keys[0] != b.Prefix+key || args[0] != any(int64(1)<<40) {
+			t.Fatalf("%s: arguments changed to %q, %v", key, keys, args)
+		}
+		return strings.Join(n.Commands(), " ")
+	}
+	fresh := pairScript()
+	if got := run(fresh, "p", 1); got != "eval" {
+		t.Errorf("never run: %q, want eval", got)
+	}
+	if got := run(fresh, "p", 2); got != "evalsha" {
+		t.Errorf("run before: %q, want evalsha", got)
+	}
+	cold := pairScript()
+	script.MarkCached(r, cold)
+	if got := run(cold, "p", 3); got != "evalsha eval" {
+		t.Errorf("missing from the cache: %q, want evalsha eval", got)
+	}
+	if got := run(cold, "p", 4); got != "evalsha" {
+		t.Errorf("after the EVAL: %q, want evalsha", got)
+	}
+
+	// Errors, sent whole (not known cached) and by digest (loaded): a
+	// script error, and a reply that is no array.
+	failing := redis.NewScript("return redis.error_reply('ERR nope')")
+	scalar := redis.NewScript("return 7")
+	for _, load := range []bool{false, true} {
+		if load {
+			if err := r.Load(ctx, failing, scalar); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := r.Int64s(ctx, failing, []string{b.Prefix + "e"}, nil); err == nil || !strings.Contains(err.Error(), "nope") {
+			t.Errorf("script error (loaded %v): %v, want ERR nope", load, err)
+		}
+		if v, err := r.Int64s(ctx, scalar, []string{b.Prefix + "e"}, nil); err == nil {
+			t.Errorf("scalar reply (loaded %v): %v, want an error", load, v)
+		}
+	}
+}
