@@ -13,7 +13,11 @@ import (
 // TestHitAllocationBudget allows, per backend (miniredis runs in-process,
 // so its count includes the server's work). A change that allocates more
 // fails; one that allocates less should lower it.
-var hitAllocBudget = struct{ mini, real float64 }{46, 33}
+// Calls that reach Redis go through the client's autopipeliner (package
+// internal/pipe); its submit and wait cost go-redis 11 to 14 allocations per
+// command more than a direct call, and buy the throughput of shared round
+// trips under load (see BENCHMARKS.md).
+var hitAllocBudget = struct{ mini, real float64 }{58, 45}
 
 // TestHitAllocationBudget holds a fresh hit's allocations: one GET, the
 // entry decoded, the response replayed.

@@ -18,9 +18,13 @@ import (
 // parse and format of a TAT with a fraction, "a:f:s", cost miniredis'
 // interpreter some 180 allocations more than whole microseconds did; the
 // client's count on a real server was unchanged by it.)
+// Calls that reach Redis go through the client's autopipeliner (package
+// internal/pipe); its submit and wait cost go-redis 11 to 14 allocations per
+// command more than a direct call, and buy the throughput of shared round
+// trips under load (see BENCHMARKS.md).
 var allocBudgets = map[string]struct{ mini, real float64 }{
-	"allowed by redis":         {1120, 27},
-	"allowed by redis, direct": {1117, 24},
+	"allowed by redis":         {1131, 39},
+	"allowed by redis, direct": {1128, 36},
 	"denied by cache":          {13, 13},
 }
 

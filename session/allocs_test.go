@@ -13,10 +13,14 @@ import (
 // count includes the in-process server's own work (its Lua interpreter),
 // on a real server only the client's. A change that allocates more fails
 // here; one that allocates less should lower the budget.
+// Calls that reach Redis go through the client's autopipeliner (package
+// internal/pipe); its submit and wait cost go-redis 11 to 14 allocations per
+// command more than a direct call, and buy the throughput of shared round
+// trips under load (see BENCHMARKS.md).
 var allocBudgets = map[string]struct{ mini, real float64 }{
 	"no cookie": {12, 12},
-	"read":      {70, 40},
-	"incr":      {980, 71},
+	"read":      {84, 54},
+	"incr":      {1007, 100},
 }
 
 // TestAllocationBudgets holds the middleware's allocations per request on
