@@ -35,8 +35,8 @@ type asideGetter func(ctx context.Context, fetch func(context.Context) (Item, er
 func buildAside(env Env, s Scenario, impl string, b *Built) error {
 	var get asideGetter
 	switch impl {
-	case ImplOurs:
-		g, closeFn, err := oursAside(env, s.Local)
+	case ImplOurs, ImplOursDirect:
+		g, closeFn, err := oursAside(env, s.Local, impl == ImplOursDirect)
 		if err != nil {
 			return err
 		}

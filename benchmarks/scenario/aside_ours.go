@@ -8,8 +8,8 @@ import (
 
 // oursAside returns GetOrSet of our cache-aside on asideKey, with the local
 // tier when local, and what closes it.
-func oursAside(env Env, local bool) (asideGetter, func() error, error) {
-	o := aside.Options{Prefix: env.Prefix + "aside:"}
+func oursAside(env Env, local, direct bool) (asideGetter, func() error, error) {
+	o := aside.Options{Prefix: env.Prefix + "aside:", NoAutoPipeline: direct}
 	if local {
 		o.LocalSize = asideLocalMax
 		o.LocalTTL = asideLocalTTL

@@ -39,8 +39,8 @@ func buildRateLimit(env Env, s Scenario, impl string, b *Built) error {
 	var mw func(http.Handler) http.Handler
 	var err error
 	switch impl {
-	case ImplOurs:
-		mw, err = oursRateLimit(env, s, allow)
+	case ImplOurs, ImplOursDirect:
+		mw, err = oursRateLimit(env, s, allow, impl == ImplOursDirect)
 	case ImplRedisRate:
 		mw = redisRateLimit(env, s, allow)
 	case ImplUlule:
@@ -54,7 +54,7 @@ func buildRateLimit(env Env, s Scenario, impl string, b *Built) error {
 		return err
 	}
 	app := App()
-	if impl == ImplOurs {
+	if impl == ImplOurs || impl == ImplOursDirect {
 		inner := app
 		app = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if res, ok := ratelimit.ResultFromContext(r.Context()); ok && res.Source == ratelimit.FromFailOpen {
@@ -67,8 +67,8 @@ func buildRateLimit(env Env, s Scenario, impl string, b *Built) error {
 	return nil
 }
 
-func oursRateLimit(env Env, s Scenario, allow bool) (func(http.Handler) http.Handler, error) {
-	lim, err := ratelimit.New(env.RDB, ratelimit.Options{Prefix: env.Prefix + "ratelimit:"})
+func oursRateLimit(env Env, s Scenario, allow, direct bool) (func(http.Handler) http.Handler, error) {
+	lim, err := ratelimit.New(env.RDB, ratelimit.Options{Prefix: env.Prefix + "ratelimit:", NoAutoPipeline: direct})
 	if err != nil {
 		return nil, err
 	}

@@ -57,8 +57,12 @@ type Scenario struct {
 
 // Implementation names.
 const (
-	ImplBare        = "net/http"
-	ImplOurs        = "redisware"
+	ImplBare = "net/http"
+	ImplOurs = "redisware"
+	// ImplOursDirect is ours with NoAutoPipeline: every command a round
+	// trip of its own, to show what the autopipeliner is worth. It is not
+	// a peer: ours ÷ best peer never takes it.
+	ImplOursDirect  = "redisware-direct"
 	ImplRedisRate   = "redis_rate"
 	ImplUlule       = "ulule"
 	ImplThrottled   = "throttled"
@@ -73,6 +77,7 @@ const (
 var Labels = map[string]string{
 	ImplBare:        "bare net/http handler, no Redis",
 	ImplOurs:        "redisware (this module)",
+	ImplOursDirect:  "redisware with NoAutoPipeline: each command its own round trip (not a peer)",
 	ImplRedisRate:   "go-redis/redis_rate v10 + hand-written minimal 429 middleware",
 	ImplUlule:       "ulule/limiter v3, its stdlib middleware + redis store",
 	ImplThrottled:   "throttled v2 HTTPRateLimiterCtx + store/goredisstore.v9",
@@ -83,19 +88,21 @@ var Labels = map[string]string{
 }
 
 var (
-	rateImpls    = []string{ImplOurs, ImplRedisRate, ImplUlule, ImplThrottled}
-	sessionImpls = []string{ImplOurs, ImplSCS, ImplGorilla}
-	cacheImpls   = []string{ImplOurs, ImplGoCache, ImplGoCacheOnce}
-	asideImpls   = []string{ImplOurs, ImplGoCacheOnce}
+	rateImpls      = []string{ImplOurs, ImplRedisRate, ImplUlule, ImplThrottled}
+	rateAllowImpls = []string{ImplOurs, ImplOursDirect, ImplRedisRate, ImplUlule, ImplThrottled}
+	sessionImpls   = []string{ImplOurs, ImplOursDirect, ImplSCS, ImplGorilla}
+	asideHitImpls  = []string{ImplOurs, ImplOursDirect, ImplGoCacheOnce}
+	cacheImpls     = []string{ImplOurs, ImplGoCache, ImplGoCacheOnce}
+	asideImpls     = []string{ImplOurs, ImplGoCacheOnce}
 )
 
 // All lists every scenario in report order, bare first.
 var All = []Scenario{
 	{Name: "bare", Kind: Bare, Keys: 1, Impls: []string{ImplBare},
 		Doc: "a ~100-byte GET / with no middleware: the baseline of every round"},
-	{Name: "ratelimit-allow", Kind: RateLimitAllow, Keys: 1, Impls: rateImpls,
+	{Name: "ratelimit-allow", Kind: RateLimitAllow, Keys: 1, Impls: rateAllowImpls,
 		Doc: "1,000,000/s limit, every request allowed, one key (the client IP)"},
-	{Name: "ratelimit-allow-1k", Kind: RateLimitAllow, Keys: Keys, Impls: rateImpls,
+	{Name: "ratelimit-allow-1k", Kind: RateLimitAllow, Keys: Keys, Impls: rateAllowImpls,
 		Doc: "1,000,000/s limit, every request allowed, 1,000 keys (X-Key header)"},
 	{Name: "ratelimit-deny", Kind: RateLimitDeny, Keys: 1, Impls: rateImpls,
 		Doc: "1/hour limit, all but the first request denied, one key (the client IP)"},
@@ -113,7 +120,7 @@ var All = []Scenario{
 		Doc: "fresh hit of a 1 KiB response (Cache-Control: public, max-age=3600)"},
 	{Name: "cache-hit-32k", Kind: CacheHit, Keys: 1, BodySize: 32 << 10, Impls: cacheImpls,
 		Doc: "fresh hit of a 32 KiB response"},
-	{Name: "aside-hit", Kind: AsideHit, Keys: 1, Impls: asideImpls,
+	{Name: "aside-hit", Kind: AsideHit, Keys: 1, Impls: asideHitImpls,
 		Doc: "cache-aside hit of a ~100-byte JSON value, Redis tier"},
 	{Name: "aside-hit-local", Kind: AsideHit, Keys: 1, Local: true, Impls: asideImpls,
 		Doc: "cache-aside hit of the same value, in-process tier in front of Redis"},

@@ -32,8 +32,8 @@ func buildSession(ctx context.Context, env Env, s Scenario, impl string, b *Buil
 	var si sessionImpl
 	var err error
 	switch impl {
-	case ImplOurs:
-		si, err = oursSession(env)
+	case ImplOurs, ImplOursDirect:
+		si, err = oursSession(env, impl == ImplOursDirect)
 	case ImplSCS:
 		si = scsSession(env)
 	case ImplGorilla:
@@ -93,11 +93,12 @@ func buildSession(ctx context.Context, env Env, s Scenario, impl string, b *Buil
 	return nil
 }
 
-func oursSession(env Env) (sessionImpl, error) {
+func oursSession(env Env, direct bool) (sessionImpl, error) {
 	m, err := session.New(env.RDB, session.Options{
-		Keys:     sessionKeys,
-		Insecure: true, // plain http on loopback
-		Prefix:   env.Prefix + "session:",
+		NoAutoPipeline: direct,
+		Keys:           sessionKeys,
+		Insecure:       true, // plain http on loopback
+		Prefix:         env.Prefix + "session:",
 	})
 	if err != nil {
 		return sessionImpl{}, err

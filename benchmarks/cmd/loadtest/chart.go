@@ -32,7 +32,7 @@ func drawChart(rep *report, path string) error {
 			bars = append(bars, bar{}) // a gap between scenarios
 		}
 		for _, rw := range rows {
-			bars = append(bars, bar{label: s.Name + "  " + rw.Impl, ours: rw.Impl == scenario.ImplOurs, ratio: rw.Ratio})
+			bars = append(bars, bar{label: s.Name + "  " + rw.Impl, ours: rw.Impl == scenario.ImplOurs || rw.Impl == scenario.ImplOursDirect, ratio: rw.Ratio})
 		}
 	}
 	if len(bars) == 0 {

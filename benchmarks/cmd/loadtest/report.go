@@ -253,6 +253,8 @@ func (rep *report) versus(name string) (ours, best row, ok bool) {
 		}
 		if rw.Impl == scenario.ImplOurs {
 			ours, haveOurs = rw, true
+		} else if rw.Impl == scenario.ImplOursDirect {
+			continue // ours too, not a peer
 		} else if !havePeer || rw.Ratio > best.Ratio {
 			best, havePeer = rw, true
 		}
@@ -321,7 +323,7 @@ func (rep *report) markdown() string {
 	}
 
 	b.WriteString("\n### Implementations\n\n")
-	for _, impl := range []string{scenario.ImplBare, scenario.ImplOurs, scenario.ImplRedisRate, scenario.ImplUlule,
+	for _, impl := range []string{scenario.ImplBare, scenario.ImplOurs, scenario.ImplOursDirect, scenario.ImplRedisRate, scenario.ImplUlule,
 		scenario.ImplThrottled, scenario.ImplSCS, scenario.ImplGorilla, scenario.ImplGoCache, scenario.ImplGoCacheOnce} {
 		fmt.Fprintf(&b, "- %s: %s\n", impl, scenario.Labels[impl])
 	}
