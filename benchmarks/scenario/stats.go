@@ -27,4 +27,9 @@ type Stats struct {
 	// CPUNanos is the process' user plus system CPU time.
 	CPUNanos   int64 `json:"cpu_ns"`
 	Goroutines int   `json:"goroutines"`
+	// InFlight is the number of measured requests being served: wrk may
+	// have hung up on them, but the handler still runs (a session save
+	// outlives its client), so a counter read back before they end can
+	// miss their increments.
+	InFlight int64 `json:"in_flight"`
 }

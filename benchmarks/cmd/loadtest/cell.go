@@ -151,15 +151,39 @@ func runCell(ctx context.Context, c config, rdb *redis.Client, s scenario.Scenar
 	}
 
 	if s.Kind == scenario.SessionWrite {
-		for _, ck := range cookies {
-			v, err := sv.value(ctx, ck)
-			if err != nil {
-				return res, fmt.Errorf("reading a counter back: %w", err)
+		// Requests wrk hung up on at its end still finish their saves, and
+		// one read before the hang-up may reach the handler later still:
+		// read the counters back until no request ended or began during
+		// the reading, so the sum and the 2xx count are of one moment.
+		for attempt := 0; ; attempt++ {
+			if err := sv.quiesce(ctx); err != nil {
+				return res, err
 			}
-			res.Stored += v
+			start, err := sv.stats(ctx)
+			if err != nil {
+				return res, err
+			}
+			var stored int64
+			for _, ck := range cookies {
+				v, err := sv.value(ctx, ck)
+				if err != nil {
+					return res, fmt.Errorf("reading a counter back: %w", err)
+				}
+				stored += v
+			}
+			if res.Final, err = sv.stats(ctx); err != nil {
+				return res, err
+			}
+			if res.Final.Requests == start.Requests && res.Final.InFlight == 0 {
+				res.Stored = stored
+				break
+			}
+			fmt.Fprintf(os.Stderr, "loadtest: %s: %d requests ended during the read-back; reading again\n", name, res.Final.Requests-start.Requests)
+			if attempt == 10 {
+				return res, errors.New("requests kept arriving after wrk ended")
+			}
 		}
-	}
-	if res.Final, err = sv.stats(ctx); err != nil {
+	} else if res.Final, err = sv.stats(ctx); err != nil {
 		return res, err
 	}
 	stopped = true

@@ -107,6 +107,25 @@ func (sv *server) stats(ctx context.Context) (scenario.Stats, error) {
 	return st, json.NewDecoder(res.Body).Decode(&st)
 }
 
+// quiesce waits until the server serves no measured request, for up to
+// 10 s: a bound for a wedged server, not a speed assumption.
+func (sv *server) quiesce(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := sv.stats(ctx)
+		if err != nil {
+			return err
+		}
+		if st.InFlight == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d requests still in flight 10 s after wrk ended", st.InFlight)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // seed creates a session holding n and returns its cookie as a Cookie
 // header value (name=value).
 func (sv *server) seed(ctx context.Context, n int64) (string, error) {

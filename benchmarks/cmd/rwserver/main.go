@@ -145,6 +145,7 @@ type stats struct {
 	built *scenario.Built
 
 	requests, panics, gone5xx atomic.Int64
+	inFlight                  atomic.Int64
 	status                    [6]atomic.Int64 // by class: status/100
 }
 
@@ -154,7 +155,9 @@ type stats struct {
 func (s *stats) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
+		s.inFlight.Add(1)
 		defer func() {
+			s.inFlight.Add(-1)
 			s.requests.Add(1)
 			if v := recover(); v != nil {
 				s.panics.Add(1)
@@ -197,6 +200,7 @@ func (s *stats) serve(w http.ResponseWriter, _ *http.Request) {
 		AllocBytes: ms.TotalAlloc,
 		CPUNanos:   ru.Utime.Nano() + ru.Stime.Nano(),
 		Goroutines: runtime.NumGoroutine(),
+		InFlight:   s.inFlight.Load(),
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(out)
