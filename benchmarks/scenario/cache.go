@@ -9,8 +9,8 @@ import (
 func buildCache(env Env, s Scenario, impl string, b *Built) error {
 	origin := cacheApp(s.BodySize, b.Origin)
 	switch impl {
-	case ImplOurs:
-		c, err := cachehandler.New(env.RDB, cachehandler.Options{Prefix: env.Prefix + "cache:"})
+	case ImplOurs, ImplOursDirect:
+		c, err := cachehandler.New(env.RDB, cachehandler.Options{Prefix: env.Prefix + "cache:", NoAutoPipeline: impl == ImplOursDirect})
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,7 @@ var (
 	rateAllowImpls = []string{ImplOurs, ImplOursDirect, ImplRedisRate, ImplUlule, ImplThrottled}
 	sessionImpls   = []string{ImplOurs, ImplOursDirect, ImplSCS, ImplGorilla}
 	asideHitImpls  = []string{ImplOurs, ImplOursDirect, ImplGoCacheOnce}
-	cacheImpls     = []string{ImplOurs, ImplGoCache, ImplGoCacheOnce}
+	cacheImpls     = []string{ImplOurs, ImplOursDirect, ImplGoCache, ImplGoCacheOnce}
 	asideImpls     = []string{ImplOurs, ImplGoCacheOnce}
 )
 
