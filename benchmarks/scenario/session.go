@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/redisware/redisware/session"
@@ -96,9 +97,16 @@ func buildSession(ctx context.Context, env Env, s Scenario, impl string, b *Buil
 func oursSession(env Env, direct bool) (sessionImpl, error) {
 	m, err := session.New(env.RDB, session.Options{
 		NoAutoPipeline: direct,
-		Keys:           sessionKeys,
-		Insecure:       true, // plain http on loopback
-		Prefix:         env.Prefix + "session:",
+		// A save that did not apply while the run's sessions all live is a
+		// lost write: say so in the server log.
+		Observer: session.Observer{OnSave: func(_ context.Context, e session.SaveEvent) {
+			if e.Outcome != session.SaveStored {
+				fmt.Fprintf(os.Stderr, "session save: outcome %v, err %v\n", e.Outcome, e.Err)
+			}
+		}},
+		Keys:     sessionKeys,
+		Insecure: true, // plain http on loopback
+		Prefix:   env.Prefix + "session:",
 	})
 	if err != nil {
 		return sessionImpl{}, err

@@ -13,6 +13,11 @@ type Stats struct {
 	Status4xx int64 `json:"status_4xx"`
 	Status5xx int64 `json:"status_5xx"`
 	Gone5xx   int64 `json:"gone_5xx"`
+	// Unanswered counts requests whose client had gone and that were
+	// answered nothing (redisware answers a hung-up client nothing, and
+	// its session middleware stops before the handler): neither a 2xx
+	// nor an increment.
+	Unanswered int64 `json:"unanswered"`
 	// Panics counts handler panics (also counted as 5xx).
 	Panics int64 `json:"panics"`
 	// Wrong, Origin and FailOpen are Built's counters.

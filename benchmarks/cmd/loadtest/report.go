@@ -68,6 +68,7 @@ type row struct {
 	Status4xx    int64 `json:"status_4xx"`
 	Status5xx    int64 `json:"status_5xx"`
 	Gone5xx      int64 `json:"gone_5xx"`
+	Unanswered   int64 `json:"unanswered"`
 	Panics       int64 `json:"panics"`
 	FailOpen     int64 `json:"fail_open"`
 	Wrong        int64 `json:"wrong"`
@@ -122,6 +123,7 @@ func aggregate(s scenario.Scenario, impl string, cells []cellResult) row {
 		rw.Status4xx += c.Final.Status4xx
 		rw.Status5xx += c.Final.Status5xx
 		rw.Gone5xx += c.Final.Gone5xx
+		rw.Unanswered += c.Final.Unanswered
 		rw.Panics += c.Final.Panics
 		rw.FailOpen += c.Final.FailOpen
 		rw.Wrong += c.Final.Wrong
@@ -224,6 +226,9 @@ func (rw row) correctness(s scenario.Scenario) string {
 	}
 	if rw.NoExpiry > 0 {
 		add("%d keys without expiry", rw.NoExpiry)
+	}
+	if rw.Unanswered > 0 {
+		add("(%s unanswered: the client had gone)", thousands(rw.Unanswered))
 	}
 	if rw.Gone5xx > 0 {
 		add("(%s 5xx to clients already gone)", thousands(rw.Gone5xx))

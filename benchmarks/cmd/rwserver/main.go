@@ -145,6 +145,7 @@ type stats struct {
 	built *scenario.Built
 
 	requests, panics, gone5xx atomic.Int64
+	unanswered                atomic.Int64
 	inFlight                  atomic.Int64
 	status                    [6]atomic.Int64 // by class: status/100
 }
@@ -165,6 +166,10 @@ func (s *stats) count(next http.Handler) http.Handler {
 				panic(v)
 			}
 			code := sw.code
+			if code == 0 && r.Context().Err() != nil {
+				s.unanswered.Add(1) // the client had gone and got nothing
+				return
+			}
 			if code == 0 {
 				code = http.StatusOK
 			}
@@ -191,6 +196,7 @@ func (s *stats) serve(w http.ResponseWriter, _ *http.Request) {
 		Status4xx:  s.status[4].Load(),
 		Status5xx:  s.status[5].Load(),
 		Gone5xx:    s.gone5xx.Load(),
+		Unanswered: s.unanswered.Load(),
 		Panics:     s.panics.Load(),
 		Wrong:      s.built.Wrong.Load(),
 		Origin:     s.built.Origin.Load(),
