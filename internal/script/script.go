@@ -32,15 +32,22 @@ import (
 // extra round trip once. A Runner is safe for concurrent use.
 type Runner struct {
 	rdb    redis.UniversalClient
-	one    sender   // Run's and Int64s' script calls: through the autopipeliner, if any
-	cached sync.Map // *redis.Script → its digest as an any (boxed once, see Int64s): known to be in the cache
+	one    sender    // Run's and Int64s' script calls: through the autopipeliner, if any
+	cached *sync.Map // *redis.Script → its digest as an any (boxed once, see Int64s): known to be in the cache; shared with Via's Runners
 }
 
 // NewRunner returns a Runner that sends Run's script calls through s (see
 // package pipe) and everything else to s.Client(), and knows of no script
 // cached.
 func NewRunner(s pipe.Sender) *Runner {
-	return &Runner{rdb: s.Client(), one: sender{s}}
+	return &Runner{rdb: s.Client(), one: sender{s}, cached: new(sync.Map)}
+}
+
+// Via returns a Runner that sends Run's and Int64s' script calls through s
+// and shares r's memory of cached scripts (s must be of r's client, so
+// the memory holds for it).
+func (r *Runner) Via(s pipe.Sender) *Runner {
+	return &Runner{rdb: s.Client(), one: sender{s}, cached: r.cached}
 }
 
 func (r *Runner) isCached(s *redis.Script) bool {

@@ -388,3 +388,30 @@ func TestInt64s(t *testing.T) {
 		}
 	}
 }
+
+// TestVia: a Runner made by Via sends through its own Sender and shares
+// what the first knows of the script cache: a script the first ran goes
+// as EVALSHA from the second at once.
+func TestVia(t *testing.T) {
+	ctx := t.Context()
+	b := redistest.Start(t)
+	c := b.Client()
+	direct, err := pipe.New(c, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := script.NewRunner(mustSender(t, c))
+	d := r.Via(direct)
+	n := redistest.Count(c)
+	s := incrScript()
+	if v, err := r.Run(ctx, s, []string{b.Prefix + "via"}).Int64(); err != nil || v != 1 {
+		t.Fatalf("first runner: %v, %v", v, err)
+	}
+	n.Reset()
+	if v, err := d.Run(ctx, s, []string{b.Prefix + "via"}).Int64(); err != nil || v != 2 {
+		t.Fatalf("Via runner: %v, %v", v, err)
+	}
+	if got := strings.Join(n.Commands(), " "); got != "evalsha" {
+		t.Fatalf("Via runner sent %q, want evalsha: it shares the cache memory", got)
+	}
+}
