@@ -69,9 +69,6 @@ func New(rdb redis.UniversalClient, off bool) (Sender, error) {
 	return s, nil
 }
 
-// Pipelined reports whether s sends through an autopipeliner.
-func (s Sender) Pipelined() bool { return s.ap != nil }
-
 // Client returns the client s sends to when it is direct, and for
 // everything that is not one command at a time.
 func (s Sender) Client() redis.UniversalClient { return s.rdb }

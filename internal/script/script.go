@@ -31,7 +31,6 @@ import (
 // one hint for all shards, so each shard that lacks a script costs that
 // extra round trip once. A Runner is safe for concurrent use.
 type Runner struct {
-	rdb    redis.UniversalClient
 	one    sender    // Run's and Int64s' script calls: through the autopipeliner, if any
 	cached *sync.Map // *redis.Script → its digest as an any (boxed once, see Int64s): known to be in the cache; shared with Via's Runners
 }
@@ -40,14 +39,14 @@ type Runner struct {
 // package pipe) and everything else to s.Client(), and knows of no script
 // cached.
 func NewRunner(s pipe.Sender) *Runner {
-	return &Runner{rdb: s.Client(), one: sender{s}, cached: new(sync.Map)}
+	return &Runner{one: sender{s}, cached: new(sync.Map)}
 }
 
 // Via returns a Runner that sends Run's and Int64s' script calls through s
 // and shares r's memory of cached scripts (s must be of r's client, so
 // the memory holds for it).
 func (r *Runner) Via(s pipe.Sender) *Runner {
-	return &Runner{rdb: s.Client(), one: sender{s}, cached: r.cached}
+	return &Runner{one: sender{s}, cached: r.cached}
 }
 
 func (r *Runner) isCached(s *redis.Script) bool {
@@ -211,7 +210,7 @@ func (r *Runner) Exec(ctx context.Context, ops []Op) error {
 		o.Cmd = cmd
 		return replyErr(cmd.Err())
 	}
-	_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, _ = r.one.s.Client().Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range ops {
 			o := &ops[i]
 			switch {
@@ -241,11 +240,11 @@ func (r *Runner) Exec(ctx context.Context, ops []Op) error {
 	case missed == 1:
 		for i := range ops {
 			if o := &ops[i]; o.Script != nil && isNoScript(o.Cmd.Err()) {
-				o.Cmd = o.Script.Eval(ctx, r.rdb, o.Keys, o.Args...)
+				o.Cmd = o.Script.Eval(ctx, r.one.s.Client(), o.Keys, o.Args...)
 			}
 		}
 	case missed > 1:
-		_, _ = r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, _ = r.one.s.Client().Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i := range ops {
 				if o := &ops[i]; o.Script != nil && isNoScript(o.Cmd.Err()) {
 					o.Cmd = o.Script.Eval(ctx, p, o.Keys, o.Args...)
@@ -268,7 +267,7 @@ func (r *Runner) Exec(ctx context.Context, ops []Op) error {
 // of a Cluster) and returns the first error.
 func (r *Runner) Load(ctx context.Context, scripts ...*redis.Script) error {
 	for _, s := range scripts {
-		if err := s.Load(ctx, r.rdb).Err(); err != nil {
+		if err := s.Load(ctx, r.one.s.Client()).Err(); err != nil {
 			return err
 		}
 		r.markCached(s)
