@@ -18,10 +18,10 @@ import (
 // internal/pipe); its submit and wait cost go-redis 11 to 14 allocations per
 // command more than a direct call, and buy the throughput of shared round
 // trips under load (see BENCHMARKS.md).
-var allocBudgets = map[string]struct{ mini, real float64 }{
-	"redis":               {48, 36},
-	"redis+early-refresh": {62, 38},
-	"local":               {7, 7},
+var allocBudgets = map[string]redistest.Budget{
+	"redis":               {Mini: 48, Real: 36},
+	"redis+early-refresh": {Mini: 62, Real: 38},
+	"local":               {Mini: 7, Real: 7},
 }
 
 // TestAllocationBudgets holds GetOrSet's hits to their budgets: from Redis
@@ -47,14 +47,7 @@ func TestAllocationBudgets(t *testing.T) {
 			if _, err := GetOrSet(ctx, a, "item:42", time.Hour, fetch); err != nil {
 				t.Fatal(err)
 			}
-			got := testing.AllocsPerRun(200, func() { _, _ = GetOrSet(ctx, a, "item:42", time.Hour, fetch) })
-			budget := allocBudgets[c.name].mini
-			if b.Real() {
-				budget = allocBudgets[c.name].real
-			}
-			if got > budget {
-				t.Errorf("%v allocations per hit, budget %v", got, budget)
-			}
+			b.CheckAllocs(t, "a hit", allocBudgets[c.name], func() { _, _ = GetOrSet(ctx, a, "item:42", time.Hour, fetch) })
 		})
 	}
 }

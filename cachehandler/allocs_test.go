@@ -17,7 +17,7 @@ import (
 // internal/pipe); its submit and wait cost go-redis 11 to 14 allocations per
 // command more than a direct call, and buy the throughput of shared round
 // trips under load (see BENCHMARKS.md).
-var hitAllocBudget = struct{ mini, real float64 }{58, 45}
+var hitAllocBudget = redistest.Budget{Mini: 58, Real: 45}
 
 // TestHitAllocationBudget holds a fresh hit's allocations: one GET, the
 // entry decoded, the response replayed.
@@ -38,16 +38,8 @@ func TestHitAllocationBudget(t *testing.T) {
 		code, n = w.Code, w.Body.Len()
 	}
 	serve()
-	got := testing.AllocsPerRun(200, serve)
+	be.CheckAllocs(t, "a 1 KiB hit", hitAllocBudget, serve)
 	if code != http.StatusOK || n != 1<<10 {
 		t.Fatalf("status %d, %d bytes", code, n)
-	}
-	budget := hitAllocBudget.mini
-	if be.Real() {
-		budget = hitAllocBudget.real
-	}
-	t.Logf("%.1f allocations per hit (budget %.0f)", got, budget)
-	if got > budget {
-		t.Errorf("%.1f allocations per hit, budget %.0f", got, budget)
 	}
 }

@@ -15,9 +15,9 @@ import (
 // the count includes the in-process server's own work, on a real server
 // only the client's. A change that allocates more fails here; one that
 // allocates less should lower the budget.
-var allocBudgets = map[string]struct{ mini, real float64 }{
-	"publish": {22, 8},
-	"receive": {9, 9},
+var allocBudgets = map[string]redistest.Budget{
+	"publish": {Mini: 22, Real: 8},
+	"receive": {Mini: 9, Real: 9},
 }
 
 // TestAllocationBudgets holds publishing and receiving to their budgets;
@@ -30,17 +30,9 @@ func TestAllocationBudgets(t *testing.T) {
 	rdb := b.Client()
 	ctx := context.Background()
 	ch := b.Prefix + "allocs"
-	budget := func(name string) float64 {
-		if b.Real() {
-			return allocBudgets[name].real
-		}
-		return allocBudgets[name].mini
-	}
 	check := func(name, path string, fn func()) {
 		t.Helper()
-		if got := testing.AllocsPerRun(200, fn); got != budget(name) {
-			t.Errorf("%s: %v allocations per call, budget %v", path, got, budget(name))
-		}
+		b.CheckAllocs(t, path, allocBudgets[name], fn)
 	}
 	check("publish", "Publish", func() { _ = Publish(ctx, rdb, ch, order{ID: 7}) })
 	p, err := NewPublisher(rdb, PublishOptions{})

@@ -22,10 +22,10 @@ import (
 // internal/pipe); its submit and wait cost go-redis 11 to 14 allocations per
 // command more than a direct call, and buy the throughput of shared round
 // trips under load (see BENCHMARKS.md).
-var allocBudgets = map[string]struct{ mini, real float64 }{
-	"allowed by redis":         {1131, 39},
-	"allowed by redis, direct": {1128, 36},
-	"denied by cache":          {13, 13},
+var allocBudgets = map[string]redistest.Budget{
+	"allowed by redis":         {Mini: 1131, Real: 39},
+	"allowed by redis, direct": {Mini: 1128, Real: 36},
+	"denied by cache":          {Mini: 13, Real: 13},
 }
 
 // TestAllocationBudgets holds the middleware's allocations per request on
@@ -65,17 +65,9 @@ func TestAllocationBudgets(t *testing.T) {
 			}
 			serve()
 			serve() // the script is cached, the key known (denied) in the deny cache
-			got := testing.AllocsPerRun(200, serve)
+			e.b.CheckAllocs(t, "a request", allocBudgets[tc.name], serve)
 			if code != tc.code {
 				t.Fatalf("status %d, want %d", code, tc.code)
-			}
-			budget := allocBudgets[tc.name].mini
-			if e.b.Real() {
-				budget = allocBudgets[tc.name].real
-			}
-			t.Logf("%.1f allocations per request (budget %.0f)", got, budget)
-			if got > budget {
-				t.Errorf("%.1f allocations per request, budget %.0f", got, budget)
 			}
 		})
 	}
