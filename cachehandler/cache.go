@@ -62,7 +62,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		return nil, err
 	}
 	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "cachehandler", Breaker: opt.Breaker, Timeout: opt.Timeout,
-		Logger: opt.Logger, OnCall: opt.Observer.OnRedisCall, OnBreaker: opt.Observer.OnBreaker})
+		Logger: opt.Logger, Now: opt.Now, OnCall: opt.Observer.OnRedisCall, OnBreaker: opt.Observer.OnBreaker})
 	if err != nil {
 		return nil, err
 	}

@@ -132,8 +132,8 @@ type Options struct {
 	// clients forcing a refill. False (the default) honours them.
 	IgnoreClientNoCache bool
 
-	// Now is the clock used for freshness, Age and staleness. Nil means
-	// time.Now.
+	// Now is the clock used for freshness, Age and staleness, and for the
+	// breaker's cool-downs. Nil means time.Now.
 	Now func() time.Time
 
 	// Logger receives the cache's log lines: Redis failures when OnError

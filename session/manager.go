@@ -54,7 +54,7 @@ func New(rdb redis.UniversalClient, o Options) (*Manager, error) {
 		return nil, err
 	}
 	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "session", Breaker: o.Breaker, Timeout: o.Timeout,
-		Logger: o.Logger, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
+		Logger: o.Logger, Now: o.Now, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
 	if err != nil {
 		return nil, err
 	}

@@ -128,7 +128,8 @@ type Options struct {
 	// own clock, so the clocks of every instance and of Redis must agree
 	// (NTP): a skew of s moves expiry by s, and a skew beyond IdleTimeout
 	// expires sessions at once. The cookie's signed timestamp is checked
-	// with time.Now by securecookie, not with Now.
+	// with time.Now by securecookie, not with Now. The breaker times its
+	// cool-downs with Now too.
 	Now func() time.Time
 	// Observer receives the Manager's loads, saves, Redis calls and
 	// breaker changes, for metrics and traces. The zero value observes
