@@ -556,7 +556,10 @@ func TestRedisDown(t *testing.T) {
 	p := b.NewProxy()
 	rdb := b.ClientAt(p.Addr())
 	ctx := context.Background()
-	a, logs := newTestCache(t, rdb, b, Options{Timeout: 100 * time.Millisecond, LocalSize: 10})
+	// The outage refuses connections, which fails fast: the Timeout is one
+	// no call reaches, so the calls before it cannot time out on a loaded
+	// machine.
+	a, logs := newTestCache(t, rdb, b, Options{Timeout: time.Minute, LocalSize: 10})
 	var skew atomic.Int64 // moves the breaker's clock past its cool-down
 	a.guard.Breaker.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
 	f := &fetcher{item: testItem{ID: 5, Name: "x"}}
@@ -611,13 +614,16 @@ func TestRedisDown(t *testing.T) {
 func TestRedisStalled(t *testing.T) {
 	b := redistest.Start(t)
 	p := b.NewProxy()
-	a, logs := newTestCache(t, b.PatientClientAt(p.Addr()), b, Options{Timeout: 50 * time.Millisecond})
+	a, logs := newTestCache(t, b.PatientClientAt(p.Addr()), b, Options{Timeout: time.Minute})
 	f := &fetcher{item: testItem{ID: 5, Name: "x"}}
 	ctx := context.Background()
 	// Storing the value also opens the connection the stall catches.
 	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
 		t.Fatal(err)
 	}
+	// Only the stalled call is to time out: the store before it had a
+	// minute, which a loaded machine does not reach.
+	a.guard.Timeout = 50 * time.Millisecond
 	p.Stall()
 	var got testItem
 	var err error

@@ -331,7 +331,7 @@ func TestClientGone(t *testing.T) {
 			b := redistest.Start(t)
 			p := b.NewProxy()
 			handled := 0
-			e := newEnvOn(t, b, b.ClientAt(p.Addr()), Options{Logger: log, Timeout: time.Second,
+			e := newEnvOn(t, b, b.ClientAt(p.Addr()), Options{Logger: log, Timeout: time.Minute,
 				Breaker:      middleware.BreakerOptions{Threshold: 1},
 				ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) { handled++ }})
 			c := e.newSessionCookie("a", 1)
@@ -406,13 +406,15 @@ func TestFailClosedOnStalledRedis(t *testing.T) {
 	p := b.NewProxy()
 	var got error
 	e := newEnvOn(t, b, b.PatientClientAt(p.Addr()), Options{
-		Timeout: 50 * time.Millisecond,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			got = err
 			w.WriteHeader(http.StatusServiceUnavailable)
 		},
 	})
 	c := e.newSessionCookie("a", 1) // also opens the connection the stall catches
+	// Only the stalled call is to time out: before it, the env's Timeout of a
+	// minute holds, which a loaded machine does not reach.
+	e.m.guard.Timeout = 50 * time.Millisecond
 	p.Stall()
 	ran := false
 	var rec *httptest.ResponseRecorder
