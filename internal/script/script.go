@@ -118,12 +118,7 @@ func (c sender) ScriptLoad(ctx context.Context, src string) *redis.StringCmd {
 // gets a command of its own holding the error: the one sent may still be
 // queued, and reading it would wait for its reply.
 func (c sender) eval(ctx context.Context, name, payload string, keys []string, args []any) *redis.Cmd {
-	argv := make([]any, 3+len(keys), 3+len(keys)+len(args))
-	argv[0], argv[1], argv[2] = name, payload, len(keys)
-	for i, k := range keys {
-		argv[3+i] = k
-	}
-	argv = append(argv, args...)
+	argv := evalArgv(name, payload, keys, args)
 	cmd := redis.NewCmd(ctx, argv...)
 	if len(keys) > 0 {
 		cmd.SetFirstKeyPos(3)
@@ -134,6 +129,18 @@ func (c sender) eval(ctx context.Context, name, payload string, keys []string, a
 		return gave
 	}
 	return cmd
+}
+
+// evalArgv is the argument vector of an EVAL-family command: the command,
+// the script or its digest, the key count, keys, args. It keeps neither
+// keys' nor args' backing array.
+func evalArgv(name string, script any, keys []string, args []any) []any {
+	argv := make([]any, 3+len(keys), 3+len(keys)+len(args))
+	argv[0], argv[1], argv[2] = name, script, len(keys)
+	for i, k := range keys {
+		argv[3+i] = k
+	}
+	return append(argv, args...)
 }
 
 // Int64s is Run for a script whose reply is an array of integers (a nil
@@ -147,13 +154,7 @@ func (r *Runner) Int64s(ctx context.Context, s *redis.Script, keys []string, arg
 	if !ok {
 		return r.evalInt64s(ctx, s, keys, args)
 	}
-	a := make([]any, 3+len(keys)+len(args))
-	a[0], a[1], a[2] = "evalsha", sha, len(keys)
-	for i, k := range keys {
-		a[3+i] = k
-	}
-	copy(a[3+len(keys):], args)
-	cmd := redis.NewIntSliceCmd(ctx, a...)
+	cmd := redis.NewIntSliceCmd(ctx, evalArgv("evalsha", sha, keys, args)...)
 	if len(keys) > 0 {
 		cmd.SetFirstKeyPos(3) // as go-redis' EvalSha: routed by KEYS[1] on a Cluster
 	}
