@@ -41,7 +41,7 @@ func TestCluster(t *testing.T) {
 	for _, a := range []*Cache{a1, a2} {
 		select {
 		case <-a.ready:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("invalidation subscription not confirmed")
 		}
 	}

@@ -40,7 +40,7 @@ func newTestCache(t testing.TB, rdb redis.UniversalClient, b *redistest.Backend,
 		// the test fills the tier.
 		select {
 		case <-a.ready:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("invalidation subscription not confirmed")
 		}
 	}
@@ -379,7 +379,7 @@ func TestEarlyRefresh(t *testing.T) {
 	}
 	select {
 	case <-started:
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no background refresh")
 	}
 	// While it runs, more hits start no second refresh in this process.

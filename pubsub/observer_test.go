@@ -214,7 +214,7 @@ func TestObserverSSE(t *testing.T) {
 		}
 		select {
 		case <-slow:
-		case <-time.After(5 * time.Second):
+		case <-time.After(30 * time.Second):
 			t.Fatal("slow client not detected")
 		}
 		release() // the handler ends once its write gets through
@@ -230,7 +230,7 @@ func client(t *testing.T, rec *recorder) SSEClientEvent {
 	select {
 	case e := <-rec.clients:
 		return e
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no SSE client event")
 	}
 	return SSEClientEvent{}

@@ -106,8 +106,8 @@ func nextEntry[T any](t testing.TB, ch <-chan entryResult[T]) entryResult[T] {
 	select {
 	case r := <-ch:
 		return r
-	case <-time.After(5 * time.Second):
-		t.Fatal("no entry within 5 s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no entry within 30 s")
 		return entryResult[T]{}
 	}
 }
@@ -276,7 +276,7 @@ func TestStreamReadBatches(t *testing.T) {
 		if e.ID != id || e.Data.ID != 51 {
 			t.Fatalf("live entry %+v, want %s", e, id)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no live entry")
 	}
 }

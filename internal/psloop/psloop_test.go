@@ -58,8 +58,8 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(5 * time.Second):
-		t.Fatalf("no %s within 5 s", what)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no %s within 30 s", what)
 		var zero T
 		return zero
 	}
