@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"sync/atomic"
 	"testing"
 )
 
@@ -28,6 +29,39 @@ func BenchmarkScenarios(b *testing.B) {
 					i++
 				}
 				b.ReportMetric(float64(c.rt.N()-start)/float64(i), "rt/op")
+			})
+		}
+	}
+}
+
+// BenchmarkScenariosParallel is BenchmarkScenarios with 16 goroutines per
+// GOMAXPROCS sending requests at once, as wrk's 32 connections do on two
+// cores: the handler's cost when concurrent requests share round trips
+// (batched decisions, shared cache reads, autopipelining), still without
+// the network stack or the load generator. It is the in-process side of a
+// load-test row: ns/op here is the handler's share of a request's CPU.
+func BenchmarkScenariosParallel(b *testing.B) {
+	for _, s := range All {
+		for _, impl := range s.Impls {
+			b.Run(s.Name+"/"+impl, func(b *testing.B) {
+				c := newCell(b, s, impl)
+				c.prime(b)
+				want := wantStatus(s)
+				start := c.rt.N()
+				var n atomic.Int64
+				b.ReportAllocs()
+				b.SetParallelism(16)
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := int(n.Add(1))
+						if w := c.serve(i); w.Code != want {
+							b.Errorf("request %d: status %d, want %d: %s", i, w.Code, want, w.Body.String())
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(c.rt.N()-start)/float64(max(n.Load(), 1)), "rt/op")
 			})
 		}
 	}
