@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// Allocs returns the heap allocations per call of fn, unrounded: the least
+// allocsPerCall returns the heap allocations per call of fn, unrounded: the least
 // of three measurements of runs calls each, after one call to warm up.
 //
 // testing.AllocsPerRun counts every allocation in the process and
@@ -20,7 +20,7 @@ import (
 // Measured over many processes, a path through the client's autopipeliner
 // also settles, per process, on one of two costs a whole allocation (at
 // most two) apart; a budget is the higher of them.
-func Allocs(runs int, fn func()) float64 {
+func allocsPerCall(runs int, fn func()) float64 {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	fn()
 	least := math.Inf(1)
@@ -42,7 +42,7 @@ func Allocs(runs int, fn func()) float64 {
 // Lua interpreter above all), on a real server only the client's.
 type Budget struct{ Mini, Real float64 }
 
-// CheckAllocs measures fn with Allocs and fails t when the result, rounded
+// CheckAllocs measures fn with allocsPerCall and fails t when the result, rounded
 // to the nearest whole allocation, exceeds its budget for the backend in
 // use; it logs both either way. Rounding keeps a path whose cost is its
 // budget within it whichever side of the whole number the noise puts it,
@@ -53,7 +53,7 @@ func (b *Backend) CheckAllocs(t testing.TB, what string, budgets Budget, fn func
 	if b.Real() {
 		budget = budgets.Real
 	}
-	got := Allocs(200, fn)
+	got := allocsPerCall(200, fn)
 	t.Logf("%s: %.2f allocations (budget %.0f)", what, got, budget)
 	if math.Round(got) > budget {
 		t.Errorf("%s: %.2f allocations, over the budget of %.0f", what, got, budget)
