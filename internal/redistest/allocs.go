@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// allocsPerCall returns the heap allocations per call of fn, unrounded: the least
-// of three measurements of runs calls each, after one call to warm up.
+// allocsPerCall returns the heap allocations per call of fn, unrounded:
+// the least of three measurements of runs calls each, after one call to
+// warm up.
 //
 // testing.AllocsPerRun counts every allocation in the process and
 // truncates the mean to a whole number. Next to a go-redis client, other
@@ -42,9 +43,9 @@ func allocsPerCall(runs int, fn func()) float64 {
 // Lua interpreter above all), on a real server only the client's.
 type Budget struct{ Mini, Real float64 }
 
-// CheckAllocs measures fn with allocsPerCall and fails t when the result, rounded
-// to the nearest whole allocation, exceeds its budget for the backend in
-// use; it logs both either way. Rounding keeps a path whose cost is its
+// CheckAllocs measures fn with allocsPerCall and fails t when the result,
+// rounded to the nearest whole allocation, exceeds its budget for the
+// backend in use; it logs both either way. Rounding keeps a path whose cost is its
 // budget within it whichever side of the whole number the noise puts it,
 // and still fails a change that adds one allocation.
 func (b *Backend) CheckAllocs(t testing.TB, what string, budgets Budget, fn func()) {
