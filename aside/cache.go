@@ -76,7 +76,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		return nil, err
 	}
 	guard, err := observe.NewGuard(rdb, observe.GuardOptions{Name: "aside", Breaker: o.Breaker, Timeout: o.Timeout,
-		Logger: o.Logger, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
+		Logger: o.Logger, Now: o.Now, OnCall: o.Observer.OnRedisCall, OnBreaker: o.Observer.OnBreaker})
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func New(rdb redis.UniversalClient, o Options) (*Cache, error) {
 		ready:      make(chan struct{}),
 	}
 	if o.LocalSize > 0 {
-		if a.local, err = newTier(o.LocalSize, o.LocalTTL); err != nil {
+		if a.local, err = newTier(o.LocalSize, o.LocalTTL, o.Now); err != nil {
 			return nil, fmt.Errorf("aside: local tier: %w", err)
 		}
 		a.subscribe()

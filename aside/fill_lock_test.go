@@ -196,9 +196,8 @@ func TestLocalTierWriteRace(t *testing.T) {
 func TestNegativeCacheLocalLife(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
-	a, _ := newTestCache(t, b.Client(), b, Options{LocalSize: 10, LocalTTL: time.Hour, NotFoundTTL: time.Minute})
 	clock := redistest.NewClock(time.Unix(1e9, 0))
-	a.local.now = clock.Now
+	a, _ := newTestCache(t, b.Client(), b, Options{LocalSize: 10, LocalTTL: time.Hour, NotFoundTTL: time.Minute, Now: clock.Now})
 	f := &fetcher{err: ErrNotFound}
 	if _, err := GetOrSet(ctx, a, "gone", time.Hour, f.fetch); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err %v", err)

@@ -470,9 +470,8 @@ func TestLocalTierInvalidation(t *testing.T) {
 func TestLocalTierBounds(t *testing.T) {
 	b := redistest.Start(t)
 	ctx := context.Background()
-	a, _ := newTestCache(t, b.Client(), b, Options{LocalSize: 3, LocalTTL: time.Minute})
 	clock := redistest.NewClock(time.Unix(1e9, 0))
-	a.local.now = clock.Now
+	a, _ := newTestCache(t, b.Client(), b, Options{LocalSize: 3, LocalTTL: time.Minute, Now: clock.Now})
 	for i := range 5 {
 		if _, err := GetOrSet(ctx, a, fmt.Sprint(i), time.Hour, func(context.Context) (int, error) { return i, nil }); err != nil {
 			t.Fatal(err)
@@ -559,9 +558,8 @@ func TestRedisDown(t *testing.T) {
 	// The outage refuses connections, which fails fast: the Timeout is one
 	// no call reaches, so the calls before it cannot time out on a loaded
 	// machine.
-	a, logs := newTestCache(t, rdb, b, Options{Timeout: time.Minute, LocalSize: 10})
-	var skew atomic.Int64 // moves the breaker's clock past its cool-down
-	a.guard.Breaker.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	clock := redistest.NewClock(time.Now()) // moved past the breaker's cool-down below
+	a, logs := newTestCache(t, rdb, b, Options{Timeout: time.Minute, LocalSize: 10, Now: clock.Now})
 	f := &fetcher{item: testItem{ID: 5, Name: "x"}}
 	if _, err := GetOrSet(ctx, a, "cached", time.Hour, f.fetch); err != nil {
 		t.Fatal(err)
@@ -595,7 +593,7 @@ func TestRedisDown(t *testing.T) {
 		if i == 20 {
 			t.Fatal("breaker did not close after Redis came back")
 		}
-		skew.Add(int64(2 * time.Second))
+		clock.Add(2 * time.Second)
 		if _, err := GetOrSet(ctx, a, "probe", time.Hour, f.fetch); err != nil {
 			t.Fatal(err)
 		}

@@ -33,13 +33,14 @@ type tierEntry struct {
 	exp time.Time
 }
 
-// newTier returns a tier of at most max entries, each kept at most ttl.
-func newTier(max int, ttl time.Duration) (*tier, error) {
+// newTier returns a tier of at most max entries, each kept at most ttl by
+// the clock now.
+func newTier(max int, ttl time.Duration, now func() time.Time) (*tier, error) {
 	lru, err := simplelru.NewLRU[string, tierEntry](max, nil)
 	if err != nil {
 		return nil, err
 	}
-	return &tier{ttl: ttl, now: time.Now, lru: lru}, nil
+	return &tier{ttl: ttl, now: now, lru: lru}, nil
 }
 
 func (l *tier) get(key string) ([]byte, bool) {

@@ -15,8 +15,8 @@ func TestInvalidationSurvivesHalfOpenConnection(t *testing.T) {
 	ctx := context.Background()
 	writer, _ := newTestCache(t, b.Client(), b, Options{})
 	// Pinged every 100 ms; entries never expire by themselves here.
-	reader, logs := newTestCache(t, b.ClientAt(p.Addr()), b, Options{LocalSize: 10, LocalTTL: 100 * time.Millisecond})
-	reader.local.now = redistest.NewClock(time.Unix(1e9, 0)).Now
+	reader, logs := newTestCache(t, b.ClientAt(p.Addr()), b, Options{LocalSize: 10, LocalTTL: 100 * time.Millisecond,
+		Now: redistest.NewClock(time.Unix(1e9, 0)).Now})
 	full := reader.o.Prefix + "item"
 	cached := func() bool { _, ok := reader.local.get(full); return ok }
 

@@ -178,10 +178,9 @@ func TestObserverOutage(t *testing.T) {
 	p := b.NewProxy()
 	ctx := context.Background()
 	rec := newRecorder()
-	a, _ := newTestCache(t, b.ClientAt(p.Addr()), b, Options{Timeout: time.Second, Observer: rec.observer(),
-		OnError: func(context.Context, error) {}})
 	clock := redistest.NewClock(time.Now())
-	a.guard.Breaker.Now = clock.Now
+	a, _ := newTestCache(t, b.ClientAt(p.Addr()), b, Options{Timeout: time.Minute, Observer: rec.observer(),
+		OnError: func(context.Context, error) {}, Now: clock.Now})
 	item := func(context.Context) (testItem, error) { return testItem{ID: 1}, nil }
 	p.Down()
 	for range 7 { // five failed reads open the breaker, which refuses two

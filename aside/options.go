@@ -112,6 +112,10 @@ type Options struct {
 	// changes, for metrics and traces. The zero value observes nothing
 	// and costs nothing.
 	Observer Observer
+	// Now is the clock of the local tier's expiries and of the breaker's
+	// cool-downs; entries in Redis expire by Redis' clock, and LockWait
+	// and FetchTimeout are timers. Nil means time.Now.
+	Now func() time.Time
 }
 
 // withDefaults returns a copy of o with its defaults filled in, or an
@@ -152,6 +156,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o, nil
 }
