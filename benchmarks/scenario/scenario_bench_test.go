@@ -12,26 +12,16 @@ import (
 // network stack or concurrency. `make loadtest` measures the same handlers
 // under load; CI runs these once each (-benchtime=1x) so they cannot rot.
 func BenchmarkScenarios(b *testing.B) {
-	for _, s := range All {
-		for _, impl := range s.Impls {
-			b.Run(s.Name+"/"+impl, func(b *testing.B) {
-				c := newCell(b, s, impl)
-				c.prime(b)
-				want := wantStatus(s)
-				start := c.rt.N()
-				i := 0
-				b.ReportAllocs()
-				b.ResetTimer()
-				for b.Loop() {
-					if w := c.serve(i); w.Code != want {
-						b.Fatalf("request %d: status %d, want %d: %s", i, w.Code, want, w.Body.String())
-					}
-					i++
-				}
-				b.ReportMetric(float64(c.rt.N()-start)/float64(i), "rt/op")
-			})
+	benchCells(b, func(b *testing.B, c *cell, want int) int64 {
+		i := 0
+		for b.Loop() {
+			if w := c.serve(i); w.Code != want {
+				b.Fatalf("request %d: status %d, want %d: %s", i, w.Code, want, w.Body.String())
+			}
+			i++
 		}
-	}
+		return int64(i)
+	})
 }
 
 // BenchmarkScenariosParallel is BenchmarkScenarios with 16 goroutines per
@@ -41,27 +31,36 @@ func BenchmarkScenarios(b *testing.B) {
 // the network stack or the load generator. It is the in-process side of a
 // load-test row: ns/op here is the handler's share of a request's CPU.
 func BenchmarkScenariosParallel(b *testing.B) {
+	benchCells(b, func(b *testing.B, c *cell, want int) int64 {
+		var n atomic.Int64
+		b.SetParallelism(16)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(n.Add(1))
+				if w := c.serve(i); w.Code != want {
+					b.Errorf("request %d: status %d, want %d: %s", i, w.Code, want, w.Body.String())
+					return
+				}
+			}
+		})
+		return n.Load()
+	})
+}
+
+// benchCells runs measure as a sub-benchmark of every implementation of
+// every scenario, on a primed cell, and reports the round trips per
+// request of the n requests measure says it sent.
+func benchCells(b *testing.B, measure func(b *testing.B, c *cell, want int) (n int64)) {
 	for _, s := range All {
 		for _, impl := range s.Impls {
 			b.Run(s.Name+"/"+impl, func(b *testing.B) {
 				c := newCell(b, s, impl)
 				c.prime(b)
-				want := wantStatus(s)
 				start := c.rt.N()
-				var n atomic.Int64
 				b.ReportAllocs()
-				b.SetParallelism(16)
 				b.ResetTimer()
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						i := int(n.Add(1))
-						if w := c.serve(i); w.Code != want {
-							b.Errorf("request %d: status %d, want %d: %s", i, w.Code, want, w.Body.String())
-							return
-						}
-					}
-				})
-				b.ReportMetric(float64(c.rt.N()-start)/float64(max(n.Load(), 1)), "rt/op")
+				n := measure(b, c, wantStatus(s))
+				b.ReportMetric(float64(c.rt.N()-start)/float64(max(n, 1)), "rt/op")
 			})
 		}
 	}
